@@ -15,7 +15,15 @@ Status = Literal["ok", "failed"]
 
 
 class StageError(Exception):
-    """A stage failed for a reason worth one line in `last_error` (bad media, 404, ...)."""
+    """A stage failed for a reason worth one line in `last_error` (bad media, 404, ...).
+
+    `retryable=False` marks failures that another attempt cannot fix (not a video, audio only):
+    the row goes straight to its failed state instead of waiting for backoff.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,66 @@
+"""What may be ingested, and how untrusted names become safe ones.
+
+Titles, ids and URLs come from the internet: they are data, never paths or shell words. Only
+http(s) URLs and explicit local files are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+
+class InvalidSource(ValueError):
+    """The thing to ingest is neither an http(s) URL nor an existing local file."""
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: Literal["url", "file"]
+    value: str  # normalised URL, or absolute resolved path
+
+
+def parse_source(text: str, cwd: Path | None = None) -> Source:
+    """Classify `text` as a URL or a local file; refuse anything else with a clear reason."""
+    raw = text.strip()
+    if not raw or "\x00" in raw:
+        raise InvalidSource("empty source")
+    parts = urlsplit(raw)
+    if parts.scheme.lower() in ("http", "https"):
+        if not parts.netloc or not parts.hostname:
+            raise InvalidSource(f"URL has no host: {raw}")
+        return Source("url", raw)
+    if parts.scheme and len(parts.scheme) > 1 and "://" in raw:
+        raise InvalidSource(f"only http(s) URLs or local files are accepted, not {parts.scheme}://")
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = (cwd or Path.cwd()) / path
+    if not path.exists():
+        raise InvalidSource(f"no such file: {raw}")
+    if not path.is_file():
+        raise InvalidSource(f"not a regular file: {raw}")
+    return Source("file", str(path.resolve()))
+
+
+_UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+
+def safe_name(title: str | None, max_len: int = 80, fallback: str = "untitled") -> str:
+    """A file-name fragment from an untrusted title: no separators, no dots-only, no NUL, bounded."""
+    text = unicodedata.normalize("NFKC", title or "")
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = _UNSAFE.sub("_", text).strip(" ._")
+    text = re.sub(r"_+", "_", text)
+    encoded = text.encode("utf-8")[:max_len]
+    text = encoded.decode("utf-8", errors="ignore").strip(" ._")
+    return text or fallback
+
+
+def one_line(message: str, max_len: int = 500) -> str:
+    """Collapse a (possibly multi-line, tool-produced) error into one bounded line."""
+    text = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
+    return text if len(text) <= max_len else text[: max_len - 1] + "…"
