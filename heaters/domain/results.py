@@ -64,7 +64,9 @@ class SpliceResult:
     status: Status
     video_id: int
     spans: tuple[ClipSpan, ...]  # tile the video exactly: [0, frame_count)
-    cuts: tuple[int, ...]  # raw detected cut frames (a new shot starts at each), before min-length merge
+    cuts: tuple[
+        int, ...
+    ]  # raw detected cut frames (a new shot starts at each), before min-length merge
     frame_count: int  # frames actually decoded
     frame_times: tuple[float, ...]  # presentation time (s) of every decoded frame, in order
     detector: str

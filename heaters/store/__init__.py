@@ -1,1 +1,1 @@
-
+"""Persistence: SQLite tables, migrations, queries, claims, the event log, the vector index."""

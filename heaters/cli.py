@@ -1,0 +1,443 @@
+"""The `heaters` command line: parse, call the store/runner, render. No business rules here."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.markup import escape
+
+from heaters import __version__
+from heaters.console import err, iso, out, print_json, reporter
+from heaters.domain.sources import InvalidSource, parse_source
+from heaters.domain.states import ClipState
+from heaters.errors import BadInput, HeatersError, OperationFailed
+from heaters.settings import ConfigError, Settings, load
+from heaters.store import claims, clips, status, videos
+from heaters.store.home import ENV_HOME, default_home
+from heaters.store.store import Store, StoreError
+from heaters.store.tables import Clip, SourceVideo
+
+app = typer.Typer(
+    name="heaters",
+    help="Turn online videos into a reviewed, searchable library of clips.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        envvar=ENV_HOME,
+        help="Home folder (heaters.db + media/). Default: $HEATERS_HOME, else ~/.local/share/heaters.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only JSON on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"heaters {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def open_store(home: Path | None) -> Store:
+    root = home if home is not None else default_home()
+    try:
+        return Store.open(root)
+    except StoreError as exc:
+        raise OperationFailed(str(exc)) from exc
+
+
+def settings_for(store: Store, **overrides: Any) -> Settings:
+    try:
+        return load(store.home.root).with_overrides(**overrides)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+
+
+# ---------------------------------------------------------------- ingest
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[str], typer.Argument(help="http(s) URLs or local video files.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Register videos to download and splice.
+
+    Example: [bold]heaters ingest https://example.com/talk.mp4 ~/Videos/holiday.mp4[/bold]
+    """
+    parsed = []
+    for text in sources:
+        try:
+            parsed.append(parse_source(text))
+        except InvalidSource as exc:
+            raise BadInput(f"{exc} (give an http(s) URL or an existing video file)") from exc
+    store = open_store(home)
+    results = []
+    with store.tx() as session:
+        for source in parsed:
+            row, created = videos.register(session, source)
+            results.append(
+                {"id": row.id, "source": source.value, "created": created, "state": row.state}
+            )
+    if as_json:
+        print_json(results)
+    elif not quiet:
+        for r in results:
+            verb = "registered" if r["created"] else "already registered"
+            out.print(f"video {r['id']}: {verb} ({r['state']}) {r['source']}")
+
+
+# ---------------------------------------------------------------- run
+
+
+@app.command()
+def run(
+    home: HomeOpt = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass of every step, then exit (cron).")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, max=64, help="Parallel workers.")
+    ] = None,
+    grace: Annotated[
+        float | None, typer.Option("--grace", min=0, help="Seconds before a review action commits.")
+    ] = None,
+    detector: Annotated[
+        str | None, typer.Option("--detector", help="Scene detector: content | pyscenedetect.")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Detector threshold.")
+    ] = None,
+    min_clip_s: Annotated[
+        float | None,
+        typer.Option("--min-clip-s", min=0, help="Shortest clip (shorter scenes merge)."),
+    ] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download, splice and process everything that is due; loop until no work is left.
+
+    Example: [bold]heaters run --once --quiet[/bold]   (from cron)
+    """
+    from heaters.runner.context import RunContext
+    from heaters.runner.dispatch import run as dispatch_run
+
+    if detector is not None and detector not in ("content", "pyscenedetect"):
+        raise BadInput(f"unknown detector {detector!r} (choose content or pyscenedetect)")
+    store = open_store(home)
+    settings = settings_for(
+        store,
+        workers=workers,
+        grace_s=grace,
+        detector=detector,
+        threshold=threshold,
+        min_clip_s=min_clip_s,
+    )
+    rep = reporter(quiet, as_json)
+    ctx = RunContext(store=store, settings=settings, reporter=rep)
+    if hasattr(rep, "__enter__"):
+        with rep:  # type: ignore[attr-defined]
+            report = dispatch_run(ctx, once=once, workers=settings.workers)
+    else:
+        report = dispatch_run(ctx, once=once, workers=settings.workers)
+    with store.tx(write=False) as session:
+        summary = {
+            "videos": status.counts(session, "source_videos"),
+            "clips": status.counts(session, "clips"),
+        }
+    if as_json:
+        print_json(
+            {
+                "passes": report.passes,
+                "claimed": dict(report.claimed),
+                "committed": report.committed,
+                "reclaimed": report.reclaimed,
+                **summary,
+            }
+        )
+    elif not quiet:
+        done = ", ".join(f"{k} {v}" for k, v in report.claimed.items()) or "nothing to do"
+        out.print(f"run: {done}")
+        _print_counts(summary)
+
+
+# ---------------------------------------------------------------- status / listings
+
+
+def _print_counts(summary: dict[str, dict[str, int]]) -> None:
+    for label, table in (("videos", summary["videos"]), ("clips", summary["clips"])):
+        parts = ", ".join(f"{state} {n}" for state, n in sorted(table.items())) or "none"
+        out.print(f"{label}: {parts}")
+
+
+@app.command("status")
+def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Counts per state for videos and clips, and what failed.
+
+    Example: [bold]heaters status --json[/bold]
+    """
+    store = open_store(home)
+    with store.tx(write=False) as session:
+        data = {
+            "home": str(store.home.root),
+            "videos": status.counts(session, "source_videos"),
+            "clips": status.counts(session, "clips"),
+            "failed_videos": status.failures(session, "source_videos"),
+            "failed_clips": status.failures(session, "clips"),
+        }
+    if as_json:
+        print_json(data)
+        return
+    out.print(f"home: {data['home']}")
+    _print_counts(data)
+    for label in ("failed_videos", "failed_clips"):
+        for row in data[label]:
+            kind = "video" if label == "failed_videos" else "clip"
+            out.print(
+                f"[red]{kind} {row['id']}[/red] {row['state']} "
+                f"(attempt {row['attempts']}): {row['last_error']}"
+            )
+
+
+def video_dict(v: SourceVideo) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "url": v.url,
+        "local_path": v.local_path,
+        "title": v.title,
+        "state": v.state,
+        "attempts": v.attempts,
+        "last_error": v.last_error,
+        "next_attempt_at": iso(v.next_attempt_at),
+        "filepath": v.filepath,
+        "duration_s": v.duration_s,
+        "fps": v.fps,
+        "frame_count": v.frame_count,
+        "width": v.width,
+        "height": v.height,
+        "codec": v.codec,
+        "detector": v.detector,
+        "detector_params": v.detector_params,
+        "metadata": v.source_meta,
+        "created_at": iso(v.created_at),
+    }
+
+
+def clip_dict(c: Clip) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "source_video_id": c.source_video_id,
+        "state": c.state,
+        "start_frame": c.start_frame,
+        "end_frame": c.end_frame,
+        "start_time_s": round(c.start_time_s, 4),
+        "end_time_s": round(c.end_time_s, 4),
+        "duration_s": round(c.end_time_s - c.start_time_s, 4),
+        "origin": c.origin,
+        "grouped_with_clip_id": c.grouped_with_clip_id,
+        "superseded_by": c.superseded_by,
+        "attempts": c.attempts,
+        "last_error": c.last_error,
+    }
+
+
+@app.command("videos")
+def videos_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """List source videos.
+
+    Example: [bold]heaters videos[/bold]
+    """
+    store = open_store(home)
+    with store.tx(write=False) as session:
+        rows = [video_dict(v) for v in videos.all_videos(session)]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        dur = f"{r['duration_s']:.1f}s" if r["duration_s"] else "?"
+        title = r["title"] or r["url"] or r["local_path"]
+        line = f"{r['id']:>4}  {r['state']:<16} {dur:>8}  {title}"
+        if r["last_error"]:
+            line += f"  [red]({r['last_error']})[/red]"
+        out.print(line, markup=bool(r["last_error"]))
+
+
+@app.command("clips")
+def clips_cmd(
+    home: HomeOpt = None,
+    video: Annotated[int | None, typer.Option("--video", help="Only this source video.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only clips in this state.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List clips (frame ranges are [start, end), end exclusive).
+
+    Example: [bold]heaters clips --video 1 --state pending_review[/bold]
+    """
+    if state is not None and state not in {s.value for s in ClipState}:
+        raise BadInput(f"unknown clip state {state!r}")
+    store = open_store(home)
+    with store.tx(write=False) as session:
+        rows = [clip_dict(c) for c in clips.list_clips(session, video, [state] if state else None)]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        out.print(
+            f"{r['id']:>5}  video {r['source_video_id']:<4} {r['state']:<16} "
+            f"frames {r['start_frame']}-{r['end_frame']}  "
+            f"{r['start_time_s']:.2f}-{r['end_time_s']:.2f}s"
+        )
+
+
+@app.command()
+def retry(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Video ids (or clip ids with --clip).")
+    ] = None,
+    home: HomeOpt = None,
+    clip: Annotated[bool, typer.Option("--clip", help="The ids are clip ids.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-open failed videos and clips (all of them, or the ids given).
+
+    Example: [bold]heaters retry 3 4[/bold]
+    """
+    import time
+
+    store = open_store(home)
+    with store.tx() as session:
+        if not ids:
+            reopened = claims.retry_failed(session, time.time())
+        elif clip:
+            reopened = claims.retry_failed(session, time.time(), clip_ids=list(ids))
+        else:
+            reopened = claims.retry_failed(session, time.time(), video_ids=list(ids))
+    if ids and not reopened:
+        raise BadInput(f"no failed {'clip' if clip else 'video'} among {', '.join(map(str, ids))}")
+    if as_json:
+        print_json([{"kind": k, "id": i} for k, i in reopened])
+    else:
+        for kind, row_id in reopened:
+            out.print(f"re-opened {kind} {row_id}")
+        if not reopened:
+            out.print("nothing failed")
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="Home folder for the demo (default: a new temporary folder)."),
+    ] = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Make a short synthetic video with known cuts, ingest it and run the pipeline. No network.
+
+    Example: [bold]heaters demo[/bold]
+    """
+    from heaters.synthetic import make_video
+
+    root = home if home is not None else Path(tempfile.mkdtemp(prefix="heaters-demo-"))
+    store = open_store(root)
+    video_path = store.home.root / "demo-input" / "demo.mp4"
+    if not video_path.exists():
+        if not quiet and not as_json:
+            err.print("making a synthetic demo video (ffmpeg lavfi sources)...")
+        made = make_video(video_path, audio=True)
+        cuts = list(made.cuts)
+    else:
+        cuts = []
+    with store.tx() as session:
+        row, _ = videos.register(session, parse_source(str(video_path)), title="heaters demo")
+        video_id = row.id
+    run(home=root, once=False, as_json=False, quiet=True)
+    with store.tx(write=False) as session:
+        got = [clip_dict(c) for c in clips.list_clips(session, video_id)]
+        counts = {
+            "videos": status.counts(session, "source_videos"),
+            "clips": status.counts(session, "clips"),
+        }
+    if as_json:
+        print_json(
+            {"home": str(root), "video_id": video_id, "true_cuts": cuts, "clips": got, **counts}
+        )
+        return
+    if not quiet:
+        out.print(f"demo home: {root}")
+        if cuts:
+            out.print(f"true cuts (frames): {cuts}")
+        out.print(f"clips found: {len(got)}")
+        for c in got:
+            out.print(
+                f"  clip {c['id']}: frames {c['start_frame']}-{c['end_frame']} "
+                f"({c['start_time_s']:.2f}-{c['end_time_s']:.2f}s) {c['state']}"
+            )
+        _print_counts(counts)
+        out.print(f"next: heaters --help, or heaters status --home {root}")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: one-line errors and exit codes 2 (bad usage/input), 1 (failed), 0."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("HEATERS_DEBUG"))
+    try:
+        code = app(args=args, prog_name="heaters", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HeatersError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(
+            f"error: {type(exc).__name__}: {exc} (run with --debug for details)", markup=False
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,92 @@
+"""Terminal output for the CLI: JSON on stdout, rich tables, progress bars on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from heaters.runner.progress import NullReporter, Reporter, Task
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """Only JSON on stdout: one document, UTF-8."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+class _RichTask:
+    def __init__(self, progress: Progress, task_id: TaskID, scale: float) -> None:
+        self._progress = progress
+        self._id = task_id
+        self._scale = scale
+
+    def update(self, done: float, total: float | None = None) -> None:
+        done = round(done * self._scale, 1)
+        if total:
+            self._progress.update(self._id, completed=done, total=round(total * self._scale, 1))
+        else:
+            self._progress.update(self._id, completed=done)
+
+    def close(self) -> None:
+        self._progress.remove_task(self._id)
+
+
+class RichReporter:
+    """Progress bars on stderr; one per running stage item."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def task(self, description: str, total: float | None, unit: str) -> Task:
+        scale = 1e-6 if unit == "bytes" else 1.0
+        label = "MB" if unit == "bytes" else unit
+        task_id = self.progress.add_task(
+            f"{description} ({label})", total=total * scale if total else None
+        )
+        return _RichTask(self.progress, task_id, scale)
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(message)
+
+
+def reporter(quiet: bool, as_json: bool) -> Reporter | RichReporter:
+    if quiet or as_json or not err.is_terminal:
+        return NullReporter()
+    return RichReporter()

@@ -1,0 +1,54 @@
+"""Everything a run needs, passed explicitly: store, settings, who we are, how to report."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from heaters.domain.steps import Step
+from heaters.runner.progress import NullReporter, Reporter
+from heaters.settings import Settings
+from heaters.store import claims
+from heaters.store.store import Store
+
+
+@dataclass
+class RunContext:
+    store: Store
+    settings: Settings
+    reporter: Reporter = field(default_factory=NullReporter)
+    clock: Callable[[], float] = time.time
+
+    @property
+    def worker(self) -> str:
+        """Unique per process and thread: claims are per worker."""
+        return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+@contextmanager
+def keep_alive(ctx: RunContext, step: Step, ids: list[int]) -> Iterator[None]:
+    """Heartbeat: extend our claims every lease/3 while the stage runs, so long work keeps them."""
+    worker = ctx.worker
+    stop = threading.Event()
+    interval = max(0.2, ctx.settings.lease_s / 3)
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                with ctx.store.tx() as session:
+                    claims.heartbeat(session, step, ids, worker, ctx.clock() + ctx.settings.lease_s)
+            except Exception:  # a missed beat only shortens the lease
+                continue
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{step.name}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,140 @@
+"""Glue between the step table and the stages: read inputs, call the stage, write its result.
+
+Each executor reads what its stage needs in a short read transaction, runs the stage with no
+database connection held, and writes the typed result back in one IMMEDIATE transaction. A failure
+of one row is recorded on that row (attempts, last_error, backoff) and never stops the others.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from heaters.domain.results import StageError
+from heaters.domain.sources import one_line
+from heaters.domain.steps import Step
+from heaters.runner.context import RunContext, keep_alive
+from heaters.stages import download, splice
+from heaters.stages.atomic import write_bytes
+from heaters.store import claims, videos
+from heaters.store.tables import SourceVideo
+from heaters.synthetic import ffmpeg_exe
+
+Executor = Callable[[RunContext, Step, list[int]], None]
+
+FRAME_TIMES = "frames.npy"
+
+
+def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException) -> str:
+    """Write a failed attempt on the row; returns the state it went to."""
+    if isinstance(exc, StageError):
+        message, retryable = str(exc), exc.retryable
+    else:
+        message, retryable = f"{type(exc).__name__}: {exc}", True
+    try:
+        with ctx.store.tx() as session:
+            return claims.fail(
+                session,
+                step,
+                row_id,
+                ctx.worker,
+                one_line(message),
+                ctx.clock(),
+                ctx.settings.retry,
+                retryable,
+            )
+    except claims.ClaimLost:
+        return "lost"
+
+
+def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
+    home = ctx.store.home
+    for video_id in ids:
+        with ctx.store.tx(write=False) as session:
+            video = session.get(SourceVideo, video_id)
+            assert video is not None
+            source, kind = (video.url, "url") if video.url else (video.local_path or "", "file")
+        task = ctx.reporter.task(f"download #{video_id}", None, "bytes")
+        try:
+            with keep_alive(ctx, step, [video_id]):
+                result = download.run(
+                    video_id, source, kind, home.source_dir(video_id), ffmpeg_exe(), task.update
+                )
+        except Exception as exc:
+            record_failure(ctx, step, video_id, exc)
+            continue
+        finally:
+            task.close()
+        try:
+            with ctx.store.tx() as session:
+                video = session.get(SourceVideo, video_id)
+                assert video is not None
+                probe = result.probe
+                video.filepath = home.rel(result.path)
+                video.title = video.title or result.title
+                video.duration_s = probe.duration_s
+                video.fps = probe.fps
+                video.frame_count = probe.frame_count
+                video.width, video.height, video.codec = probe.width, probe.height, probe.codec
+                video.source_meta = result.metadata
+                session.add(video)
+                session.flush()
+                claims.finish(session, step, video_id, ctx.worker, ctx.clock())
+        except claims.ClaimLost:
+            continue
+
+
+def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
+    home = ctx.store.home
+    settings = ctx.settings
+    params = splice.SpliceParams(
+        detector=settings.detector, threshold=settings.threshold, min_clip_s=settings.min_clip_s
+    )
+    for video_id in ids:
+        with ctx.store.tx(write=False) as session:
+            video = session.get(SourceVideo, video_id)
+            assert video is not None
+            path = home.abs(video.filepath or "")
+            estimate = video.frame_count or 0
+        task = ctx.reporter.task(f"splice #{video_id}", estimate or None, "frames")
+        try:
+            with keep_alive(ctx, step, [video_id]):
+                result = splice.run(path, video_id, params, on_progress=task.update)
+            buf = io.BytesIO()
+            np.save(buf, np.asarray(result.frame_times, dtype=np.float64))
+            write_bytes(home.source_dir(video_id) / FRAME_TIMES, buf.getvalue())
+        except Exception as exc:
+            record_failure(ctx, step, video_id, exc)
+            continue
+        finally:
+            task.close()
+        try:
+            with ctx.store.tx() as session:
+                video = session.get(SourceVideo, video_id)
+                assert video is not None
+                videos.insert_spans(session, video_id, result.spans)
+                video.frame_count = result.frame_count
+                if result.frame_times:
+                    last = result.spans[-1].end_time_s if result.spans else 0.0
+                    video.duration_s = max(video.duration_s or 0.0, last)
+                video.detector = result.detector
+                video.detector_params = result.params
+                session.add(video)
+                session.flush()
+                claims.finish(session, step, video_id, ctx.worker, ctx.clock())
+        except claims.ClaimLost:
+            continue
+
+
+def load_frame_times(ctx: RunContext, video_id: int) -> np.ndarray:
+    path: Path = ctx.store.home.source_dir(video_id) / FRAME_TIMES
+    return np.load(path)
+
+
+EXECUTORS: dict[str, Executor] = {
+    "download": run_download,
+    "splice": run_splice,
+}

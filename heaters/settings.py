@@ -1,0 +1,80 @@
+"""Run-time settings: defaults here, `<home>/config.toml` over them, command-line flags over both."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from heaters.domain.steps import RetryPolicy
+
+
+@dataclass(frozen=True)
+class Settings:
+    detector: str = "content"
+    threshold: float | None = None
+    min_clip_s: float = 1.0
+    grace_s: float = 10.0
+    workers: int = 1
+    lease_s: float = 120.0
+    max_attempts: int = 3
+    retry_base_s: float = 60.0
+    sprite_tile_width: int = 320
+    sprite_columns: int = 10
+    sprite_max_fps: float = 24.0
+    keyframe_strategy: str = "multi"
+    model: str = "efficientnet_lite0"
+    reviewer: str = "operator"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, base_s=self.retry_base_s)
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """Apply command-line flags; `None` means "not given"."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return replace(self, **given)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+KEYS = tuple(f.name for f in fields(Settings) if f.name != "extra")
+
+
+def config_path(home: Path) -> Path:
+    return home / "config.toml"
+
+
+class ConfigError(ValueError):
+    """config.toml is unreadable or holds an unknown key or a value of the wrong type."""
+
+
+def load(home: Path) -> Settings:
+    path = config_path(home)
+    if not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    defaults = Settings()
+    for key, value in data.items():
+        if key in KEYS:
+            values[key] = coerce(key, value, getattr(defaults, key))
+        else:
+            extra[key] = value
+    return replace(defaults, **values, extra=extra)
+
+
+def coerce(key: str, value: Any, default: Any) -> Any:
+    """Check a config value against its default's type (ints may stand for floats)."""
+    if default is None or isinstance(value, type(default)):
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    raise ConfigError(f"config key {key!r} wants a {type(default).__name__}, got {value!r}")

@@ -1,0 +1,204 @@
+"""Claiming work for a step, finishing it, failing it, and taking back expired claims.
+
+A claim is one `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING id` inside BEGIN IMMEDIATE, so
+two runs on one home never take the same row. Every statement here is generic over the step table:
+the table name comes from a fixed mapping, never from input, and all values are bound parameters.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from heaters.domain.sources import one_line
+from heaters.domain.states import check_transition
+from heaters.domain.steps import STEPS, RetryPolicy, Step
+
+_TABLE = {"video": "source_videos", "clip": "clips"}
+
+
+class ClaimLost(RuntimeError):
+    """Our claim expired and another worker took the row: our result must be dropped."""
+
+
+def _due(alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    return f"({prefix}next_attempt_at IS NULL OR {prefix}next_attempt_at <= :now)"
+
+
+def claim(
+    session: Session, step: Step, worker: str, now: float, lease_s: float, limit: int | None = None
+) -> list[int]:
+    """Claim up to `limit` due rows for `step` (for per-video steps: clips of one video)."""
+    table = _TABLE[step.subject]
+    n = limit or step.batch
+    params = {
+        "ready": step.ready,
+        "claim": step.claim,
+        "worker": worker,
+        "until": now + lease_s,
+        "now": now,
+        "n": n,
+    }
+    if step.per_video:
+        inner = (
+            f"SELECT id FROM clips WHERE state = :ready AND {_due()} AND source_video_id = ("
+            f" SELECT source_video_id FROM clips WHERE state = :ready AND {_due()}"
+            " ORDER BY source_video_id LIMIT 1)"
+            " ORDER BY start_frame LIMIT :n"
+        )
+    else:
+        order = "start_frame" if step.subject == "clip" else "id"
+        inner = (
+            f"SELECT id FROM {table} WHERE state = :ready AND {_due()} ORDER BY {order} LIMIT :n"
+        )
+    sql = (
+        f"UPDATE {table} SET state = :claim, claimed_by = :worker, claimed_until = :until,"
+        f" updated_at = :now WHERE id IN ({inner}) RETURNING id"
+    )
+    rows = session.execute(text(sql), params).all()
+    return sorted(int(r[0]) for r in rows)
+
+
+def heartbeat(session: Session, step: Step, ids: list[int], worker: str, until: float) -> int:
+    """Extend our claims on `ids`; returns how many we still hold."""
+    table = _TABLE[step.subject]
+    held = 0
+    for row_id in ids:
+        result = session.execute(
+            text(
+                f"UPDATE {table} SET claimed_until = :until WHERE id = :id"
+                " AND state = :claim AND claimed_by = :worker"
+            ),
+            {"until": until, "id": row_id, "claim": step.claim, "worker": worker},
+        )
+        held += result.rowcount or 0
+    return held
+
+
+def finish(
+    session: Session, step: Step, row_id: int, worker: str, now: float, state: str | None = None
+) -> None:
+    """Move a claimed row to its success state; raise ClaimLost if the claim is no longer ours."""
+    table = _TABLE[step.subject]
+    target = state or step.success
+    check_transition(step.subject, step.claim, target)
+    result = session.execute(
+        text(
+            f"UPDATE {table} SET state = :target, claimed_by = NULL, claimed_until = NULL,"
+            " attempts = 0, last_error = NULL, next_attempt_at = NULL, updated_at = :now"
+            " WHERE id = :id AND state = :claim AND claimed_by = :worker"
+        ),
+        {"target": target, "now": now, "id": row_id, "claim": step.claim, "worker": worker},
+    )
+    if not result.rowcount:
+        raise ClaimLost(f"{step.subject} {row_id}: claim for {step.name} was lost")
+
+
+def fail(
+    session: Session,
+    step: Step,
+    row_id: int,
+    worker: str,
+    error: str,
+    now: float,
+    policy: RetryPolicy,
+    retryable: bool = True,
+) -> str:
+    """Record a failed attempt: back to `ready` after a backoff, or the failed state at the limit."""
+    table = _TABLE[step.subject]
+    row = session.execute(
+        text(f"SELECT attempts FROM {table} WHERE id = :id AND state = :claim AND claimed_by = :w"),
+        {"id": row_id, "claim": step.claim, "w": worker},
+    ).first()
+    if row is None:
+        raise ClaimLost(f"{step.subject} {row_id}: claim for {step.name} was lost")
+    attempts = int(row[0]) + 1
+    target = step.failure if policy.gives_up(attempts, retryable) else step.ready
+    check_transition(step.subject, step.claim, target)
+    next_at = None if target == step.failure else now + policy.backoff_s(attempts)
+    session.execute(
+        text(
+            f"UPDATE {table} SET state = :target, claimed_by = NULL, claimed_until = NULL,"
+            " attempts = :attempts, last_error = :error, next_attempt_at = :next_at,"
+            " updated_at = :now WHERE id = :id"
+        ),
+        {
+            "target": target,
+            "attempts": attempts,
+            "error": one_line(error),
+            "next_at": next_at,
+            "now": now,
+            "id": row_id,
+        },
+    )
+    return target
+
+
+def reclaim_expired(session: Session, now: float, policy: RetryPolicy) -> int:
+    """Rows whose claim expired (a killed run) go back to their previous state, one attempt used."""
+    total = 0
+    for step in STEPS:
+        table = _TABLE[step.subject]
+        result = session.execute(
+            text(
+                f"UPDATE {table} SET state = CASE WHEN attempts + 1 >= :max THEN :failure"
+                " ELSE :ready END, attempts = attempts + 1, claimed_by = NULL,"
+                " claimed_until = NULL, next_attempt_at = NULL, updated_at = :now,"
+                " last_error = 'claim expired: the worker stopped during ' || :name"
+                " WHERE state = :claim AND claimed_until < :now"
+            ),
+            {
+                "max": policy.max_attempts,
+                "failure": step.failure,
+                "ready": step.ready,
+                "now": now,
+                "name": step.name,
+                "claim": step.claim,
+            },
+        )
+        total += result.rowcount or 0
+    return total
+
+
+def has_due_work(session: Session, now: float) -> bool:
+    """True when some step has a due row (claimed rows of other workers don't count)."""
+    for step in STEPS:
+        table = _TABLE[step.subject]
+        row = session.execute(
+            text(f"SELECT 1 FROM {table} WHERE state = :ready AND {_due()} LIMIT 1"),
+            {"ready": step.ready, "now": now},
+        ).first()
+        if row:
+            return True
+    return False
+
+
+def retry_failed(
+    session: Session,
+    now: float,
+    video_ids: list[int] | None = None,
+    clip_ids: list[int] | None = None,
+) -> list[tuple[str, int]]:
+    """Re-open failed rows with fresh attempts: all of them, or only the ids given."""
+    wanted = {"video": video_ids, "clip": clip_ids}
+    everything = video_ids is None and clip_ids is None
+    reopened: list[tuple[str, int]] = []
+    for step in STEPS:
+        table = _TABLE[step.subject]
+        sql = f"SELECT id FROM {table} WHERE state = :failure"
+        found = [int(r[0]) for r in session.execute(text(sql), {"failure": step.failure}).all()]
+        ids = wanted[step.subject]
+        for row_id in found:
+            if not everything and (ids is None or row_id not in ids):
+                continue
+            check_transition(step.subject, step.failure, step.ready)
+            session.execute(
+                text(
+                    f"UPDATE {table} SET state = :ready, attempts = 0, next_attempt_at = NULL,"
+                    " updated_at = :now WHERE id = :id"
+                ),
+                {"ready": step.ready, "now": now, "id": row_id},
+            )
+            reopened.append((step.subject, row_id))
+    return reopened

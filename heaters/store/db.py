@@ -1,0 +1,77 @@
+"""SQLite connections: sqlean.py (loads sqlite-vec), WAL, and explicit transaction modes.
+
+The stdlib `sqlite3` here cannot load extensions, so every connection comes from `sqlean`. Python's
+sqlite3 driver normally opens transactions implicitly; we switch that off and emit BEGIN ourselves,
+so that read-then-write work can take the write lock up front (`BEGIN IMMEDIATE`) and never fail
+half-way with "database is locked".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlean
+import sqlite_vec
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
+from sqlmodel import Session, create_engine
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def connect_raw(db_path: Path) -> Any:
+    """One DB-API connection with the pragmas of DESIGN.md §5 (busy_timeout first)."""
+    conn = sqlean.connect(
+        str(db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.enable_load_extension(True)
+    sqlite_vec.load(conn)
+    conn.enable_load_extension(False)
+    return conn
+
+
+def _retry_locked(fn: Any, tries: int = 50) -> Any:
+    """journal_mode changes ignore busy_timeout on a brand-new file; retry briefly."""
+    for i in range(tries):
+        try:
+            return fn()
+        except sqlean.OperationalError as exc:
+            if "locked" not in str(exc) or i == tries - 1:
+                raise
+            time.sleep(0.05)
+    return None
+
+
+def make_engine(db_path: Path) -> Engine:
+    engine = create_engine(
+        "sqlite://",
+        creator=lambda: connect_raw(db_path),
+        module=sqlean,
+        poolclass=QueuePool,
+        pool_size=8,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
+    """A session in one transaction: IMMEDIATE when it will write, DEFERRED for pure reads."""
+    bound = engine.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+    with Session(bound, expire_on_commit=False) as session, session.begin():
+        yield session

@@ -1,0 +1,162 @@
+"""Numbered schema migrations, recorded in `PRAGMA user_version`.
+
+Each migration is plain DDL applied once, in order, inside one IMMEDIATE transaction, so two
+processes opening a fresh home at the same moment cannot both apply it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the tables of DESIGN.md §5
+    """
+    CREATE TABLE source_videos (
+        id INTEGER PRIMARY KEY,
+        url TEXT,
+        local_path TEXT,
+        title TEXT,
+        state TEXT NOT NULL DEFAULT 'new',
+        filepath TEXT,
+        duration_s REAL,
+        fps REAL,
+        width INTEGER,
+        height INTEGER,
+        frame_count INTEGER,
+        codec TEXT,
+        source_meta JSON,
+        detector TEXT,
+        detector_params JSON,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_attempt_at REAL,
+        claimed_by TEXT,
+        claimed_until REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX ux_source_videos_url ON source_videos(url) WHERE url IS NOT NULL;
+    CREATE UNIQUE INDEX ux_source_videos_local ON source_videos(local_path)
+        WHERE local_path IS NOT NULL;
+    CREATE INDEX ix_source_videos_state ON source_videos(state, next_attempt_at);
+
+    CREATE TABLE clips (
+        id INTEGER PRIMARY KEY,
+        source_video_id INTEGER NOT NULL REFERENCES source_videos(id),
+        start_frame INTEGER NOT NULL,
+        end_frame INTEGER NOT NULL,
+        start_time_s REAL NOT NULL,
+        end_time_s REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'spliced',
+        reviewed_at REAL,
+        grouped_with_clip_id INTEGER REFERENCES clips(id),
+        superseded_by TEXT,
+        origin TEXT NOT NULL DEFAULT 'splice',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_attempt_at REAL,
+        claimed_by TEXT,
+        claimed_until REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        CHECK (start_frame >= 0 AND end_frame > start_frame)
+    );
+    CREATE UNIQUE INDEX ux_clips_live_range ON clips(source_video_id, start_frame, end_frame)
+        WHERE state NOT IN ('merged', 'split');
+    CREATE INDEX ix_clips_state ON clips(state, next_attempt_at);
+    CREATE INDEX ix_clips_video ON clips(source_video_id, start_frame);
+
+    CREATE TABLE clip_artifacts (
+        id INTEGER PRIMARY KEY,
+        clip_id INTEGER NOT NULL REFERENCES clips(id),
+        kind TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        tag TEXT NOT NULL DEFAULT '',
+        path TEXT NOT NULL,
+        metadata JSON,
+        created_at REAL NOT NULL,
+        UNIQUE (clip_id, kind, strategy, tag)
+    );
+
+    CREATE TABLE clip_events (
+        id INTEGER PRIMARY KEY,
+        clip_id INTEGER NOT NULL REFERENCES clips(id),
+        action TEXT NOT NULL,
+        payload JSON,
+        reviewer TEXT NOT NULL DEFAULT 'operator',
+        created_at REAL NOT NULL,
+        committed_at REAL
+    );
+    CREATE INDEX ix_clip_events_clip ON clip_events(clip_id, id);
+    CREATE INDEX ix_clip_events_pending ON clip_events(committed_at, id);
+    -- append-only: never deleted; only committed_at may be stamped, once
+    CREATE TRIGGER tr_clip_events_no_delete BEFORE DELETE ON clip_events
+    BEGIN SELECT RAISE(ABORT, 'clip_events is append-only'); END;
+    CREATE TRIGGER tr_clip_events_stamp_once BEFORE UPDATE ON clip_events
+    WHEN OLD.committed_at IS NOT NULL OR NEW.clip_id IS NOT OLD.clip_id
+        OR NEW.action IS NOT OLD.action OR NEW.payload IS NOT OLD.payload
+        OR NEW.reviewer IS NOT OLD.reviewer OR NEW.created_at IS NOT OLD.created_at
+    BEGIN SELECT RAISE(ABORT, 'clip_events rows are immutable once committed'); END;
+
+    CREATE TABLE embeddings (
+        id INTEGER PRIMARY KEY,
+        clip_id INTEGER NOT NULL REFERENCES clips(id),
+        model TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        tags JSON,
+        created_at REAL NOT NULL,
+        UNIQUE (clip_id, model, strategy)
+    );
+    """,
+)
+
+LATEST = len(MIGRATIONS)
+
+
+def current_version(conn: Any) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: Any) -> int:
+    """Bring the schema to LATEST; returns the version found before. `conn` is a raw DB-API one."""
+    before = current_version(conn)
+    if before >= LATEST:
+        return before
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = current_version(conn)  # re-read under the write lock
+        for number in range(version + 1, LATEST + 1):
+            for statement in _split(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return before
+
+
+def _split(script: str) -> list[str]:
+    """Split DDL on ';' at statement ends, keeping trigger bodies (BEGIN … END;) whole."""
+    statements: list[str] = []
+    buf: list[str] = []
+    depth = 0
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        buf.append(line)
+        upper = stripped.upper()
+        if upper.startswith("BEGIN") or " BEGIN " in f" {upper} ":
+            depth += 1
+        if upper.endswith("END;"):
+            depth -= 1
+        if stripped.endswith(";") and depth <= 0:
+            statements.append("\n".join(buf))
+            buf = []
+            depth = 0
+    if buf:
+        statements.append("\n".join(buf))
+    return statements
