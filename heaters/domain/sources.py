@@ -46,17 +46,16 @@ def parse_source(text: str, cwd: Path | None = None) -> Source:
     return Source("file", str(path.resolve()))
 
 
-_UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
+_UNSAFE = re.compile(r"[^\w\-]+", re.UNICODE)
 
 
 def safe_name(title: str | None, max_len: int = 80, fallback: str = "untitled") -> str:
     """A file-name fragment from an untrusted title: no separators, no dots-only, no NUL, bounded."""
     text = unicodedata.normalize("NFKC", title or "")
     text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
-    text = _UNSAFE.sub("_", text).strip(" ._")
-    text = re.sub(r"_+", "_", text)
+    text = _UNSAFE.sub("_", text).strip("_-")
     encoded = text.encode("utf-8")[:max_len]
-    text = encoded.decode("utf-8", errors="ignore").strip(" ._")
+    text = encoded.decode("utf-8", errors="ignore").strip("_-")
     return text or fallback
 
 

@@ -1,0 +1,7 @@
+"""`python -m heaters` is the same as the `heaters` command."""
+
+from __future__ import annotations
+
+from heaters.cli import main
+
+main()

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from heaters.domain.states import (
+    CLIP_TRANSITIONS,
+    VIDEO_TRANSITIONS,
+    ClipState,
+    TransitionError,
+    VideoState,
+    check_transition,
+)
+from heaters.domain.steps import STEPS, RetryPolicy, step_for_claim_state, step_named
+
+
+def test_every_step_moves_along_allowed_transitions() -> None:
+    for step in STEPS:
+        for old, new in [
+            (step.ready, step.claim),
+            (step.claim, step.success),
+            (step.claim, step.ready),
+            (step.claim, step.failure),
+            (step.failure, step.ready),
+        ]:
+            check_transition(step.subject, old, new)
+
+
+def test_unlisted_transitions_are_refused() -> None:
+    with pytest.raises(TransitionError):
+        check_transition("video", VideoState.NEW, VideoState.SPLICED)
+    with pytest.raises(TransitionError):
+        check_transition("clip", ClipState.SPLICED, ClipState.EMBEDDED)
+    with pytest.raises(TransitionError):
+        check_transition("clip", ClipState.MERGED, ClipState.SPLIT)
+
+
+def test_tables_only_name_known_states() -> None:
+    for old, new in VIDEO_TRANSITIONS:
+        assert old in VideoState and new in VideoState
+    for old, new in CLIP_TRANSITIONS:
+        assert old in ClipState and new in ClipState
+
+
+def test_claim_states_map_back_to_their_step() -> None:
+    for step in STEPS:
+        assert step_for_claim_state(step.subject, step.claim) is step
+        assert step_named(step.name) is step
+    assert step_for_claim_state("video", VideoState.NEW) is None
+
+
+def test_backoff_grows_exponentially_and_is_capped() -> None:
+    policy = RetryPolicy(max_attempts=3, base_s=10, cap_s=35)
+    assert [policy.backoff_s(n) for n in (1, 2, 3, 4)] == [10, 20, 35, 35]
+    assert not policy.gives_up(2, retryable=True)
+    assert policy.gives_up(3, retryable=True)
+    assert policy.gives_up(1, retryable=False)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlean
+from sqlalchemy import text
+
+from heaters.domain.sources import Source
+from heaters.store import videos
+from heaters.store.migrations import LATEST
+from heaters.store.store import Store, StoreError
+
+
+def test_fresh_home_has_schema_pragmas_and_vec(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "h")
+    with store.tx(write=False) as s:
+        assert s.execute(text("PRAGMA user_version")).scalar() == LATEST
+        assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert s.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
+        assert s.execute(text("SELECT vec_version()")).scalar().startswith("v")
+        tables = {r[0] for r in s.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+    assert {"source_videos", "clips", "clip_artifacts", "clip_events", "embeddings"} <= tables
+    # opening again migrates nothing and keeps data
+    with store.tx() as s:
+        videos.register(s, Source("url", "https://example.com/a"))
+    store.close()
+    again = Store.open(tmp_path / "h")
+    with again.tx(write=False) as s:
+        assert len(videos.all_videos(s)) == 1
+
+
+def test_same_url_registers_once(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    with store.tx() as s:
+        a, created_a = videos.register(s, Source("url", "https://example.com/a"))
+        b, created_b = videos.register(s, Source("url", "https://example.com/a"))
+    assert created_a and not created_b and a.id == b.id
+
+
+def test_event_log_is_append_only(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    with store.tx() as s:
+        s.execute(
+            text(
+                "INSERT INTO source_videos (url, state, created_at, updated_at)"
+                " VALUES ('http://x', 'spliced', 0, 0)"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO clips (source_video_id, start_frame, end_frame, start_time_s,"
+                " end_time_s, created_at, updated_at) VALUES (1, 0, 10, 0, 1, 0, 0)"
+            )
+        )
+        s.execute(
+            text(
+                "INSERT INTO clip_events (clip_id, action, created_at) VALUES (1, 'approve', 0)"
+            )
+        )
+    with store.tx() as s:
+        s.execute(text("UPDATE clip_events SET committed_at = 5 WHERE id = 1"))
+    with pytest.raises(Exception, match="immutable"), store.tx() as s:
+        s.execute(text("UPDATE clip_events SET committed_at = 6 WHERE id = 1"))
+    with pytest.raises(Exception, match="append-only"), store.tx() as s:
+        s.execute(text("DELETE FROM clip_events"))
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "heaters.db").write_text("hello, I am not SQLite" * 100)
+    with pytest.raises(StoreError, match="cannot open"):
+        Store.open(tmp_path)
+
+
+def test_home_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "h").write_text("x")
+    with pytest.raises(StoreError, match="cannot use home folder"):
+        Store.open(tmp_path / "h")
+
+
+def test_sqlean_loads_extensions() -> None:
+    conn = sqlean.connect(":memory:")
+    conn.enable_load_extension(True)
