@@ -67,25 +67,6 @@ CLIP_TRANSITIONS: frozenset[tuple[ClipState, ClipState]] = frozenset(
         (C.GENERATING_SPRITE, C.SPLICED),
         (C.GENERATING_SPRITE, C.SPRITE_FAILED),
         (C.SPRITE_FAILED, C.SPLICED),
-        # review commits
-        (C.PENDING_REVIEW, C.REVIEW_APPROVED),
-        (C.PENDING_REVIEW, C.REVIEW_SKIPPED),
-        (C.PENDING_REVIEW, C.REVIEW_ARCHIVED),
-        (C.PENDING_REVIEW, C.MERGED),
-        (C.PENDING_REVIEW, C.SPLIT),
-        # a merge/group partner (the timeline predecessor) may already be reviewed
-        (C.REVIEW_APPROVED, C.MERGED),
-        (C.REVIEW_SKIPPED, C.MERGED),
-        (C.REVIEW_SKIPPED, C.REVIEW_APPROVED),
-        # undo of a committed review action restores the pending state
-        (C.REVIEW_APPROVED, C.PENDING_REVIEW),
-        (C.REVIEW_SKIPPED, C.PENDING_REVIEW),
-        (C.REVIEW_ARCHIVED, C.PENDING_REVIEW),
-        (C.MERGED, C.PENDING_REVIEW),
-        (C.MERGED, C.REVIEW_APPROVED),
-        (C.MERGED, C.REVIEW_SKIPPED),
-        (C.SPLIT, C.PENDING_REVIEW),
-        (C.REVIEW_APPROVED, C.REVIEW_SKIPPED),  # undo of a group whose partner was skipped
         # after approval
         (C.REVIEW_APPROVED, C.KEYFRAMING),
         (C.KEYFRAMING, C.KEYFRAMED),
@@ -105,6 +86,10 @@ CLIP_TRANSITIONS: frozenset[tuple[ClipState, ClipState]] = frozenset(
     }
 )
 
+UNREVIEWED_STATES: frozenset[ClipState] = frozenset(
+    {C.SPLICED, C.GENERATING_SPRITE, C.PENDING_REVIEW, C.SPRITE_FAILED}
+)
+
 # States in which a clip no longer exists in the timeline (replaced by merge/split).
 SUPERSEDED: frozenset[ClipState] = frozenset({C.MERGED, C.SPLIT})
 
@@ -120,6 +105,27 @@ APPROVED_FAMILY: frozenset[ClipState] = frozenset(
         C.EMBEDDING_FAILED,
     }
 )
+
+
+# Review commits and their undo, by rule rather than by enumeration:
+# - a pending clip gets its outcome, or is merged/split;
+# - a merge/group partner (unreviewed, skipped or approved, whatever pipeline stage) is merged,
+#   or approved by a group;
+# - undo puts clips back to a pre-action state, dropping pipeline progress.
+_PARTNERS = UNREVIEWED_STATES | APPROVED_FAMILY | {C.REVIEW_SKIPPED}
+_RESTORABLE = {C.SPLICED, C.PENDING_REVIEW, C.SPRITE_FAILED, C.REVIEW_APPROVED, C.REVIEW_SKIPPED}
+_REVIEWED = APPROVED_FAMILY | {C.REVIEW_SKIPPED, C.REVIEW_ARCHIVED, C.MERGED, C.SPLIT}
+REVIEW_TRANSITIONS: frozenset[tuple[ClipState, ClipState]] = frozenset(
+    {
+        (state, out)
+        for state in UNREVIEWED_STATES
+        for out in (C.REVIEW_SKIPPED, C.REVIEW_ARCHIVED, C.SPLIT)
+    }
+    | {(state, C.MERGED) for state in _PARTNERS}
+    | {(state, C.REVIEW_APPROVED) for state in UNREVIEWED_STATES | {C.REVIEW_SKIPPED}}
+    | {(state, back) for state in _REVIEWED for back in _RESTORABLE}
+)
+CLIP_TRANSITIONS = CLIP_TRANSITIONS | REVIEW_TRANSITIONS
 
 
 class TransitionError(ValueError):

@@ -1,9 +1,14 @@
-"""Committing review actions past their grace period (filled in by the review issue)."""
+"""The dispatcher's first step: commit review actions older than the grace period."""
 
 from __future__ import annotations
 
 from heaters.runner.context import RunContext
+from heaters.store import review
 
 
 def commit_due(ctx: RunContext) -> int:
-    return 0
+    cfg = review.ReviewConfig(
+        home=ctx.store.home, min_clip_s=ctx.settings.min_clip_s, reviewer=ctx.settings.reviewer
+    )
+    with ctx.store.tx() as session:
+        return review.commit_due(session, ctx.clock(), ctx.settings.grace_s, cfg)

@@ -41,7 +41,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ix_source_videos_state ON source_videos(state, next_attempt_at);
 
     CREATE TABLE clips (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         source_video_id INTEGER NOT NULL REFERENCES source_videos(id),
         start_frame INTEGER NOT NULL,
         end_frame INTEGER NOT NULL,
@@ -52,6 +52,7 @@ MIGRATIONS: tuple[str, ...] = (
         grouped_with_clip_id INTEGER REFERENCES clips(id),
         superseded_by TEXT,
         origin TEXT NOT NULL DEFAULT 'splice',
+        origin_event_id INTEGER,
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
         next_attempt_at REAL,
@@ -78,9 +79,10 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (clip_id, kind, strategy, tag)
     );
 
+    -- clip_id has no foreign key: the log outlives clips that an undo removed
     CREATE TABLE clip_events (
-        id INTEGER PRIMARY KEY,
-        clip_id INTEGER NOT NULL REFERENCES clips(id),
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        clip_id INTEGER NOT NULL,
         action TEXT NOT NULL,
         payload JSON,
         reviewer TEXT NOT NULL DEFAULT 'operator',
@@ -97,6 +99,14 @@ MIGRATIONS: tuple[str, ...] = (
         OR NEW.action IS NOT OLD.action OR NEW.payload IS NOT OLD.payload
         OR NEW.reviewer IS NOT OLD.reviewer OR NEW.created_at IS NOT OLD.created_at
     BEGIN SELECT RAISE(ABORT, 'clip_events rows are immutable once committed'); END;
+
+    -- what each committed action did (old/new states, clips made), so undo can compensate it
+    CREATE TABLE event_effects (
+        event_id INTEGER PRIMARY KEY REFERENCES clip_events(id),
+        effects JSON NOT NULL,
+        new_clip_ids JSON NOT NULL,
+        undone_by INTEGER
+    );
 
     CREATE TABLE embeddings (
         id INTEGER PRIMARY KEY,

@@ -58,6 +58,7 @@ class Clip(SQLModel, table=True):
     grouped_with_clip_id: int | None = None
     superseded_by: str | None = None  # JSON list of clip ids that replaced this one
     origin: str = "splice"
+    origin_event_id: int | None = None  # the merge/split event that made this clip
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: float | None = None
@@ -84,12 +85,21 @@ class ClipEvent(SQLModel, table=True):
     __tablename__ = "clip_events"
 
     id: int | None = Field(default=None, primary_key=True)
-    clip_id: int = Field(foreign_key="clips.id")
+    clip_id: int
     action: str
     payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     reviewer: str = "operator"
     created_at: float = Field(default_factory=now)
     committed_at: float | None = None
+
+
+class EventEffect(SQLModel, table=True):
+    __tablename__ = "event_effects"
+
+    event_id: int = Field(primary_key=True, foreign_key="clip_events.id")
+    effects: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    new_clip_ids: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    undone_by: int | None = None
 
 
 class Embedding(SQLModel, table=True):

@@ -103,7 +103,9 @@ def test_heartbeat_keeps_a_claim_and_finish_checks_ownership(store: Store) -> No
         with pytest.raises(claims.ClaimLost):
             claims.finish(s, DOWNLOAD, 1, "other", 50.0)
         claims.finish(s, DOWNLOAD, 1, "w", 50.0)
-        assert s.execute(text("SELECT state FROM source_videos WHERE id=1")).scalar() == "downloaded"
+        assert (
+            s.execute(text("SELECT state FROM source_videos WHERE id=1")).scalar() == "downloaded"
+        )
 
 
 def test_finish_refuses_a_state_outside_the_table(store: Store) -> None:

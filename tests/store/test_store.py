@@ -21,7 +21,9 @@ def test_fresh_home_has_schema_pragmas_and_vec(tmp_path: Path) -> None:
         assert s.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
         assert s.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
         assert s.execute(text("SELECT vec_version()")).scalar().startswith("v")
-        tables = {r[0] for r in s.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))}
+        tables = {
+            r[0] for r in s.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))
+        }
     assert {"source_videos", "clips", "clip_artifacts", "clip_events", "embeddings"} <= tables
     # opening again migrates nothing and keeps data
     with store.tx() as s:
@@ -56,9 +58,7 @@ def test_event_log_is_append_only(tmp_path: Path) -> None:
             )
         )
         s.execute(
-            text(
-                "INSERT INTO clip_events (clip_id, action, created_at) VALUES (1, 'approve', 0)"
-            )
+            text("INSERT INTO clip_events (clip_id, action, created_at) VALUES (1, 'approve', 0)")
         )
     with store.tx() as s:
         s.execute(text("UPDATE clip_events SET committed_at = 5 WHERE id = 1"))
