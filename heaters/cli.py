@@ -349,6 +349,217 @@ def retry(
             out.print("nothing failed")
 
 
+# ---------------------------------------------------------------- review
+
+
+review_app = typer.Typer(
+    help="Review clips: the TUI without a subcommand, or one action per call for scripts.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(review_app, name="review")
+
+ImagesOpt = Annotated[
+    str,
+    typer.Option("--images", help="Sprite drawing: auto | tgp | sixel | halfcell | none."),
+]
+
+
+def _review_cfg(store: Store, settings: Settings) -> Any:
+    from heaters.store.review import ReviewConfig
+
+    return ReviewConfig(home=store.home, min_clip_s=settings.min_clip_s, reviewer=settings.reviewer)
+
+
+@review_app.callback()
+def review_main(
+    ctx: typer.Context,
+    home: HomeOpt = None,
+    video: Annotated[int | None, typer.Option("--video", help="Only clips of this video.")] = None,
+    images: ImagesOpt = "auto",
+) -> None:
+    """Open the review TUI (keys: a approve, s skip, d archive, m merge, g group, enter split,
+    u undo, ? help).
+
+    Example: [bold]heaters review --video 1[/bold]
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if images not in ("auto", "tgp", "sixel", "halfcell", "none"):
+        raise BadInput(f"unknown --images mode {images!r}")
+    from heaters.tui.launch import launch
+
+    store = open_store(home)
+    launch(store, settings_for(store), video_id=video, images=images)
+
+
+def _act(
+    action: str, clip_id: int, home: Path | None, as_json: bool, payload: dict | None = None
+) -> None:
+    import time
+
+    from heaters.domain.review import ReviewRefused
+    from heaters.store import review as review_store
+
+    store = open_store(home)
+    settings = settings_for(store)
+    try:
+        with store.tx() as session:
+            event = review_store.append(
+                session, clip_id, action, payload, _review_cfg(store, settings), time.time()
+            )
+    except ReviewRefused as exc:
+        raise BadInput(str(exc)) from exc
+    data = {"event_id": event.id, "clip_id": clip_id, "action": action, "payload": event.payload}
+    if as_json:
+        print_json(data)
+    else:
+        extra = f" at frame {payload['frame']}" if payload else ""
+        out.print(
+            f"event {event.id}: {action} clip {clip_id}{extra} "
+            f"(commits in {settings.grace_s:g}s; undo with heaters review undo)"
+        )
+
+
+def _make_action(action: str, doc: str) -> None:
+    def command(
+        clip_id: Annotated[int, typer.Argument(help="Clip id.")],
+        home: HomeOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _act(action, clip_id, home, as_json)
+
+    command.__doc__ = doc
+    review_app.command(action)(command)
+
+
+_make_action("approve", "Approve a clip.\n\nExample: [bold]heaters review approve 12[/bold]")
+_make_action("skip", "Skip a clip (decide later).\n\nExample: [bold]heaters review skip 12[/bold]")
+_make_action("archive", "Archive a clip.\n\nExample: [bold]heaters review archive 12[/bold]")
+_make_action(
+    "merge",
+    "Merge a clip with the previous clip of its video.\n\nExample: [bold]heaters review merge 12[/bold]",
+)
+_make_action(
+    "group",
+    "Group a clip with the previous clip (both approved).\n\n"
+    "Example: [bold]heaters review group 12[/bold]",
+)
+
+
+@review_app.command("split")
+def review_split(
+    clip_id: Annotated[int, typer.Argument(help="Clip id.")],
+    frame: Annotated[int, typer.Option("--frame", help="Absolute source frame of the cut.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Split a clip in two at an absolute source frame.
+
+    Example: [bold]heaters review split 12 --frame 480[/bold]
+    """
+    _act("split", clip_id, home, as_json, {"frame": frame})
+
+
+@review_app.command("undo")
+def review_undo(
+    event_id: Annotated[
+        int | None, typer.Argument(help="Event to undo (default: your newest).")
+    ] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Undo a review action, committed or not.
+
+    Example: [bold]heaters review undo[/bold]
+    """
+    import time
+
+    from heaters.domain.review import ReviewRefused
+    from heaters.store import review as review_store
+
+    store = open_store(home)
+    settings = settings_for(store)
+    try:
+        with store.tx() as session:
+            outcome = review_store.undo(
+                session, _review_cfg(store, settings), time.time(), event_id
+            )
+    except ReviewRefused as exc:
+        raise BadInput(f"cannot undo: {exc}") from exc
+    for path in outcome.files_to_delete:
+        path.unlink(missing_ok=True)
+    data = {
+        "event_id": outcome.event.id,
+        "undid": outcome.target.id,
+        "action": outcome.target.action,
+        "clip_id": outcome.target.clip_id,
+        "restored_clip_ids": outcome.restored_clip_ids,
+        "removed_clip_ids": outcome.removed_clip_ids,
+    }
+    if as_json:
+        print_json(data)
+    else:
+        out.print(
+            f"undid event {outcome.target.id} ({outcome.target.action} clip {outcome.target.clip_id})"
+        )
+
+
+@app.command("events")
+def events_cmd(
+    home: HomeOpt = None,
+    clip: Annotated[int | None, typer.Option("--clip", help="Only this clip's events.")] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Replay the log and list clips whose state differs.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The review audit log; --check proves the log reproduces every clip's review state.
+
+    Example: [bold]heaters events --clip 12[/bold]   [bold]heaters events --check[/bold]
+    """
+    from heaters.store import review as review_store
+
+    store = open_store(home)
+    settings = settings_for(store)
+    if check:
+        with store.tx(write=False) as session:
+            diffs = review_store.check(session, settings.min_clip_s)
+        if as_json:
+            print_json({"ok": not diffs, "differences": diffs})
+        elif diffs:
+            for d in diffs:
+                out.print(f"clip {d['clip_id']}: log says {d['expected']}, table has {d['actual']}")
+        else:
+            out.print("events --check: the log reproduces every clip's review state")
+        if diffs:
+            raise typer.Exit(1)
+        return
+    with store.tx(write=False) as session:
+        rows = [
+            {
+                "id": e.id,
+                "clip_id": e.clip_id,
+                "action": e.action,
+                "payload": e.payload,
+                "reviewer": e.reviewer,
+                "created_at": iso(e.created_at),
+                "committed_at": iso(e.committed_at),
+            }
+            for e in review_store.events(session, clip)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        mark = "committed" if r["committed_at"] else "pending"
+        payload = f" {r['payload']}" if r["payload"] else ""
+        out.print(
+            f"{r['id']:>5}  clip {r['clip_id']:<5} {r['action']:<8}{payload}  "
+            f"{r['reviewer']}  {r['created_at']}  {mark}"
+        )
+
+
 # ---------------------------------------------------------------- demo
 
 
