@@ -23,6 +23,7 @@ from heaters.stages.models import (
     load_session,
     resolve_model_file,
 )
+from heaters.stages.models import models_dir as default_models_dir
 
 TEXT_MODEL_NAME = "all_minilm_l6_v2_int8"
 TEXT_MODEL_FILE = "minilm_l6_v2_int8.onnx"
@@ -183,23 +184,20 @@ def encode(texts: Sequence[str], models_dir: Path | None = None) -> np.ndarray:
 
 def label_vectors(models_dir: Path | None = None) -> tuple[tuple[str, ...], np.ndarray]:
     """The ImageNet labels and their sentence vectors (1000 x 384), from the precomputed file
-    when it matches, else encoded once per process (~2 s)."""
+    when it is there and fits, else encoded once per process (~2 s)."""
     labels = load_labels(EFFICIENTNET_LITE0, models_dir)
     assert labels is not None
-    try:
-        path = resolve_model_file(LABEL_VECTORS_FILE, models_dir)
-    except Exception:
-        path = None
-    key = path or Path(LABEL_VECTORS_FILE)
+    directory = (models_dir or default_models_dir()).resolve()
     with _lock:
-        cached = _label_vectors.get(key)
+        cached = _label_vectors.get(directory)
     if cached is None:
-        cached = np.load(path) if path is not None else None
+        path = directory / LABEL_VECTORS_FILE
+        cached = np.load(path) if path.is_file() else None
         if cached is None or cached.shape != (len(labels), TEXT_DIM):
             cached = encode(list(labels), models_dir=models_dir)
         cached = cached.astype(np.float32, copy=False)
         with _lock:
-            _label_vectors[key] = cached
+            _label_vectors[directory] = cached
     return labels, cached
 
 
