@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from heaters.domain.results import StageError
+from heaters.domain.results import BatchResult, FrameRequest, StageError
 from heaters.domain.sources import one_line
 from heaters.domain.steps import Step
 from heaters.runner.context import RunContext, keep_alive
-from heaters.stages import download, splice
+from heaters.stages import download, keyframes, splice, sprites
 from heaters.stages.atomic import write_bytes
-from heaters.store import claims, videos
-from heaters.store.tables import SourceVideo
+from heaters.store import artifacts, claims, videos
+from heaters.store.tables import Clip, SourceVideo
 from heaters.synthetic import ffmpeg_exe
 
 Executor = Callable[[RunContext, Step, list[int]], None]
@@ -134,7 +134,82 @@ def load_frame_times(ctx: RunContext, video_id: int) -> np.ndarray:
     return np.load(path)
 
 
+# A per-video batch stage: (source, video_id, requests, frame_times, fps, on_progress) -> BatchResult
+BatchStage = Callable[..., BatchResult]
+
+
+def _sprite_stage(ctx: RunContext) -> BatchStage:
+    params = sprites.SpriteParams(
+        tile_width=ctx.settings.sprite_tile_width,
+        columns=ctx.settings.sprite_columns,
+        max_fps=ctx.settings.sprite_max_fps,
+    )
+
+    def call(source, video_id, requests, frame_times, fps, on_progress):  # type: ignore[no-untyped-def]
+        return sprites.run(source, video_id, requests, frame_times, fps, params, on_progress)
+
+    return call
+
+
+def _keyframe_stage(ctx: RunContext) -> BatchStage:
+    params = keyframes.KeyframeParams(strategy=ctx.settings.keyframe_strategy)
+
+    def call(source, video_id, requests, frame_times, fps, on_progress):  # type: ignore[no-untyped-def]
+        return keyframes.run(source, video_id, requests, frame_times, params, on_progress)
+
+    return call
+
+
+def _run_frame_batch(ctx: RunContext, step: Step, ids: list[int], stage: BatchStage) -> None:
+    """Clips of one source video through one decode pass; artifacts recorded per clip."""
+    home = ctx.store.home
+    with ctx.store.tx(write=False) as session:
+        rows = [session.get(Clip, i) for i in ids]
+        clip_rows = [c for c in rows if c is not None]
+        video = session.get(SourceVideo, clip_rows[0].source_video_id)
+        assert video is not None and video.id is not None
+        source = home.abs(video.filepath or "")
+        fps = video.fps or 0.0
+        video_id = video.id
+    requests = [
+        FrameRequest(c.id or 0, c.start_frame, c.end_frame, home.clip_dir(c.id or 0))
+        for c in clip_rows
+    ]
+    task = ctx.reporter.task(f"{step.name} video #{video_id}", len(requests), "clips")
+    try:
+        with keep_alive(ctx, step, ids):
+            frame_times = load_frame_times(ctx, video_id)
+            result = stage(source, video_id, requests, frame_times, fps, task.update)
+    except Exception as exc:
+        for clip_id in ids:
+            record_failure(ctx, step, clip_id, exc)
+        return
+    finally:
+        task.close()
+    for outcome in result.outcomes:
+        if outcome.status != "ok":
+            record_failure(ctx, step, outcome.clip_id, StageError(outcome.error or "failed"))
+            continue
+        try:
+            with ctx.store.tx() as session:
+                for art in outcome.artifacts:
+                    artifacts.upsert(session, art, home.rel(art.path))
+                claims.finish(session, step, outcome.clip_id, ctx.worker, ctx.clock())
+        except claims.ClaimLost:
+            continue
+
+
+def run_sprites(ctx: RunContext, step: Step, ids: list[int]) -> None:
+    _run_frame_batch(ctx, step, ids, _sprite_stage(ctx))
+
+
+def run_keyframes(ctx: RunContext, step: Step, ids: list[int]) -> None:
+    _run_frame_batch(ctx, step, ids, _keyframe_stage(ctx))
+
+
 EXECUTORS: dict[str, Executor] = {
     "download": run_download,
     "splice": run_splice,
+    "sprite": run_sprites,
+    "keyframe": run_keyframes,
 }
