@@ -600,7 +600,7 @@ def demo(
         }
     if as_json:
         print_json(
-            {"home": str(root), "video_id": video_id, "true_cuts": cuts, "clips": got, **counts}
+            {"home": str(root), "video_id": video_id, "true_cuts": cuts, "clip_list": got, **counts}
         )
         return
     if not quiet:
