@@ -1,0 +1,230 @@
+"""Sprite sheets: one JPEG grid of sampled frames per clip, for the review screen.
+
+All clips of one source video are drawn from a single forward decode pass (`frames.SourceReader`):
+each wanted frame is scaled once to tile size and copied into every sheet that uses it; a sheet is
+encoded and renamed into place as soon as the pass has gone past its clip's last tile, so memory
+holds only the sheets of clips under the read position. JPEG encoding runs on a worker thread
+(libjpeg-turbo releases the GIL) while decoding goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av.error
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from heaters.domain.results import (
+    ArtifactOut,
+    BatchResult,
+    ClipOutcome,
+    FrameRequest,
+)
+from heaters.domain.sampling import SpritePlan, sprite_plan
+from heaters.stages.atomic import write_bytes
+from heaters.stages.frames import (
+    SourceReader,
+    check_span,
+    encode_jpeg,
+    one_line,
+)
+
+SPRITE_FILE = "sprite.jpg"
+
+
+@dataclass(frozen=True)
+class SpriteParams:
+    tile_width: int = 320
+    columns: int = 10
+    max_fps: float = 24.0  # tiles per second of clip, at most (and at most the source's fps)
+    max_height: int = 16384  # sheet height limit (px); longer clips are sampled more sparsely
+    quality: int = 80  # JPEG quality
+
+
+@dataclass
+class _Sheet:
+    """One clip's sheet while the pass fills it."""
+
+    pos: int  # index of the request, for the result order
+    request: FrameRequest
+    plan: SpritePlan
+    pixels: np.ndarray | None = None
+    filled: list[bool] = field(default_factory=list)
+
+    @property
+    def last_frame(self) -> int:
+        return self.plan.frames[-1]
+
+    def put(self, tile_index: int, tile: np.ndarray) -> None:
+        g = self.plan.geometry
+        if self.pixels is None:
+            self.pixels = np.zeros((g.height, g.width, 3), np.uint8)
+            self.filled = [False] * g.tile_count
+        x, y = g.tile_origin(tile_index)
+        self.pixels[y : y + g.tile_height, x : x + g.tile_width] = tile
+        self.filled[tile_index] = True
+
+    def missing(self) -> list[int]:
+        if self.pixels is None:
+            return list(self.plan.frames)
+        return [f for f, ok in zip(self.plan.frames, self.filled, strict=True) if not ok]
+
+
+def run(
+    source: Path,
+    video_id: int,
+    requests: Sequence[FrameRequest],
+    frame_times: Sequence[float],
+    fps: float,
+    params: SpriteParams = SpriteParams(),  # noqa: B008 - frozen dataclass, safe as default
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Write `sprite.jpg` into each request's `out_dir`; one decode pass over `source`.
+
+    `frame_times[k]` is the timestamp (s) of source frame k (from the splice stage) and `fps` the
+    source's nominal rate. Raises StageError when the source cannot be opened; a clip whose
+    frames cannot be read gets a failed outcome and the others go on.
+    """
+    started = time.perf_counter()
+    total = len(requests)
+    outcomes: dict[int, ClipOutcome] = {}
+    done = 0
+
+    def finish(pos: int, outcome: ClipOutcome) -> None:
+        nonlocal done
+        outcomes[pos] = outcome
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+
+    with SourceReader(source) as reader:
+        info = reader.info
+        rate = fps if fps > 0 else info.fps
+        sheets: list[_Sheet] = []
+        for pos, req in enumerate(requests):
+            why = check_span(req.start_frame, req.end_frame, len(frame_times))
+            if why is not None:
+                finish(pos, _failed(req, why))
+                continue
+            plan = sprite_plan(
+                req.start_frame,
+                req.end_frame,
+                fps=rate,
+                width=info.display_width,
+                height=info.height,
+                frame_times=frame_times,
+                tile_width=params.tile_width,
+                columns=params.columns,
+                max_fps=params.max_fps,
+                max_height=params.max_height,
+            )
+            sheets.append(_Sheet(pos, req, plan))
+
+        users: dict[int, list[tuple[_Sheet, int]]] = defaultdict(list)
+        for sheet in sheets:
+            for i, f in enumerate(sheet.plan.frames):
+                users[f].append((sheet, i))
+        # Sheets in the order the pass completes them.
+        open_sheets = sorted(sheets, key=lambda s: s.last_frame, reverse=True)
+        tile_w = params.tile_width
+        tile_h = sheets[0].plan.geometry.tile_height if sheets else 0
+        scaler = VideoReformatter()
+        writes: list[tuple[_Sheet, Future[ArtifactOut]]] = []
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sprite-jpeg") as pool:
+
+            def close_sheet(sheet: _Sheet) -> None:
+                missing = sheet.missing()
+                if missing:
+                    finish(sheet.pos, _failed(sheet.request, _missing_message(missing, sheet.plan)))
+                    sheet.pixels = None
+                    return
+                writes.append((sheet, pool.submit(_write_sheet, sheet, params.quality)))
+                # Collect finished writes so that their sheets' memory goes.
+                while writes and writes[0][1].done():
+                    _collect(*writes.pop(0), finish)
+
+            error: str | None = None
+            try:
+                for k, frame in reader.frames(users.keys(), frame_times):
+                    tile = scaler.reformat(
+                        frame, tile_w, tile_h, "rgb24", interpolation="AREA"
+                    ).to_ndarray()
+                    for sheet, i in users[k]:
+                        sheet.put(i, tile)
+                    while open_sheets and open_sheets[-1].last_frame <= k:
+                        close_sheet(open_sheets.pop())
+            except av.error.FFmpegError as e:
+                error = f"decoding stopped: {one_line(e)}"
+            while open_sheets:
+                sheet = open_sheets.pop()
+                if error is not None and sheet.missing():
+                    finish(sheet.pos, _failed(sheet.request, error))
+                else:
+                    close_sheet(sheet)
+            for sheet, fut in writes:
+                _collect(sheet, fut, finish)
+
+    return BatchResult(
+        status="ok",
+        video_id=video_id,
+        outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
+        duration_ms=round((time.perf_counter() - started) * 1000),
+    )
+
+
+def _write_sheet(sheet: _Sheet, quality: int) -> ArtifactOut:
+    """Encode and place one sheet (worker thread); frees its pixels."""
+    assert sheet.pixels is not None
+    req, plan, g = sheet.request, sheet.plan, sheet.plan.geometry
+    path = req.out_dir / SPRITE_FILE
+    data = encode_jpeg(sheet.pixels, quality)
+    sheet.pixels = None
+    write_bytes(path, data)
+    return ArtifactOut(
+        clip_id=req.clip_id,
+        kind="sprite",
+        strategy="grid",
+        tag="",
+        path=path.resolve(),
+        metadata={
+            "tile_width": g.tile_width,
+            "tile_height": g.tile_height,
+            "columns": g.columns,
+            "rows": g.rows,
+            "tile_count": g.tile_count,
+            "fps": round(plan.fps, 6),
+            "sparse": plan.sparse,
+            "frames": list(plan.frames),
+            "times": [round(t, 6) for t in plan.times],
+        },
+    )
+
+
+def _collect(
+    sheet: _Sheet, fut: Future[ArtifactOut], finish: Callable[[int, ClipOutcome], None]
+) -> None:
+    try:
+        art = fut.result()
+    except (OSError, ValueError) as e:
+        error = f"cannot write {SPRITE_FILE}: {one_line(e)}"
+        finish(sheet.pos, _failed(sheet.request, error))
+        return
+    finish(sheet.pos, ClipOutcome(clip_id=sheet.request.clip_id, status="ok", artifacts=(art,)))
+
+
+def _failed(req: FrameRequest, error: str) -> ClipOutcome:
+    return ClipOutcome(clip_id=req.clip_id, status="failed", error=error)
+
+
+def _missing_message(missing: list[int], plan: SpritePlan) -> str:
+    return (
+        f"could not decode {len(missing)} of {len(plan.frames)} sprite frames"
+        f" (first missing: frame {missing[0]})"
+    )
