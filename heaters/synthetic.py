@@ -31,6 +31,7 @@ class SyntheticVideo:
     frame_count: int
     cuts: tuple[int, ...]  # first frame of every shot after the first (hard cuts only)
     dissolves: tuple[tuple[int, int], ...] = field(default=())  # [start, end) frames of dissolves
+    frame_times: tuple[float, ...] = field(default=())  # presentation time (s) of every frame
 
     @property
     def all_boundaries(self) -> tuple[int, ...]:
@@ -79,11 +80,24 @@ def make_video(
     seed: int = 0,
     crf: int = 23,
     preset: str = "veryfast",
+    noise: int = 0,
+    pan: float = 0.0,
+    shake: int = 0,
+    flicker: float = 0.0,
+    flashes: Sequence[int] = (),
+    vfr: bool = False,
 ) -> SyntheticVideo:
     """Render `shots_s` as one H.264 mp4 and return where its cuts are.
 
     `dissolve_after` lists shot indices i whose transition into shot i+1 is a dissolve of
     `dissolve_frames` frames instead of a hard cut.
+
+    The effects imitate what real footage does to a detector without being a cut (the truth is
+    unchanged): `noise` (temporal grain strength, 0-100), `pan` (a camera pan over the whole video,
+    in frame widths per frame), `shake` (hand-held jitter, in pixels), `flicker` (per-frame
+    brightness swing, -1..1), `flashes` (frames lit by a single-frame flash). `vfr` stamps frames
+    with durations of 1, 2 and 0.5 frame times in turn: a variable-frame-rate file whose frame
+    indices (and so the truth) are unchanged; `frame_times` holds every frame's time.
     """
     rng = random.Random(seed)
     frames = [max(1, round(s * fps)) for s in shots_s]
@@ -96,7 +110,12 @@ def make_video(
     inputs: list[str] = []
     for i, n in enumerate(frames):
         src = _source(kinds[i], width, height, fps, rng)
-        inputs += ["-f", "lavfi", "-i", f"{src},trim=end_frame={n},setpts=PTS-STARTPTS,settb=1/{fps}"]
+        inputs += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"{src},trim=end_frame={n},setpts=PTS-STARTPTS,settb=1/{fps}",
+        ]
     dissolve_set = set(dissolve_after)
     parts: list[str] = []
     cuts: list[int] = []
@@ -104,7 +123,11 @@ def make_video(
     cur, length = "[0:v]", frames[0]
     for i in range(1, len(frames)):
         out = f"[v{i}]"
-        if (i - 1) in dissolve_set and frames[i - 1] > dissolve_frames and frames[i] > dissolve_frames:
+        if (
+            (i - 1) in dissolve_set
+            and frames[i - 1] > dissolve_frames
+            and frames[i] > dissolve_frames
+        ):
             offset_frames = length - dissolve_frames
             parts.append(
                 f"{cur}[{i}:v]xfade=transition=fade:duration={dissolve_frames / fps}"
@@ -117,16 +140,28 @@ def make_video(
             cuts.append(length)
             length += frames[i]
         cur = out
-    graph = ";".join(parts) if parts else "[0:v]null[v0]"
-    final = cur if parts else "[v0]"
+    if not parts:
+        parts.append("[0:v]null[v0]")
+        cur = "[v0]"
+    post = _effects(width, height, fps, noise, pan, shake, flicker, flashes, vfr)
+    if post:
+        parts.append(f"{cur}{post}[fx]")
+        cur = "[fx]"
+    graph = ";".join(parts)
+    final = cur
     args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *inputs]
     if audio:
-        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={length / fps}"]
+        args += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate=48000:duration={length / fps}",
+        ]
     args += ["-filter_complex", graph, "-map", final]
     if audio:
         args += ["-map", f"{len(frames)}:a", "-c:a", "aac", "-b:a", "64k"]
     args += [
-        "-frames:v", str(length), "-r", str(fps),
+        "-frames:v", str(length), *_rate_args(fps, vfr),
         "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-movflags", "+faststart", str(path),
     ]  # fmt: skip
@@ -143,7 +178,53 @@ def make_video(
         frame_count=length,
         cuts=tuple(cuts),
         dissolves=tuple(dissolves),
+        frame_times=tuple(_frame_time(n, fps, vfr) for n in range(length)),
     )
+
+
+def _frame_time(n: int, fps: int, vfr: bool) -> float:
+    """Presentation time of frame `n` as `make_video` stamps it."""
+    if not vfr:
+        return n / fps
+    q, r = divmod(n, 3)
+    return (q * 7 + r * (r + 1)) / (2 * fps)
+
+
+def _effects(
+    w: int,
+    h: int,
+    fps: int,
+    noise: int,
+    pan: float,
+    shake: int,
+    flicker: float,
+    flashes: Sequence[int],
+    vfr: bool,
+) -> str:
+    """The filter chain applied to the joined shots, or "" when there is none."""
+    chain: list[str] = []
+    if pan:
+        chain.append(f"scroll=h={pan}")
+    if shake:
+        s = shake
+        chain.append(
+            f"crop=w=iw-{2 * s}:h=ih-{2 * s}"
+            f":x='{s}+{s}*sin(n*1.3)*cos(n*0.37)':y='{s}+{s}*cos(n*1.7)*sin(n*0.23)'"
+            f",scale={w}:{h}"
+        )
+    if flicker:
+        chain.append(f"eq=brightness='{flicker}*sin(n*0.9)*sin(n*0.131)':eval=frame")
+    if noise:
+        chain.append(f"noise=alls={noise}:allf=t")
+    if flashes:
+        when = "+".join(f"eq(n,{n})" for n in flashes)
+        chain.append(f"drawbox=x=0:y=0:w=iw:h=ih:color=white@0.7:t=fill:enable='{when}'")
+    if vfr:
+        # Frames last 1, 2 and 0.5 nominal frame times in turn (in half-frame units: 2, 4, 1):
+        # only timestamps, not indices, give the time of a frame.
+        chain.append(f"settb=1/{fps * 2},setpts='floor(N/3)*7+mod(N,3)*(mod(N,3)+1)'")
+    chain.append("format=yuv420p")
+    return ",".join(chain) if len(chain) > 1 else ""
 
 
 def random_shots(total_s: float, n_cuts: int, seed: int = 0, min_s: float = 0.4) -> list[float]:
@@ -152,3 +233,10 @@ def random_shots(total_s: float, n_cuts: int, seed: int = 0, min_s: float = 0.4)
     weights = [rng.expovariate(1.0) + 0.05 for _ in range(n_cuts + 1)]
     scale = (total_s - min_s * (n_cuts + 1)) / sum(weights)
     return [min_s + w * scale for w in weights]
+
+
+def _rate_args(fps: int, vfr: bool) -> list[str]:
+    """Constant rate, or the filter graph's own timestamps kept exactly (variable rate)."""
+    if vfr:
+        return ["-fps_mode", "passthrough", "-enc_time_base:v", "filter"]
+    return ["-r", str(fps)]

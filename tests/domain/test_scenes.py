@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heaters.domain.scenes import adaptive_peaks, neighbour_baseline, tile
+from heaters.domain.scenes import (
+    detect_cuts,
+    neighbour_baseline,
+    persistent_change,
+    pick_peaks,
+    stand_out,
+    tile,
+)
 
 
 def _assert_tiles(ranges: list[tuple[int, int]], frame_count: int) -> None:
@@ -148,69 +155,119 @@ def test_baseline_degenerate() -> None:
     assert neighbour_baseline(np.array([7.0, 8.0]), 0).tolist() == [0.0, 0.0]
 
 
-# ---- adaptive_peaks ---------------------------------------------------------------------------
+# ---- stand_out / persistent_change / pick_peaks / detect_cuts ----------------------------------
 
 
-def test_peak_stands_out_from_quiet_neighbours() -> None:
-    x = np.full(40, 1.0)
-    x[20] = 30.0
-    peaks, strength = adaptive_peaks(x, ratio=3.0, floor=5.0, window=4)
-    assert peaks == [20]
-    assert strength[20] > 1.0
+def test_baseline_ignores_duplicate_frames() -> None:
+    # Animation on twos: every other frame repeats, so half the changes are 0.
+    x = np.array([0.0, 40.0] * 10)
+    assert neighbour_baseline(x, 4)[10] == pytest.approx(20.0)
+    assert neighbour_baseline(x, 4, ignore_below=0.5)[10] == 40.0
 
 
-def test_sustained_motion_is_not_a_peak() -> None:
+def test_stand_out_is_ratio_to_baseline_plus_offset() -> None:
+    x = np.full(21, 4.0)
+    x[10] = 50.0
+    r = stand_out(x, 4, offset=1.0)
+    assert r[10] == pytest.approx(10.0)
+    assert r[0] == pytest.approx(0.8)
+
+
+def test_persistent_change_scores_a_cut() -> None:
+    d = np.array([0, 1, 1, 50, 1, 1], dtype=float)  # cut into frame 3
+    q = np.array([0, 0, 2, 50, 50, 2], dtype=float)
+    assert persistent_change(d, q).tolist() == [0, 1, 1, 50, 1, 1]
+
+
+def test_persistent_change_ignores_a_one_frame_flash() -> None:
+    d = np.array([0, 1, 1, 60, 60, 1, 1], dtype=float)  # frame 3 is a flash
+    q = np.array([0, 0, 2, 60, 2, 60, 2], dtype=float)
+    s = persistent_change(d, q)
+    assert s.max() <= 2
+
+
+def test_persistent_change_cut_at_frame_one_and_last() -> None:
+    d = np.array([0, 50, 1, 1, 40], dtype=float)
+    q = np.array([0, 0, 50, 2, 40], dtype=float)
+    s = persistent_change(d, q)
+    assert s[1] == 50
+    assert s[4] == 40
+    assert persistent_change([], []).tolist() == []
+
+
+def test_pick_peaks_keeps_strongest_of_adjacent() -> None:
+    st_ = np.array([0, 5, 7, 0, 0, 6, 0], dtype=float)
+    peaks, strength = pick_peaks(st_, 3.0)
+    assert peaks == [2, 5]
+    assert strength == {2: pytest.approx(7 / 3), 5: 2.0}
+
+
+def test_pick_peaks_eligibility() -> None:
+    st_ = np.array([0, 5, 0, 6], dtype=float)
+    assert pick_peaks(st_, 3.0, [True, False, True, True])[0] == [3]
+    assert pick_peaks(np.array([]), 3.0) == ([], {})
+
+
+def _series(n: int, busy: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    d = busy * (1 + rng.uniform(-0.3, 0.3, n))
+    q = d * 1.3
+    return d, q
+
+
+def _with_cut(d: np.ndarray, q: np.ndarray, at: int, size: float) -> None:
+    d[at] = size
+    q[at] = size
+    q[at + 1] = size
+
+
+def test_detect_cuts_finds_cuts_in_busy_and_quiet_shots() -> None:
     rng = np.random.default_rng(0)
-    x = 20.0 + rng.uniform(-4, 4, 200)  # busy shot: big but steady change
-    assert adaptive_peaks(x, ratio=3.0, floor=5.0, window=8)[0] == []
+    pd, pq = _series(300, 25.0, rng)  # fast motion: big pixel changes everywhere
+    hd, hq = _series(300, 3.0, rng)  # ... but the colour histogram is steady
+    pd[150:], pq[150:] = 0.8, 1.0  # then a near-static shot
+    hd[150:], hq[150:] = 0.2, 0.3
+    for at in (60, 100, 200, 260):
+        _with_cut(pd, pq, at, 70.0)
+        _with_cut(hd, hq, at, 60.0)
+    cuts, strength = detect_cuts(pd, pq, hd, hq, threshold=3.0, window=8, floor=6.0)
+    assert cuts == [60, 100, 200, 260]
+    assert all(v >= 1.0 for v in strength.values())
 
 
-def test_peak_above_busy_baseline_is_found() -> None:
+def test_detect_cuts_needs_both_measures() -> None:
     rng = np.random.default_rng(1)
-    x = 20.0 + rng.uniform(-4, 4, 200)
-    x[100] = 90.0
-    assert adaptive_peaks(x, ratio=3.0, floor=5.0, window=8)[0] == [100]
+    pd, pq = _series(200, 10.0, rng)
+    hd, hq = _series(200, 2.0, rng)
+    _with_cut(pd, pq, 50, 45.0)  # a sudden motion burst: pixels jump, colours do not
+    _with_cut(hd, hq, 120, 20.0)  # a colour jump with no matching pixel change
+    assert detect_cuts(pd, pq, hd, hq, threshold=3.0, window=8, floor=6.0)[0] == []
+    # Both together make a cut.
+    _with_cut(hd, hq, 50, 20.0)
+    assert detect_cuts(pd, pq, hd, hq, threshold=3.0, window=8, floor=6.0)[0] == [50]
 
 
-def test_floor_rejects_small_spikes_in_static_shots() -> None:
-    x = np.full(40, 0.01)
-    x[20] = 2.0  # 200x its neighbours but tiny in absolute terms
-    assert adaptive_peaks(x, ratio=3.0, floor=5.0, window=4)[0] == []
+def test_detect_cuts_floor() -> None:
+    pd, pq = np.full(100, 0.1), np.full(100, 0.1)
+    hd, hq = np.full(100, 0.1), np.full(100, 0.1)
+    _with_cut(pd, pq, 50, 4.0)  # huge ratio, tiny change
+    _with_cut(hd, hq, 50, 30.0)
+    assert detect_cuts(pd, pq, hd, hq, threshold=3.0, window=8, floor=6.0)[0] == []
+    assert detect_cuts(pd, pq, hd, hq, threshold=3.0, window=8, floor=3.0)[0] == [50]
 
 
-def test_spread_rejects_small_relative_spikes() -> None:
-    x = np.full(40, 3.0)
-    x[20] = 10.0  # 3.3x the baseline, but only 7 above it
-    assert adaptive_peaks(x, ratio=3.0, floor=1.0, window=4)[0] == [20]
-    assert adaptive_peaks(x, ratio=3.0, floor=1.0, window=4, spread=2.0)[0] == []
+def test_detect_cuts_empty() -> None:
+    assert detect_cuts([], [], [], [], threshold=3.0, window=8, floor=6.0) == ([], {})
 
 
-def test_adjacent_hits_keep_the_highest() -> None:
-    x = np.full(40, 1.0)
-    x[20], x[21] = 30.0, 40.0
-    assert adaptive_peaks(x, ratio=3.0, floor=5.0, window=4)[0] == [21]
-
-
-def test_close_cuts_both_found() -> None:
-    x = np.full(60, 1.0)
-    x[20], x[23] = 30.0, 40.0  # a three-frame shot
-    assert adaptive_peaks(x, ratio=3.0, floor=5.0, window=8)[0] == [20, 23]
-
-
-def test_empty_scores() -> None:
-    assert adaptive_peaks(np.array([]), ratio=3.0, floor=5.0, window=4) == ([], {})
-
-
-@pytest.mark.parametrize("ratio", [1.5, 3.0, 6.0])
 @settings(max_examples=50, deadline=None)
-@given(values=st.lists(st.floats(0, 255), max_size=300))
-def test_peaks_meet_their_rule(ratio: float, values: list[float]) -> None:
+@given(values=st.lists(st.floats(0, 255), max_size=300), ratio=st.sampled_from([1.5, 3.0, 6.0]))
+def test_peaks_meet_their_rule(values: list[float], ratio: float) -> None:
     x = np.array(values, dtype=np.float64)
-    peaks, strength = adaptive_peaks(x, ratio=ratio, floor=5.0, window=3, spread=1.0)
-    base = neighbour_baseline(x, 3)
+    r = stand_out(x, 3, ignore_below=0.5)
+    peaks, strength = pick_peaks(r, ratio, x >= 5.0)
     assert peaks == sorted(peaks)
     assert all(b - a >= 2 for a, b in zip(peaks, peaks[1:], strict=False))
     for p in peaks:
         assert x[p] >= 5.0
-        assert x[p] >= ratio * base[p] + 1.0
+        assert r[p] >= ratio
         assert strength[p] >= 1.0
