@@ -301,9 +301,14 @@ def clips_cmd(
     """
     if state is not None and state not in {s.value for s in ClipState}:
         raise BadInput(f"unknown clip state {state!r}")
+    from heaters.store import search as search_store
+
     store = open_store(home)
     with store.tx(write=False) as session:
         rows = [clip_dict(c) for c in clips.list_clips(session, video, [state] if state else None)]
+        tags = search_store.tags_by_clip(session, [r["id"] for r in rows])
+    for r in rows:
+        r["tags"] = tags.get(r["id"], [])
     if as_json:
         print_json(rows)
         return
@@ -394,7 +399,12 @@ def review_main(
 
 
 def _act(
-    action: str, clip_id: int, home: Path | None, as_json: bool, payload: dict | None = None
+    action: str,
+    clip_id: int,
+    home: Path | None,
+    as_json: bool,
+    payload: dict | None = None,
+    quiet: bool = False,
 ) -> None:
     import time
 
@@ -413,7 +423,7 @@ def _act(
     data = {"event_id": event.id, "clip_id": clip_id, "action": action, "payload": event.payload}
     if as_json:
         print_json(data)
-    else:
+    elif not quiet:
         extra = f" at frame {payload['frame']}" if payload else ""
         out.print(
             f"event {event.id}: {action} clip {clip_id}{extra} "
@@ -426,8 +436,9 @@ def _make_action(action: str, doc: str) -> None:
         clip_id: Annotated[int, typer.Argument(help="Clip id.")],
         home: HomeOpt = None,
         as_json: JsonOpt = False,
+        quiet: QuietOpt = False,
     ) -> None:
-        _act(action, clip_id, home, as_json)
+        _act(action, clip_id, home, as_json, quiet=quiet)
 
     command.__doc__ = doc
     review_app.command(action)(command)
@@ -453,12 +464,13 @@ def review_split(
     frame: Annotated[int, typer.Option("--frame", help="Absolute source frame of the cut.")],
     home: HomeOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Split a clip in two at an absolute source frame.
 
     Example: [bold]heaters review split 12 --frame 480[/bold]
     """
-    _act("split", clip_id, home, as_json, {"frame": frame})
+    _act("split", clip_id, home, as_json, {"frame": frame}, quiet)
 
 
 @review_app.command("undo")
@@ -468,6 +480,7 @@ def review_undo(
     ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Undo a review action, committed or not.
 
@@ -499,7 +512,7 @@ def review_undo(
     }
     if as_json:
         print_json(data)
-    else:
+    elif not quiet:
         out.print(
             f"undid event {outcome.target.id} ({outcome.target.action} clip {outcome.target.clip_id})"
         )
@@ -558,6 +571,85 @@ def events_cmd(
             f"{r['id']:>5}  clip {r['clip_id']:<5} {r['action']:<8}{payload}  "
             f"{r['reviewer']}  {r['created_at']}  {mark}"
         )
+
+
+# ---------------------------------------------------------------- search
+
+
+KOpt = Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="How many results.")]
+
+
+def _hits_json(store: Store, hits: list[tuple[int, float]]) -> list[dict[str, Any]]:
+    from heaters.store import search as search_store
+
+    with store.tx(write=False) as session:
+        return search_store.describe(session, hits)
+
+
+def _print_hits(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out.print("no results")
+    for r in rows:
+        tags = ", ".join(t[0] for t in (r["tags"] or [])[:3])
+        out.print(
+            f"{r['score']:6.1f}%  clip {r['clip_id']:<5} video {r['source_video_id']:<4} "
+            f"{r['start_time_s']:.2f}-{r['end_time_s']:.2f}s  {tags}"
+        )
+
+
+@app.command()
+def similar(
+    clip_id: Annotated[int, typer.Argument(help="The clip to find neighbours of.")],
+    home: HomeOpt = None,
+    k: KOpt = 12,
+    video: Annotated[int | None, typer.Option("--video", help="Only clips of this video.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Embedding model.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Clips most similar to a clip (cosine of their embeddings), never itself nor superseded.
+
+    Example: [bold]heaters similar 12 -k 5[/bold]
+    """
+    from heaters.settings import resolve_model
+    from heaters.store import search as search_store
+
+    store = open_store(home)
+    settings = settings_for(store, model=model)
+    try:
+        spec_name = resolve_model(settings).name
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    with store.tx(write=False) as session:
+        try:
+            hits = search_store.similar(session, clip_id, spec_name, k, video)
+        except search_store.SearchRefused as exc:
+            raise BadInput(str(exc)) from exc
+    rows = _hits_json(store, hits)
+    print_json(rows) if as_json else _print_hits(rows)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in words (e.g. 'a dog').")],
+    home: HomeOpt = None,
+    k: KOpt = 12,
+    as_json: JsonOpt = False,
+) -> None:
+    """Text search over the clips' ImageNet label space (objects and animals; not actions,
+    colours or people).
+
+    Example: [bold]heaters search "motorbike"[/bold]
+    """
+    from heaters.store import search as search_store
+
+    if not query.strip():
+        raise BadInput('empty query: say what to look for, e.g. heaters search "a dog"')
+    store = open_store(home)
+    settings = settings_for(store)
+    with store.tx(write=False) as session:
+        hits = search_store.text(session, query, settings.model, k)
+    rows = _hits_json(store, hits)
+    print_json(rows) if as_json else _print_hits(rows)
 
 
 # ---------------------------------------------------------------- demo

@@ -21,7 +21,7 @@ from rich.progress import (
 from heaters.runner.progress import NullReporter, Reporter, Task
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

@@ -78,3 +78,20 @@ def coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     raise ConfigError(f"config key {key!r} wants a {type(default).__name__}, got {value!r}")
+
+
+def resolve_model(settings: Settings) -> Any:
+    """The image model named by `settings.model`: built in, or from `[models.NAME]` in config.toml.
+
+    Returns a `heaters.stages.models.ModelSpec`; a bad table is a ConfigError.
+    """
+    from heaters.stages.models import ModelError, get_model, model_spec_from_mapping
+
+    tables = settings.extra.get("models", {})
+    if not isinstance(tables, dict):
+        raise ConfigError("config key 'models' must be a table of [models.NAME] tables")
+    try:
+        extra = {name: model_spec_from_mapping(name, table) for name, table in tables.items()}
+        return get_model(settings.model, extra=extra)
+    except (ModelError, ValueError, TypeError) as exc:
+        raise ConfigError(f"model {settings.model!r}: {exc}") from exc

@@ -13,13 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from heaters.domain.results import BatchResult, FrameRequest, StageError
+from heaters.domain.results import BatchResult, EmbedRequest, FrameRequest, StageError
 from heaters.domain.sources import one_line
 from heaters.domain.steps import Step
 from heaters.runner.context import RunContext, keep_alive
-from heaters.stages import download, keyframes, splice, sprites
+from heaters.settings import resolve_model
+from heaters.stages import download, embed, keyframes, splice, sprites
 from heaters.stages.atomic import write_bytes
-from heaters.store import artifacts, claims, videos
+from heaters.stages.models import ModelSpec
+from heaters.store import artifacts, claims, clips, vectors, videos
 from heaters.store.tables import Clip, SourceVideo
 from heaters.synthetic import ffmpeg_exe
 
@@ -207,9 +209,55 @@ def run_keyframes(ctx: RunContext, step: Step, ids: list[int]) -> None:
     _run_frame_batch(ctx, step, ids, _keyframe_stage(ctx))
 
 
+def run_embed(ctx: RunContext, step: Step, ids: list[int]) -> None:
+    """Embed keyframed clips in one batch across videos; vectors + codes + tags in one write."""
+    home = ctx.store.home
+    spec = model_for(ctx)
+    with ctx.store.tx(write=False) as session:
+        requests = []
+        for clip_id in ids:
+            frames = clips.artifacts(session, clip_id, kind="keyframe")
+            paths = tuple(home.abs(a.path) for a in frames)
+            requests.append(EmbedRequest(clip_id, paths))
+    total = sum(len(r.keyframe_paths) for r in requests)
+    task = ctx.reporter.task(f"embed {len(ids)} clips", total, "images")
+    try:
+        with keep_alive(ctx, step, ids):
+            result = embed.run(requests, spec, on_progress=task.update)
+    except Exception as exc:
+        for clip_id in ids:
+            record_failure(ctx, step, clip_id, exc)
+        return
+    finally:
+        task.close()
+    for item in result.items:
+        if item.status != "ok":
+            record_failure(ctx, step, item.clip_id, StageError(item.error or "failed"))
+            continue
+        try:
+            with ctx.store.tx() as session:
+                vectors.put(
+                    session,
+                    item.clip_id,
+                    result.model,
+                    result.strategy,
+                    np.asarray(item.vector, dtype=np.float32),
+                    list(item.tags),
+                )
+                claims.finish(session, step, item.clip_id, ctx.worker, ctx.clock())
+        except claims.ClaimLost:
+            continue
+
+
+def model_for(ctx: RunContext) -> ModelSpec:
+    """The configured image model: built in, or an operator's own from config.toml [models.X]."""
+    return resolve_model(ctx.settings)
+
+
 EXECUTORS: dict[str, Executor] = {
     "download": run_download,
     "splice": run_splice,
     "sprite": run_sprites,
     "keyframe": run_keyframes,
+    "embed": run_embed,
 }

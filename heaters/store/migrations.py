@@ -120,6 +120,16 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (clip_id, model, strategy)
     );
     """,
+    # 2: per-model SimHash projections of the vector index (the vec0 tables are made on demand)
+    """
+    CREATE TABLE vector_indexes (
+        model TEXT PRIMARY KEY,
+        dim INTEGER NOT NULL,
+        bits INTEGER NOT NULL,
+        projection BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)

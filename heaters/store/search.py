@@ -1,0 +1,88 @@
+"""Similarity and text search over embedded clips, and what a result shows."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text as sql
+from sqlmodel import Session
+
+from heaters.store import vectors
+from heaters.store.tables import Clip
+
+SUPERSEDED = ("merged", "split")
+
+
+class SearchRefused(ValueError):
+    """Unknown clip, or a clip with no embedding for this model."""
+
+
+def similar(
+    session: Session, clip_id: int, model: str, k: int, video_id: int | None = None
+) -> list[tuple[int, float]]:
+    clip = session.get(Clip, clip_id)
+    if clip is None:
+        raise SearchRefused(f"no clip {clip_id}")
+    query = vectors.vector_of(session, clip_id, model)
+    if query is None:
+        raise SearchRefused(
+            f"clip {clip_id} has no {model} embedding yet ({clip.state}); "
+            "approve it and let heaters run embed it"
+        )
+    hits = vectors.nearest(session, query, model, k, exclude_clip=clip_id, video_id=video_id)
+    return [(h.clip_id, h.score) for h in hits]
+
+
+def text(session: Session, query: str, model: str, k: int) -> list[tuple[int, float]]:
+    """Score every embedded clip by its tags' similarity to the query in label space."""
+    from heaters.stages.text_encoder import label_similarities, score_tags
+
+    sims = label_similarities(query)
+    rows = session.execute(
+        sql(
+            "SELECT e.clip_id, e.tags FROM embeddings e JOIN clips c ON c.id = e.clip_id"
+            " WHERE e.model = :m AND c.state NOT IN ('merged', 'split')"
+        ),
+        {"m": model},
+    ).all()
+    scored = []
+    for clip_id, tags_json in rows:
+        tags = [(str(t[0]), float(t[1])) for t in json.loads(tags_json or "[]")]
+        score = score_tags(tags, sims)
+        if score > 0:
+            scored.append((int(clip_id), score))
+    scored.sort(key=lambda item: -item[1])
+    return scored[:k]
+
+
+def tags_by_clip(session: Session, clip_ids: list[int]) -> dict[int, list[list[Any]]]:
+    if not clip_ids:
+        return {}
+    rows = session.execute(
+        sql("SELECT clip_id, tags FROM embeddings WHERE tags IS NOT NULL ORDER BY id")
+    ).all()
+    wanted = set(clip_ids)
+    return {int(c): json.loads(t) for c, t in rows if int(c) in wanted}
+
+
+def describe(session: Session, hits: list[tuple[int, float]]) -> list[dict[str, Any]]:
+    """Result objects shared by `similar` and `search`: score in %, where, and tags."""
+    tags = tags_by_clip(session, [c for c, _ in hits])
+    out = []
+    for clip_id, score in hits:
+        clip = session.get(Clip, clip_id)
+        if clip is None or clip.state in SUPERSEDED:
+            continue
+        out.append(
+            {
+                "clip_id": clip_id,
+                "score": round(100.0 * score, 1),
+                "source_video_id": clip.source_video_id,
+                "start_time_s": round(clip.start_time_s, 3),
+                "end_time_s": round(clip.end_time_s, 3),
+                "state": clip.state,
+                "tags": tags.get(clip_id, []),
+            }
+        )
+    return out
