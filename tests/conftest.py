@@ -103,7 +103,9 @@ def home(tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def cli(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> CliResult:
+def cli(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> CliResult:
     """Run the real `heaters` command in a subprocess, as a user would."""
     full_env = {**os.environ, "HEATERS_HOME": str(home), **(env or {})}
     proc = subprocess.run(

@@ -20,7 +20,15 @@ def test_urls_and_files_are_classified(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "ftp://example.com/x.mp4", "file:///etc/passwd", "javascript://x", "http://", "a\x00b"],
+    [
+        "",
+        "   ",
+        "ftp://example.com/x.mp4",
+        "file:///etc/passwd",
+        "javascript://x",
+        "http://",
+        "a\x00b",
+    ],
 )
 def test_everything_else_is_refused(text: str, tmp_path: Path) -> None:
     with pytest.raises(InvalidSource):

@@ -13,7 +13,14 @@ from tests.conftest import HttpServer, free_port
 
 def test_local_file_is_linked_and_probed(cut_video: SyntheticVideo, tmp_path: Path) -> None:
     progress: list[tuple[int, int | None]] = []
-    result = download.run(1, str(cut_video.path), "file", tmp_path / "v1", ffmpeg_exe(), lambda d, t: progress.append((d, t)))
+    result = download.run(
+        1,
+        str(cut_video.path),
+        "file",
+        tmp_path / "v1",
+        ffmpeg_exe(),
+        lambda d, t: progress.append((d, t)),
+    )
     assert result.status == "ok" and result.path == tmp_path / "v1" / "source.mp4"
     assert result.path.read_bytes() == cut_video.path.read_bytes()
     assert result.probe.frame_count == cut_video.frame_count
@@ -23,10 +30,19 @@ def test_local_file_is_linked_and_probed(cut_video: SyntheticVideo, tmp_path: Pa
     assert [p.name for p in (tmp_path / "v1").iterdir()] == ["source.mp4"]  # no temp left
 
 
-def test_url_is_fetched_with_yt_dlp(cut_video: SyntheticVideo, http_server: HttpServer, tmp_path: Path) -> None:
+def test_url_is_fetched_with_yt_dlp(
+    cut_video: SyntheticVideo, http_server: HttpServer, tmp_path: Path
+) -> None:
     shutil.copy(cut_video.path, http_server.root / "clip one.mp4")
     seen: list[int] = []
-    result = download.run(2, http_server.url("clip%20one.mp4"), "url", tmp_path / "v2", ffmpeg_exe(), lambda d, t: seen.append(d))
+    result = download.run(
+        2,
+        http_server.url("clip%20one.mp4"),
+        "url",
+        tmp_path / "v2",
+        ffmpeg_exe(),
+        lambda d, t: seen.append(d),
+    )
     assert result.path.name == "source.mp4"
     assert result.path.read_bytes() == cut_video.path.read_bytes()
     assert result.metadata["extractor"] == "generic"
@@ -53,7 +69,9 @@ def test_refused_port_is_a_retryable_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["text", "empty", "audio"])
-def test_unusable_files_fail_with_a_reason(kind: str, bad_files: dict[str, Path], tmp_path: Path) -> None:
+def test_unusable_files_fail_with_a_reason(
+    kind: str, bad_files: dict[str, Path], tmp_path: Path
+) -> None:
     expected = {"text": "not a readable video", "empty": "empty", "audio": "no video stream"}[kind]
     with pytest.raises(StageError, match=expected) as info:
         download.run(5, str(bad_files[kind]), "file", tmp_path / "v5", ffmpeg_exe())
