@@ -1,0 +1,33 @@
+"""Start the review TUI: pick the image mode while we still own the terminal, then run the app."""
+
+from __future__ import annotations
+
+from heaters.settings import Settings
+from heaters.store.review import ReviewConfig
+from heaters.store.store import Store
+from heaters.tui.app import ReviewApp
+from heaters.tui.desk import ReviewDesk
+from heaters.tui.images import resolve_mode
+
+
+def make_app(
+    store: Store,
+    settings: Settings,
+    *,
+    video_id: int | None = None,
+    images: str = "halfcell",
+    autoplay: bool = True,
+    refresh_s: float = 2.0,
+) -> ReviewApp:
+    """The app on a store, with the same review config as the `heaters review` subcommands."""
+    cfg = ReviewConfig(home=store.home, min_clip_s=settings.min_clip_s, reviewer=settings.reviewer)
+    desk = ReviewDesk(store, cfg, video_id=video_id)
+    return ReviewApp(desk, images=images, autoplay=autoplay, refresh_s=refresh_s)
+
+
+def launch(
+    store: Store, settings: Settings, *, video_id: int | None = None, images: str = "auto"
+) -> None:
+    """`heaters review`: terminal detection (textual-image) must happen before `App.run()`."""
+    mode = resolve_mode(images)
+    make_app(store, settings, video_id=video_id, images=mode).run()

@@ -1,0 +1,162 @@
+"""Text panels of the review screen: the clip's facts, the last actions, and the key bar."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from heaters.tui.desk import ClipCard, RecentAction
+
+
+def clip_facts(card: ClipCard, position: tuple[int, int]) -> Table:
+    """Clip id, queue position, source title, frame and time range, duration."""
+    n, total = position
+    table = Table.grid(padding=(0, 1), expand=True)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_row("clip", Text.assemble((str(card.clip_id), "bold"), f"   {n} of {total}"))
+    table.add_row("video", Text(f"{card.video_id} · {card.title}"))
+    table.add_row("frames", f"{card.start_frame}–{card.end_frame - 1}")
+    table.add_row("time", f"{card.start_s:.2f}–{card.end_s:.2f} s")
+    table.add_row("length", f"{card.duration_s:.2f} s ({card.end_frame - card.start_frame} frames)")
+    return table
+
+
+class ClipInfo(Static):
+    """Facts about the current clip."""
+
+    def show(self, card: ClipCard | None, position: tuple[int, int]) -> None:
+        self.update(clip_facts(card, position) if card else "")
+
+
+def history_lines(actions: Sequence[RecentAction]) -> Text:
+    """Newest first, each with whether it is still pending (undo-able for free) or committed."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if not actions:
+        text.append("no actions yet", style="italic")
+        return text
+    for i, a in enumerate(actions):
+        if i:
+            text.append("\n")
+        if a.action == "undo":
+            mark, style = "↶", "dim"
+        elif a.undone:
+            mark, style = "undone", "dim strike"
+        elif a.pending:
+            mark, style = "pending", "bold yellow"
+        else:
+            mark, style = "done", "green"
+        text.append(f"#{a.event_id:<4}", style="dim")
+        text.append(f"{mark:<8}", style=style)
+        text.append(a.describe(), style="dim" if a.undone or a.action == "undo" else "")
+    return text
+
+
+class History(Static):
+    """The reviewer's last actions with pending/committed marks."""
+
+    def show(self, actions: Sequence[RecentAction]) -> None:
+        self.update(history_lines(actions))
+
+
+@dataclass(frozen=True)
+class Key:
+    keys: str
+    label: str
+    keep: bool = False  # shown even when the terminal is narrow
+
+
+REVIEW_KEYS = (
+    Key("a", "approve", True),
+    Key("s", "skip", True),
+    Key("d", "archive", True),
+    Key("m", "merge", True),
+    Key("g", "group", True),
+    Key("←→", "split", True),
+    Key("u", "undo", True),
+    Key("space", "play/pause"),
+    Key("p", "mpv"),
+    Key("?", "help", True),
+    Key("q", "quit", True),
+)
+SPLIT_KEYS = (
+    Key("enter", "split here", True),
+    Key("esc", "cancel", True),
+    Key("←→", "±1 tile", True),
+    Key("shift+←→", "±10 tiles", True),
+    Key("?", "help", True),
+)
+EMPTY_KEYS = (Key("u", "undo", True), Key("?", "help", True), Key("q", "quit", True))
+
+
+def key_text(keys: Sequence[Key], width: int) -> Text:
+    """The keys that fit in `width` cells, in order; the `keep` ones first claim their room."""
+
+    def part(k: Key, gap: str) -> Text:
+        return Text.assemble((k.keys, "bold"), f" {k.label}{gap}")
+
+    gap = "  "
+    if sum(part(k, gap).cell_len for k in keys if k.keep) > width - 1:
+        gap = " "  # narrow terminal: tighter, but every essential key stays
+    budget = width - 1 - sum(part(k, gap).cell_len for k in keys if k.keep)
+    text = Text(" ", no_wrap=True, overflow="crop")
+    for k in keys:
+        p = part(k, gap)
+        if k.keep:
+            text.append_text(p)
+        elif p.cell_len <= budget:
+            text.append_text(p)
+            budget -= p.cell_len
+    return text
+
+
+class KeyBar(Static):
+    """The keys that act now, fitted to the terminal width."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._keys: Sequence[Key] = REVIEW_KEYS
+
+    def set_keys(self, keys: Sequence[Key]) -> None:
+        self._keys = keys
+        self.update(key_text(keys, self.size.width or 80))
+
+    def on_resize(self) -> None:
+        self.update(key_text(self._keys, self.size.width or 80))
+
+
+def help_table() -> Group:
+    """Every key, for the `?` screen."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    rows = [
+        ("a", "approve: keep the clip"),
+        ("s", "skip: decide later"),
+        ("d", "archive: drop it"),
+        ("m", "merge with the previous clip (one clip spanning both)"),
+        ("g", "group with the previous clip (both approved, kept together)"),
+        ("← →", "one tile back / on (pauses, starts split mode)"),
+        ("shift+← →", "ten tiles back / on"),
+        ("enter", "split at the shown tile (it starts the second part)"),
+        ("esc", "leave split mode"),
+        ("space", "play / pause"),
+        ("u, ctrl+z", "undo your newest action (again for older); its clip returns"),
+        ("p", "play the clip in mpv"),
+        ("?", "this help"),
+        ("q", "quit"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    note = Text(
+        "\nActions are saved at once and stay pending until `heaters run` applies them "
+        "after the grace period. Undo works before and after.",
+        style="italic",
+    )
+    return Group(table, note)

@@ -1,0 +1,182 @@
+"""The sprite player: a clip's tiles as an animation at the sprite's fps, steppable tile by tile.
+
+It only shows; the app decides what a tile means (the split frame). Half blocks are drawn with
+Textual's line API from strips cached per tile, so playback costs one lookup per row and frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.strip import Strip
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Static
+
+from heaters.tui.images import fit, graphic_widget_class, half_block_lines
+from heaters.tui.sprite import SpriteSheet
+
+CACHED_TILES = 240  # ~10 s of playback; ~150 KB each at 120 columns
+
+
+class HalfBlockView(Widget):
+    """One tile drawn with `▀` cells, aspect-true in whatever space it gets (top, centred across)."""
+
+    DEFAULT_CSS = """
+    HalfBlockView { width: 1fr; height: 1fr; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._sheet: SpriteSheet | None = None
+        self._index = 0
+        self._cache: dict[tuple[int, int, int], tuple[int, list[Strip]]] = {}
+
+    def show(self, sheet: SpriteSheet | None, index: int) -> None:
+        if sheet is not self._sheet:
+            self._cache.clear()
+        self._sheet, self._index = sheet, index
+        self.refresh()
+
+    def _lines(self) -> tuple[int, list[Strip]]:
+        sheet = self._sheet
+        width, height = self.size
+        if sheet is None or sheet.tile_count == 0 or width == 0 or height == 0:
+            return 0, []
+        key = (self._index, width, height)
+        if key not in self._cache:
+            if len(self._cache) >= CACHED_TILES:
+                self._cache.pop(next(iter(self._cache)))  # oldest first: bounded memory
+            box = fit(sheet.tile_width, sheet.tile_height, width, height)
+            tile: Image.Image = sheet.tile(self._index)
+            self._cache[key] = (0, half_block_lines(tile, box, self.rich_style))
+        return self._cache[key]
+
+    def render_line(self, y: int) -> Strip:
+        top, lines = self._lines()
+        if top <= y < top + len(lines):
+            return lines[y - top].extend_cell_length(self.size.width, self.rich_style)
+        return Strip.blank(self.size.width, self.rich_style)
+
+
+class SpritePlayer(Vertical):
+    """Image (half blocks, a graphics protocol, or none) plus a status line; owns the timer."""
+
+    DEFAULT_CSS = """
+    SpritePlayer { height: 1fr; }
+    SpritePlayer > #tile-view { height: 1fr; width: 1fr; }
+    SpritePlayer > .graphic { width: auto; height: auto; }
+    SpritePlayer > #no-image { height: 1fr; content-align: center middle; color: $text-muted; }
+    SpritePlayer > #tile-status { height: 1; color: $text-muted; }
+    """
+
+    class Moved(Message):
+        """The shown tile changed (the app keeps its split prompt in step)."""
+
+        def __init__(self, index: int, frame: int | None) -> None:
+            super().__init__()
+            self.index = index
+            self.frame = frame
+
+    def __init__(self, mode: str = "halfcell", autoplay: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.autoplay = autoplay
+        self.sheet: SpriteSheet | None = None
+        self.index = 0
+        self.playing = False
+        self._timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="tile-status")
+        if self.mode == "halfcell":
+            yield HalfBlockView(id="tile-view")
+        elif self.mode in ("tgp", "sixel"):
+            yield graphic_widget_class(self.mode)(id="tile-view", classes="graphic")
+        else:
+            yield Static("images off (--images none)", id="no-image")
+
+    @property
+    def frame(self) -> int | None:
+        return self.sheet.frame(self.index) if self.sheet else None
+
+    def load(self, sheet: SpriteSheet | None) -> None:
+        """Show a new clip from its first tile; playing if autoplay is on."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.sheet = sheet
+        self.index = 0
+        self.playing = False
+        if sheet is not None and sheet.tile_count > 0:
+            fps = max(1.0, min(sheet.fps, 60.0))
+            self._timer = self.set_interval(1 / fps, self._tick, pause=True)
+            if self.autoplay:
+                self.play()
+        self._show()
+
+    def _tick(self) -> None:
+        if self.sheet is not None and self.playing:
+            self.index = (self.index + 1) % self.sheet.tile_count
+            self._show()
+
+    def play(self) -> None:
+        if self._timer is None:
+            return
+        self.playing = True
+        self._timer.resume()
+        self._show()
+
+    def pause(self) -> None:
+        self.playing = False
+        if self._timer is not None:
+            self._timer.pause()
+        self._show()
+
+    def toggle(self) -> None:
+        if self.playing:
+            self.pause()
+        else:
+            self.play()
+
+    def step(self, delta: int) -> None:
+        """Move by `delta` tiles (clamped at both ends) and stay paused there."""
+        self.pause()
+        if self.sheet is None or self.sheet.tile_count == 0:
+            return
+        self.index = max(0, min(self.sheet.tile_count - 1, self.index + delta))
+        self._show()
+
+    def _show(self) -> None:
+        sheet = self.sheet
+        view = self.query_one("#tile-view") if self.mode != "none" else None
+        if isinstance(view, HalfBlockView):
+            view.show(sheet, self.index)
+        elif view is not None:
+            view.image = sheet.tile(self.index) if sheet else None  # type: ignore[attr-defined]
+        self.query_one("#tile-status", Static).update(self.status_text())
+        self.post_message(self.Moved(self.index, self.frame))
+
+    def status_text(self) -> Text:
+        sheet = self.sheet
+        if sheet is None:
+            return Text("no sprite for this clip", style="italic")
+        mark = "▶" if self.playing else "❚❚"
+        text = Text.assemble(
+            (f"{mark} ", "bold"),
+            f"tile {self.index + 1}/{sheet.tile_count}",
+        )
+        frame = sheet.frame(self.index)
+        if frame is not None:
+            text.append("  frame ")
+            text.append(str(frame), style="bold")
+        at = sheet.time(self.index)
+        if at is not None:
+            text.append(f"  {at:.2f} s")
+        text.append(f"  ({sheet.fps:g} fps{', sparse' if sheet.sparse else ''})")
+        return text
