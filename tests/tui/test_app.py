@@ -1,0 +1,476 @@
+"""Pilot tests: the real review app on a real store (synthetic video → splice → sprites).
+
+Every key is pressed as the operator would; what the store holds afterwards is checked with the
+same functions the dispatcher uses (`commit_due`), so a split or merge is proven by the clips it
+makes, not by what the screen says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widget import Widget
+from textual.widgets import Static
+from tuihome import ReviewHome
+
+from heaters.store import clips, review
+from heaters.store.review import ReviewConfig
+from heaters.store.tables import Clip, ClipEvent
+from heaters.tui.app import HelpScreen, ReviewApp
+from heaters.tui.launch import make_app
+from heaters.tui.player import HalfBlockView, SpritePlayer
+
+SIZE = (120, 40)
+FAR_FUTURE = 4_000_000_000.0
+
+
+def app_for(home: ReviewHome, **kwargs: object) -> ReviewApp:
+    options: dict[str, object] = {"images": "halfcell", "autoplay": False, "refresh_s": 0}
+    options.update(kwargs)
+    return make_app(home.store(), home.settings, **options)  # type: ignore[arg-type]
+
+
+def drive(
+    app: ReviewApp, script: Callable[[Pilot[None]], Awaitable[None]], size: tuple[int, int] = SIZE
+) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            await script(pilot)
+
+    asyncio.run(main())
+
+
+def text_of(widget: Widget) -> str:
+    assert isinstance(widget, Static)
+    console = Console(width=max(widget.size.width, 40), record=True, file=open(os.devnull, "w"))
+    console.print(widget.content)
+    return console.export_text()
+
+
+def notes(app: ReviewApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def events(home: ReviewHome) -> list[ClipEvent]:
+    with home.store().tx(write=False) as session:
+        return review.events(session)
+
+
+def commit_all(home: ReviewHome) -> None:
+    store = home.store()
+    cfg = ReviewConfig(home=store.home, min_clip_s=home.settings.min_clip_s)
+    with store.tx() as session:
+        review.commit_due(session, now=FAR_FUTURE, grace_s=0, cfg=cfg)
+
+
+def live(clips: list[Clip]) -> list[tuple[int, int, str]]:
+    return [(c.start_frame, c.end_frame, c.state) for c in clips]
+
+
+# ---------------------------------------------------------------- screen
+
+
+def test_review_screen_shows_the_first_clip(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+    first = review_home.clips()[0]
+
+    async def script(pilot: Pilot[None]) -> None:
+        info = text_of(app.query_one("#info"))
+        assert f"clip   {first.id}" in info and "1 of 4" in info
+        assert "TUI test video" in info
+        assert f"frames {first.start_frame}–{first.end_frame - 1}" in info
+        assert "0.00–1.50 s" in info and "1.50 s (45 frames)" in info
+        status = text_of(app.query_one("#tile-status"))
+        assert "❚❚ tile 1/" in status and "frame 0" in status
+        assert "no actions yet" in text_of(app.query_one("#history"))
+        keys = text_of(app.query_one("#keys"))
+        for word in ("approve", "skip", "archive", "merge", "group", "undo", "help", "quit"):
+            assert word in keys
+
+    drive(app, script)
+
+
+def test_layout_fits_80x24(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        view = app.query_one(HalfBlockView)
+        side = app.query_one("#side")
+        assert view.region.right <= side.region.x  # the image never runs under the panels
+        assert view.region.bottom <= app.query_one("#keys").region.y
+        assert view.region.height >= 8 and view.region.width >= 30
+        keys = text_of(app.query_one("#keys"))
+        assert "approve" in keys and "quit" in keys and "help" in keys
+        assert "1 of 4" in text_of(app.query_one("#info"))
+
+    drive(app, script, size=(80, 24))
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def test_approve_skip_archive_advance_the_queue(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+    ids = [c.id for c in review_home.clips()]
+
+    async def script(pilot: Pilot[None]) -> None:
+        assert app.desk.current == ids[0]
+        await pilot.press("a")
+        assert app.desk.current == ids[1]
+        assert "2 of 4" in text_of(app.query_one("#info"))
+        await pilot.press("s")
+        assert app.desk.current == ids[2]
+        await pilot.press("d")
+        assert app.desk.current == ids[3]
+        history = text_of(app.query_one("#history"))
+        assert "pending" in history and f"archive clip {ids[2]}" in history
+
+    drive(app, script)
+    got = [(e.clip_id, e.action) for e in events(review_home)]
+    assert got == [(ids[0], "approve"), (ids[1], "skip"), (ids[2], "archive")]
+    commit_all(review_home)
+    assert [c.state for c in review_home.clips()] == [
+        "review_approved", "review_skipped", "review_archived", "pending_review",
+    ]  # fmt: skip
+
+
+def test_last_clip_decided_shows_nothing_to_review(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("a", "a", "a", "a")
+        assert app.desk.current is None
+        assert app.screen.has_class("empty")
+        message = text_of(app.query_one("#empty"))
+        assert "Nothing to review" in message and "heaters run" in message
+        await pilot.press("a")  # nothing to decide: a notice, no crash
+        assert "nothing to review" in notes(app)
+        await pilot.press("u")  # undo still works from the empty screen
+        assert app.desk.current == review_home.clips()[-1].id
+        assert not app.screen.has_class("empty")
+
+    drive(app, script)
+
+
+def test_empty_queue_at_start(review_home: ReviewHome) -> None:
+    store = review_home.store()
+    with store.tx() as session:
+        for clip in session.exec(review.select(Clip)):
+            clip.state = "review_approved"
+            session.add(clip)
+
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        assert app.screen.has_class("empty")
+        assert "heaters run" in text_of(app.query_one("#empty"))
+        await pilot.press("space", "right", "enter", "m", "p")  # none of these may crash
+
+    drive(app, script)
+
+
+def test_undo_brings_the_previous_clip_back(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+    ids = [c.id for c in review_home.clips()]
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("a", "s")
+        assert app.desk.current == ids[2]
+        await pilot.press("u")
+        assert app.desk.current == ids[1]  # the skipped clip is back, current again
+        assert "undid skip" in notes(app)[-1]
+        await pilot.press("ctrl+z")
+        assert app.desk.current == ids[0]
+        assert "1 of 4" in text_of(app.query_one("#info"))
+        history = text_of(app.query_one("#history"))
+        assert "undone" in history and "undo #1" in history
+        await pilot.press("u")  # nothing left to undo: refused, said, no crash
+        assert "nothing to undo" in notes(app)[-1]
+
+    drive(app, script)
+    commit_all(review_home)
+    assert {c.state for c in review_home.clips()} == {"pending_review"}
+    with review_home.store().tx(write=False) as session:
+        assert review.check(session, review_home.settings.min_clip_s) == []
+
+
+def test_merge_with_previous_gives_one_clip_spanning_both(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+    first, second = review_home.clips()[:2]
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("a", "m")
+        assert app.desk.current == review_home.clips()[2].id
+
+    drive(app, script)
+    assert [(e.clip_id, e.action) for e in events(review_home)][-1] == (second.id, "merge")
+    commit_all(review_home)
+    clips = review_home.clips()
+    merged = [c for c in clips if c.origin == "merge"]
+    assert len(merged) == 1
+    assert (merged[0].start_frame, merged[0].end_frame) == (first.start_frame, second.end_frame)
+    assert {c.id: c.state for c in clips}[first.id] == "merged"
+    assert {c.id: c.state for c in clips}[second.id] == "merged"
+
+
+def test_group_with_previous(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+    first, second = review_home.clips()[:2]
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("s", "g")
+
+    drive(app, script)
+    commit_all(review_home)
+    by_id = {c.id: c for c in review_home.clips()}
+    assert by_id[second.id].state == "review_approved"
+    assert by_id[first.id].state == "review_approved"
+    assert by_id[second.id].grouped_with_clip_id == first.id
+
+
+def test_refusals_are_notifications(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("m")  # the first clip has no previous clip
+        assert "no previous clip" in notes(app)[-1]
+        await pilot.press("g")
+        assert "no previous clip" in notes(app)[-1]
+        await pilot.press("enter")  # split mode; 45 frames cannot make two 1 s parts
+        assert app.split_mode
+        assert "too short to split" in text_of(app.query_one("#prompt"))
+        await pilot.press("right", "enter")
+        assert "shorter than the minimum" in notes(app)[-1]
+        await pilot.press("escape", "s")  # on to the 90-frame clip
+        second = review_home.clips()[1].id
+        assert app.desk.current == second
+        await pilot.press("enter")  # tile 0 is the clip's first frame
+        assert "a part would be under 30 frames" in text_of(app.query_one("#prompt"))
+        await pilot.press("enter")
+        assert "outside clip" in notes(app)[-1]
+        assert app.desk.current == second
+
+    drive(app, script)
+    assert [e.action for e in events(review_home)] == ["skip"]  # refusals wrote nothing
+
+
+# ---------------------------------------------------------------- player and split
+
+
+def test_space_plays_and_pauses(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        player = app.query_one(SpritePlayer)
+        assert not player.playing and player.index == 0
+        await pilot.press("space")
+        assert player.playing
+        await pilot.pause(0.4)  # 24 fps: several tiles
+        await pilot.press("space")
+        assert not player.playing
+        shown = player.index
+        assert shown > 0
+        assert f"tile {shown + 1}/" in text_of(app.query_one("#tile-status"))
+        await pilot.pause(0.2)
+        assert player.index == shown
+
+    drive(app, script)
+
+
+def test_arrows_step_tiles_and_start_split_mode(review_home: ReviewHome) -> None:
+    app = app_for(review_home, autoplay=True)
+
+    async def script(pilot: Pilot[None]) -> None:
+        player = app.query_one(SpritePlayer)
+        assert player.playing
+        await pilot.press("right")  # pauses wherever playback was
+        assert not player.playing and app.split_mode
+        start = player.index
+        await pilot.press("right")
+        assert player.index == start + 1
+        await pilot.press("shift+right", "left")
+        assert player.index == start + 10
+        await pilot.pause(0.2)
+        assert player.index == start + 10  # still paused
+        await pilot.press("shift+left", "shift+left")
+        assert player.index == 0  # clamped at the first tile
+        prompt = app.query_one("#prompt")
+        assert prompt.display
+        await pilot.press("escape")
+        assert not app.split_mode and not prompt.display and player.playing
+        assert app.desk.current == review_home.clips()[0].id  # esc decided nothing
+
+    drive(app, script)
+    assert events(review_home) == []
+
+
+def test_split_at_the_shown_tile(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+    clip = review_home.clips()[1]  # 90 frames: room for two parts of at least 1 s
+    chosen: dict[str, int] = {}
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("a")
+        assert app.desk.current == clip.id
+        await pilot.press("shift+right", "shift+right", "shift+right", "right", "left")
+        player = app.query_one(SpritePlayer)
+        assert player.index == 30 and player.sheet is not None
+        frame = player.sheet.frames[30]
+        chosen["frame"] = frame
+        assert clip.start_frame + 30 <= frame <= clip.end_frame - 30
+        prompt = text_of(app.query_one("#prompt"))
+        assert f"split at frame {frame}?" in prompt and "enter to split" in prompt
+        assert f"frame {frame}" in text_of(app.query_one("#tile-status"))
+        await pilot.press("enter")
+        assert not app.split_mode
+        assert app.desk.current == review_home.clips()[2].id
+
+    drive(app, script)
+    last = events(review_home)[-1]
+    assert (last.clip_id, last.action, last.payload) == (clip.id, "split", chosen)
+    commit_all(review_home)
+    parts = sorted(
+        (c for c in review_home.clips() if c.origin == "split"), key=lambda c: c.start_frame
+    )
+    frame = chosen["frame"]
+    assert [(p.start_frame, p.end_frame) for p in parts] == [
+        (clip.start_frame, frame), (frame, clip.end_frame),
+    ]  # fmt: skip
+    assert {c.id: c.state for c in review_home.clips()}[clip.id] == "split"
+
+
+def test_undo_after_commit_restores_the_split_clip(review_home: ReviewHome) -> None:
+    """Undo of a committed split: the original clip comes back as the current one."""
+    clip = review_home.clips()[1]
+    app = app_for(review_home)
+
+    async def split(pilot: Pilot[None]) -> None:
+        await pilot.press("a", "shift+right", "shift+right", "shift+right", "enter")
+
+    drive(app, split)
+    commit_all(review_home)
+    app = app_for(review_home)
+
+    async def undo(pilot: Pilot[None]) -> None:
+        await pilot.press("u")
+        assert app.desk.current == clip.id
+
+    drive(app, undo)
+    assert not [c for c in review_home.clips() if c.origin == "split"]
+
+
+# ---------------------------------------------------------------- mpv, help, quit
+
+
+def test_p_without_mpv_says_so(
+    review_home: ReviewHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("p")
+        assert "mpv not installed" in notes(app)[-1]
+
+    drive(app, script)
+
+
+def test_p_runs_mpv_on_the_source_with_clip_times(
+    review_home: ReviewHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "mock-bin"
+    bin_dir.mkdir()
+    log = tmp_path / "mock-mpv-args.txt"
+    mock_mpv = bin_dir / "mpv"
+    mock_mpv.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{log}"\n')
+    mock_mpv.chmod(mock_mpv.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    app = app_for(review_home)
+    second = review_home.clips()[1]
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("a", "p")
+        assert not [n for n in notes(app) if "mpv" in n]
+
+    drive(app, script)
+    args = log.read_text().splitlines()
+    source = review_home.root / "media" / "sources" / str(second.source_video_id) / "source.mp4"
+    assert args == [
+        f"--start={second.start_time_s:.3f}", f"--end={second.end_time_s:.3f}", str(source),
+    ]  # fmt: skip
+    assert args[:2] == ["--start=1.500", "--end=4.500"]
+
+
+def test_question_mark_shows_help(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        body = text_of(app.screen.query_one("#help-body"))
+        for word in ("approve", "merge", "split", "undo", "mpv", "quit"):
+            assert word in body
+        await pilot.press("a")  # keys of the review screen do nothing under the help
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+    drive(app, script)
+    assert events(review_home) == []
+
+
+def test_q_quits(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+    drive(app, script)
+
+
+# ---------------------------------------------------------------- snapshot
+
+
+def paint_sprites(home: ReviewHome) -> None:
+    """Replace every sprite sheet with a drawn picture (same geometry), so the snapshot pins the
+    TUI's drawing and not ffmpeg's encoder or the sprite stage's scaler."""
+    store = home.store()
+    with store.tx(write=False) as session:
+        sheets = [a for c in home.clips() for a in clips.artifacts(session, c.id or 0, "sprite")]
+    for art in sheets:
+        meta = art.meta or {}
+        tw, th, cols = meta["tile_width"], meta["tile_height"], meta["columns"]
+        rows = -(-meta["tile_count"] // cols)
+        sheet = Image.new("RGB", (tw * cols, th * rows))
+        draw = ImageDraw.Draw(sheet)
+        for i in range(meta["tile_count"]):
+            x, y = (i % cols) * tw, (i // cols) * th
+            for band in range(th):  # sky to ground
+                shade = int(255 * band / th)
+                draw.line(
+                    [(x, y + band), (x + tw - 1, y + band)], fill=(40, 90 + shade // 3, 255 - shade)
+                )
+            draw.ellipse([x + tw // 8, y + th // 8, x + tw // 8 + th // 3, y + th // 8 + th // 3],
+                         fill=(255, 220, 60))  # fmt: skip
+            draw.rectangle([x, y + 2 * th // 3, x + tw - 1, y + th - 1], fill=(30, 140, 60))
+            draw.rectangle([x + tw // 2 + i, y + th // 3, x + tw // 2 + i + tw // 6, y + 2 * th // 3],
+                           fill=(200, 60, 60))  # fmt: skip
+        sheet.save(store.home.abs(art.path), format="PNG")
+
+
+def test_review_screen_snapshot(review_home: ReviewHome, snap_compare: Callable[..., bool]) -> None:
+    """Half blocks, paused on tile 0, fixed size: the screen a reviewer sees first."""
+    paint_sprites(review_home)
+    assert snap_compare(app_for(review_home), terminal_size=(100, 30))
