@@ -16,6 +16,18 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+# Source families of `kinds=`, in `_source` order.
+SOURCE_FAMILIES: tuple[str, ...] = (
+    "testsrc2",
+    "gradients",
+    "life",
+    "sierpinski",
+    "smptehdbars",
+    "mandelbrot",
+    "rgbtestsrc",
+    "noisy colour",
+)
+
 # Shot lengths (seconds) of the demo video: 10 hard cuts, several shots shorter than one second.
 DEMO_SHOTS_S: tuple[float, ...] = (2.0, 1.5, 0.5, 2.5, 0.7, 1.8, 3.0, 0.4, 2.2, 1.2, 2.0)
 
@@ -86,6 +98,7 @@ def make_video(
     flicker: float = 0.0,
     flashes: Sequence[int] = (),
     vfr: bool = False,
+    kinds: Sequence[int] | None = None,
 ) -> SyntheticVideo:
     """Render `shots_s` as one H.264 mp4 and return where its cuts are.
 
@@ -98,18 +111,24 @@ def make_video(
     brightness swing, -1..1), `flashes` (frames lit by a single-frame flash). `vfr` stamps frames
     with durations of 1, 2 and 0.5 frame times in turn: a variable-frame-rate file whose frame
     indices (and so the truth) are unchanged; `frame_times` holds every frame's time.
+    `kinds` picks each shot's source family (index into `SOURCE_FAMILIES`) instead of at random.
     """
     rng = random.Random(seed)
     frames = [max(1, round(s * fps)) for s in shots_s]
-    kinds = list(range(len(frames)))
-    rng.shuffle(kinds)
+    if kinds is not None:
+        if len(kinds) != len(frames):
+            raise ValueError("kinds needs one source family per shot")
+        order = list(kinds)
+    else:
+        order = list(range(len(frames)))
+        rng.shuffle(order)
     # Neighbouring shots never share a source family, so every boundary is a real change.
-    for i in range(1, len(kinds)):
-        if kinds[i] % 8 == kinds[i - 1] % 8:
-            kinds[i] += 1
+    for i in range(1, len(order)):
+        if order[i] % 8 == order[i - 1] % 8:
+            order[i] += 1
     inputs: list[str] = []
     for i, n in enumerate(frames):
-        src = _source(kinds[i], width, height, fps, rng)
+        src = _source(order[i], width, height, fps, rng)
         inputs += [
             "-f",
             "lavfi",
@@ -166,7 +185,7 @@ def make_video(
         "-movflags", "+faststart", str(path),
     ]  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)  # noqa: S603 (argv list)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-3:]
         raise RuntimeError(f"ffmpeg could not render the synthetic video: {' | '.join(tail)}")

@@ -77,22 +77,28 @@ def _boundary_to_drop(
     return end if next_len < prev_len else start
 
 
-def neighbour_baseline(x: npt.ArrayLike, window: int, ignore_below: float = 0.0) -> FloatArray:
+def neighbour_baseline(
+    x: npt.ArrayLike, window: int, ignore_below: float = 0.0, min_kept: int = 3
+) -> FloatArray:
     """Median of the `window` values on each side of every element, the element itself excluded.
 
     Values below `ignore_below` do not count: a duplicated frame (animation "on twos", pulldown)
     changes by ~0 and would otherwise halve the median of a busy shot, making every real change
-    in it look exceptional. Near the ends only the neighbours that exist count; with none left
-    the baseline is 0.
+    in it look exceptional. Where fewer than `min_kept` neighbours are left (a static shot: all
+    of them are ~0) every neighbour counts again, so that one other large value (the second
+    half of a cut's two-frame signature) never becomes the baseline by itself. Near the ends
+    only the neighbours that exist count; with none the baseline is 0.
     """
     a = np.asarray(x, dtype=np.float64)
     n = len(a)
     if n == 0 or window <= 0:
         return np.zeros(n)
-    vals = np.where(a < ignore_below, np.nan, a)
-    padded = np.concatenate([np.full(window, np.nan), vals, np.full(window, np.nan)])
-    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * window + 1)
+    pad = np.full(window, np.nan)
+    view = np.lib.stride_tricks.sliding_window_view(np.concatenate([pad, a, pad]), 2 * window + 1)
     around = np.delete(view, window, axis=1)
+    kept = np.where(around < ignore_below, np.nan, around)
+    enough = np.sum(~np.isnan(kept), axis=1) >= min_kept
+    around = np.where(enough[:, None], kept, around)
     out = np.zeros(n)
     has = ~np.all(np.isnan(around), axis=1)
     if has.any():
@@ -113,24 +119,31 @@ def stand_out(
     return a / (neighbour_baseline(a, window, ignore_below) + offset)
 
 
-def persistent_change(d: npt.ArrayLike, q: npt.ArrayLike) -> FloatArray:
-    """Change into frame i that persists: `min(d[i], q[i], q[i+1])`.
+def persistent_change(changes: npt.ArrayLike) -> FloatArray:
+    """Change across the boundary before frame i that persists: the least of every comparison
+    that straddles it.
 
-    `d[i]` compares frame i-1 with i, `q[i]` frame i-2 with i. At a cut all three are large
-    (every comparison straddles it); a one-frame flash at i gives a large `d[i]` and `d[i+1]`
-    but a small `q[i+1]` (frames i-1 and i+1 match) and a small `q[i+2]`, so neither its start
-    nor its end scores. The first frame scores 0; the last compares as far as frames exist.
+    `changes[k][i]` compares frame i-k-1 with frame i (k = 0: the previous frame). The boundary
+    between frames i-1 and i is straddled by every comparison (a, b) with a < i <= b and
+    b - a <= K. At a cut all of them are large; around a flash of up to K-1 frames one of them
+    joins the frames before and after it, which match, so neither the flash's start nor its end
+    scores. Comparisons reaching before frame 0 or past the end do not exist and are skipped;
+    frame 0 scores 0. Pass `stand_out` ratios rather than raw changes: in fast motion a change
+    over three frames is naturally larger than over one.
     """
-    d = np.asarray(d, dtype=np.float64)
-    q = np.asarray(q, dtype=np.float64)
-    n = len(d)
-    if n == 0:
-        return np.zeros(0)
-    q_next = np.append(q[1:], np.inf)
-    q_here = q.copy()
-    q_here[:2] = np.inf  # frames 0 and 1 have no frame two back: do not let that veto a cut
-    out = np.minimum(np.minimum(d, q_here), q_next)
-    out[0] = 0.0
+    c = np.atleast_2d(np.asarray(changes, dtype=np.float64))
+    lags, n = c.shape
+    out = np.full(n, np.inf)
+    idx = np.arange(n)
+    for k in range(lags):
+        lag = k + 1
+        for ahead in range(lag):  # comparison (i + ahead - lag, i + ahead)
+            vals = np.full(n, np.inf)
+            vals[: n - ahead] = c[k, ahead:]
+            vals[idx + ahead - lag < 0] = np.inf
+            out = np.minimum(out, vals)
+    if n:
+        out[0] = 0.0
     return out
 
 
@@ -158,29 +171,34 @@ def pick_peaks(
 
 
 def detect_cuts(
-    pix_d: npt.ArrayLike,
-    pix_q: npt.ArrayLike,
-    hist_d: npt.ArrayLike,
-    hist_q: npt.ArrayLike,
+    pix: npt.ArrayLike,
+    hist: npt.ArrayLike,
     *,
     threshold: float,
     window: int,
     floor: float,
     duplicate_below: float = 0.5,
 ) -> tuple[list[int], dict[int, float]]:
-    """Hard cuts from two per-frame change measures, each taken one and two frames back.
+    """Hard cuts from two per-frame change measures, each taken 1..K frames back.
 
-    `pix_*` is a mean absolute pixel difference (0-255): it sees any change, motion included.
-    `hist_*` is a colour-histogram distance in percent (0-100): blind to motion, but fooled by
-    brightness swings (the caller centres luma to blunt that). A cut is where the geometric
-    mean of the two `stand_out` ratios reaches `threshold`, i.e. where both measures agree that
-    this frame is exceptional for its neighbourhood, and the pixel change is at least `floor`.
+    `pix[k][i]` is the mean absolute pixel difference (0-255) between frames i-k-1 and i: it
+    sees any change, motion included. `hist[k][i]` is a colour-histogram distance in percent
+    (0-100): blind to motion, but fooled by brightness swings (the caller centres luma to blunt
+    that). Each comparison series is first turned into a `stand_out` ratio against its own
+    neighbourhood, then `persistent_change` keeps what all straddling comparisons agree on (no
+    flashes). A cut is where the geometric mean of the pixel and histogram ratios reaches
+    `threshold` (both measures find the frame exceptional) and the pixel change from the
+    previous frame is at least `floor`.
     """
-    pix = persistent_change(pix_d, pix_q)
-    hist = persistent_change(hist_d, hist_q)
-    if len(pix) == 0:
+    p = np.atleast_2d(np.asarray(pix, dtype=np.float64))
+    h = np.atleast_2d(np.asarray(hist, dtype=np.float64))
+    if p.shape[1] == 0:
         return [], {}
-    r_pix = stand_out(pix, window, ignore_below=duplicate_below)
-    r_hist = stand_out(hist, window, ignore_below=duplicate_below)
-    combined = np.sqrt(r_pix * r_hist)
-    return pick_peaks(combined, threshold, pix >= floor)
+
+    def ratio(c: FloatArray) -> FloatArray:
+        return persistent_change(
+            [stand_out(row, window, ignore_below=duplicate_below) for row in c]
+        )
+
+    combined = np.sqrt(ratio(p) * ratio(h))
+    return pick_peaks(combined, threshold, p[0] >= floor)

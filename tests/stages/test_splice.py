@@ -1,0 +1,256 @@
+"""Splice stage on real media made by `heaters.synthetic` (small, fast, truth known to the frame)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from heaters.domain.results import SpliceResult, StageError
+from heaters.stages.splice import SpliceParams, run
+from heaters.synthetic import DEMO_SHOTS_S, SyntheticVideo, ffmpeg_exe, make_video
+
+FPS = 30
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> SyntheticVideo:
+    """10 hard cuts; three shots (0.5, 0.7, 0.4 s) shorter than 1 s, each between long shots."""
+    return make_video(tmp_path_factory.mktemp("splice") / "demo.mp4", DEMO_SHOTS_S, seed=3)
+
+
+@pytest.fixture(scope="module")
+def demo_all_cuts(demo: SyntheticVideo) -> SpliceResult:
+    return run(demo.path, 7, SpliceParams(min_clip_s=0.0))
+
+
+def _ffmpeg(*args: str) -> None:
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
+    subprocess.run(cmd, check=True, capture_output=True)  # noqa: S603 (argv list)
+
+
+def _assert_tiles(result: SpliceResult) -> None:
+    spans = result.spans
+    assert spans[0].start_frame == 0
+    assert spans[-1].end_frame == result.frame_count
+    for a, b in zip(spans, spans[1:], strict=False):
+        assert a.start_frame < a.end_frame == b.start_frame
+        assert a.start_time_s < a.end_time_s == b.start_time_s
+    for s in spans:
+        assert s.start_time_s == result.frame_times[s.start_frame]
+    assert len(result.frame_times) == result.frame_count
+
+
+def _near(frame: int, frames: tuple[int, ...] | list[int], tol: int = 1) -> bool:
+    return any(abs(frame - f) <= tol for f in frames)
+
+
+# ---- accuracy -----------------------------------------------------------------------------------
+
+
+def test_every_cut_found_within_one_frame(
+    demo: SyntheticVideo, demo_all_cuts: SpliceResult
+) -> None:
+    r = demo_all_cuts
+    assert len(demo.cuts) >= 8
+    assert r.frame_count == demo.frame_count
+    assert all(_near(t, r.cuts) for t in demo.cuts), (demo.cuts, r.cuts)
+    assert all(_near(c, demo.cuts) for c in r.cuts), (demo.cuts, r.cuts)  # nothing invented
+    assert [s.start_frame for s in r.spans[1:]] == list(r.cuts)  # min length 1: no merging
+    _assert_tiles(r)
+
+
+def test_default_min_clip_merges_short_shots(demo: SyntheticVideo) -> None:
+    r = run(demo.path, 7, SpliceParams())  # min_clip_s = 1.0 -> 30 frames
+    _assert_tiles(r)
+    assert all(s.end_frame - s.start_frame >= FPS for s in r.spans)
+    starts = [s.start_frame for s in r.spans[1:]]
+    lengths = [round(x * FPS) for x in DEMO_SHOTS_S]
+    bounds = [0, *demo.cuts, demo.frame_count]
+    for i, n in enumerate(lengths):
+        left, right = bounds[i], bounds[i + 1]
+        if n < FPS:
+            # A short shot joins one neighbour: exactly one of its two cuts survives.
+            assert _near(left, starts) != _near(right, starts), (i, left, right, starts)
+        elif i > 0 and lengths[i - 1] >= FPS:
+            assert _near(left, starts), (left, starts)  # a cut between two long shots stays
+    assert len(starts) == len(demo.cuts) - sum(n < FPS for n in lengths)
+    assert r.cuts == tuple(sorted(r.cuts)) and len(r.cuts) >= len(starts)  # raw cuts kept too
+
+
+@pytest.mark.parametrize(
+    ("kind", "effects"),
+    [
+        (0, {"pan": 0.03, "noise": 20}),
+        (2, {"shake": 8, "flicker": 0.08, "flashes": (40, 100)}),
+        (5, {"pan": 0.05, "shake": 4, "noise": 10}),
+        (7, {"flicker": 0.08, "flashes": (30, 31, 90)}),
+    ],
+    ids=["testsrc-pan-noise", "life-shake-flicker-flash", "mandelbrot-pan-shake", "grain-flicker"],
+)
+def test_single_shot_with_motion_has_no_cut(
+    tmp_path: Path, kind: int, effects: dict[str, object]
+) -> None:
+    v = make_video(tmp_path / "one.mp4", (5.0,), kinds=[kind], seed=kind, **effects)  # type: ignore[arg-type]
+    r = run(v.path, 1, SpliceParams(min_clip_s=0.0))
+    assert r.cuts == ()
+    assert [(s.start_frame, s.end_frame) for s in r.spans] == [(0, v.frame_count)]
+
+
+def test_cuts_survive_pan_grain_and_flashes(tmp_path: Path) -> None:
+    shots = (1.5, 0.6, 2.0, 1.2, 1.8, 0.8, 1.6)
+    v = make_video(tmp_path / "rough.mp4", shots, seed=5, pan=0.02, noise=15, flashes=(20, 150))
+    r = run(v.path, 1, SpliceParams(min_clip_s=0.0))
+    assert all(_near(t, r.cuts) for t in v.cuts), (v.cuts, r.cuts)
+    assert all(_near(c, v.cuts) for c in r.cuts), (v.cuts, r.cuts)
+
+
+def test_pyscenedetect_detector(demo: SyntheticVideo) -> None:
+    r = run(demo.path, 7, SpliceParams(detector="pyscenedetect", min_clip_s=0.0))
+    _assert_tiles(r)
+    assert r.detector == "pyscenedetect"
+    assert r.params["threshold"] == 27.0
+    found = sum(_near(t, r.cuts) for t in demo.cuts)
+    assert found >= len(demo.cuts) - 2
+
+
+# ---- timestamps, params, progress -----------------------------------------------------------
+
+
+def test_times_come_from_timestamps(demo: SyntheticVideo, demo_all_cuts: SpliceResult) -> None:
+    r = demo_all_cuts
+    assert r.frame_times == pytest.approx(demo.frame_times, abs=1e-6)
+    for s in r.spans:
+        assert s.start_time_s == pytest.approx(s.start_frame / FPS, abs=1e-6)
+        assert s.end_time_s == pytest.approx(s.end_frame / FPS, abs=1e-6)
+    assert r.spans[-1].end_time_s == pytest.approx(demo.frame_count / FPS, abs=1e-6)
+
+
+def test_variable_frame_rate_times(tmp_path: Path) -> None:
+    v = make_video(tmp_path / "vfr.mp4", (1.0, 0.5, 1.2, 0.8), seed=2, vfr=True)
+    r = run(v.path, 1, SpliceParams(min_clip_s=0.0))
+    assert r.frame_count == v.frame_count
+    assert r.frame_times == pytest.approx(v.frame_times, abs=1e-4)
+    durations = {round(b - a, 4) for a, b in zip(r.frame_times, r.frame_times[1:], strict=False)}
+    assert len(durations) == 3  # really variable: 1, 2 and 0.5 frame times
+    assert all(_near(t, r.cuts) for t in v.cuts)
+    _assert_tiles(r)
+    for s in r.spans[1:]:
+        assert s.start_time_s == pytest.approx(v.frame_times[s.start_frame], abs=1e-4)
+    # The last clip ends one frame duration (as muxed: at most 2 frame times here) after its
+    # last frame starts.
+    last_start = v.frame_times[-1]
+    assert last_start < r.spans[-1].end_time_s <= last_start + 2 / FPS + 1e-6
+
+
+def test_params_recorded(demo_all_cuts: SpliceResult) -> None:
+    p = demo_all_cuts.params
+    assert demo_all_cuts.detector == "content"
+    assert p["detector"] == "content"
+    assert p["min_clip_s"] == 0.0
+    assert p["threshold"] > 0
+    assert {"window", "floor", "sample_width"} <= set(p)
+    assert demo_all_cuts.video_id == 7
+    assert demo_all_cuts.status == "ok"
+
+
+def test_threshold_changes_sensitivity(demo: SyntheticVideo, demo_all_cuts: SpliceResult) -> None:
+    strict = run(demo.path, 7, SpliceParams(threshold=1000.0, min_clip_s=0.0))
+    assert strict.cuts == ()
+    assert strict.params["threshold"] == 1000.0
+    assert len(demo_all_cuts.cuts) > 0
+
+
+def test_progress_reported(demo: SyntheticVideo) -> None:
+    calls: list[tuple[int, int]] = []
+    run(demo.path, 1, SpliceParams(), on_progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (demo.frame_count, demo.frame_count)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert all(0 <= d <= t for d, t in calls)
+    assert len(calls) <= 20  # throttled: a sub-second run reports a handful of times
+
+
+def test_non_420_pixel_format(tmp_path: Path, demo: SyntheticVideo) -> None:
+    out = tmp_path / "yuv444.mp4"
+    _ffmpeg(
+        "-i",
+        str(demo.path),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv444p",
+        str(out),
+    )
+    r = run(out, 1, SpliceParams(min_clip_s=0.0))
+    assert r.frame_count == demo.frame_count
+    assert all(_near(t, r.cuts) for t in demo.cuts), (demo.cuts, r.cuts)
+
+
+# ---- bad input ----------------------------------------------------------------------------------
+
+
+def _one_line_error(path: Path, match: str) -> None:
+    with pytest.raises(StageError, match=match) as info:
+        run(path, 1, SpliceParams())
+    assert "\n" not in str(info.value)
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    p = tmp_path / "empty.mp4"
+    p.write_bytes(b"")
+    _one_line_error(p, "empty file")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    _one_line_error(tmp_path / "nope.mp4", "not found")
+
+
+def test_text_file(tmp_path: Path) -> None:
+    p = tmp_path / "notes.mp4"
+    p.write_text("this is not a video\n" * 50)
+    _one_line_error(p, "not a readable media file")
+
+
+def test_audio_only_file(tmp_path: Path) -> None:
+    p = tmp_path / "tone.m4a"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "aac", str(p))
+    _one_line_error(p, "no video stream")
+
+
+def test_unknown_detector(demo: SyntheticVideo) -> None:
+    with pytest.raises(StageError, match="unknown detector"):
+        run(demo.path, 1, SpliceParams(detector="magic"))
+
+
+def test_truncated_mp4_splices_what_decodes(tmp_path: Path, demo: SyntheticVideo) -> None:
+    data = demo.path.read_bytes()
+    p = tmp_path / "truncated.mp4"
+    p.write_bytes(data[: int(len(data) * 0.6)])  # index at the front (faststart), data cut off
+    r = run(p, 1, SpliceParams(min_clip_s=0.0))
+    assert 0.3 * demo.frame_count < r.frame_count < 0.8 * demo.frame_count
+    _assert_tiles(r)
+    early = [t for t in demo.cuts if t < r.frame_count - 2]
+    assert early and all(_near(t, r.cuts) for t in early)
+
+
+def test_truncated_mp4_without_index_is_an_error(tmp_path: Path, demo: SyntheticVideo) -> None:
+    moov_last = tmp_path / "moov-last.mp4"
+    _ffmpeg("-i", str(demo.path), "-c", "copy", str(moov_last))  # no faststart: index at the end
+    data = moov_last.read_bytes()
+    p = tmp_path / "truncated.mp4"
+    p.write_bytes(data[: int(len(data) * 0.6)])
+    _one_line_error(p, "not a readable media file")
+
+
+def test_corrupt_middle_is_skipped(tmp_path: Path, demo: SyntheticVideo) -> None:
+    data = bytearray(demo.path.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + 3000] = bytes((i * 7919) % 251 for i in range(3000))
+    p = tmp_path / "corrupt.mp4"
+    p.write_bytes(bytes(data))
+    r = run(p, 1, SpliceParams())
+    assert r.frame_count > 0.8 * demo.frame_count
+    _assert_tiles(r)
