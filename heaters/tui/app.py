@@ -73,7 +73,8 @@ class ReviewApp(App[None]):
     #left { width: 1fr; min-width: 30; }
     #side { width: 36; }
     #info { height: auto; border: round $primary; border-title-color: $text; padding: 0 1; }
-    #history { height: 1fr; border: round $panel-lighten-2; padding: 0 1; }
+    #history { height: 1fr; border: round $panel-lighten-2; padding: 0 1;
+               text-wrap: nowrap; text-overflow: ellipsis; }
     #prompt { height: auto; background: $warning 30%; color: $text; text-style: bold;
               display: none; }
     #prompt.on { display: block; }
@@ -156,6 +157,10 @@ class ReviewApp(App[None]):
         self._show_facts()
 
     def _show_facts(self) -> None:
+        arrived = self.desk.take_arrived()
+        if arrived:
+            listed = ", ".join(str(i) for i in arrived)
+            self.notify(f"clip {listed} (made by a merge or split) joined the queue")
         self.query_one(ClipInfo).show(self.card, self.desk.position)
         self.query_one(History).show(self.desk.recent())
         self.query_one(KeyBar).set_keys(

@@ -64,7 +64,7 @@ class RecentAction:
         if self.action == "split":
             return f"split clip {self.clip_id} at {self.payload.get('frame')}"
         if self.action in ("merge", "group"):
-            return f"{self.action} clip {self.clip_id} with previous"
+            return f"{self.action} clip {self.clip_id} ← prev"
         return f"{self.action} clip {self.clip_id}"
 
 
@@ -90,6 +90,8 @@ class ReviewDesk:
     queue: list[Clip] = field(default_factory=list)
     current: int | None = None
     decided: set[int] = field(default_factory=set)  # clips decided this session (for "n of N")
+    seen: set[int] | None = None  # every clip id the queue has shown; None before the first read
+    arrived: list[int] = field(default_factory=list)  # clips new to the queue since it opened
 
     def reload(self) -> bool:
         """Re-read the queue; keep the current clip when it is still waiting. True if it changed."""
@@ -99,6 +101,9 @@ class ReviewDesk:
         old_current = next((c for c in self.queue if c.id == self.current), None)
         self.queue = fresh
         ids = [c.id for c in fresh]
+        if self.seen is not None:
+            self.arrived += [i for i in ids if i is not None and i not in self.seen]
+        self.seen = (self.seen or set()) | {i for i in ids if i is not None}
         if self.current not in ids:
             self.current = self._next_after(old_current)
         return before != (ids, self.current)
@@ -111,6 +116,11 @@ class ReviewDesk:
                 if _key(c) > _key(clip):
                     return c.id
         return self.queue[0].id
+
+    def take_arrived(self) -> list[int]:
+        """Clips that joined the queue while it was open (merge/split results), once each."""
+        out, self.arrived = self.arrived, []
+        return out
 
     @property
     def position(self) -> tuple[int, int]:

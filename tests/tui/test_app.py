@@ -222,6 +222,31 @@ def test_merge_with_previous_gives_one_clip_spanning_both(review_home: ReviewHom
     assert {c.id: c.state for c in clips}[second.id] == "merged"
 
 
+def test_clip_made_by_a_commit_joins_the_open_queue(review_home: ReviewHome) -> None:
+    """`heaters run` commits a merge while the TUI is open: the new clip is announced and queued
+    (here without a sprite yet: the screen says so instead of failing)."""
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("a", "m")
+        assert app.desk.position == (3, 4)
+        commit_all(review_home)
+        with review_home.store().tx() as session:
+            made = session.exec(review.select(Clip).where(Clip.origin == "merge")).one()
+            made.state = "pending_review"  # as if the sprite stage had run
+            session.add(made)
+        app.poll()
+        await pilot.pause()
+        assert f"clip {made.id} (made by a merge or split) joined the queue" in notes(app)
+        assert app.desk.position == (4, 5)  # 2 decided, the new clip (earlier in time), 2 left
+        await pilot.press("a", "a")
+        assert app.desk.current == made.id  # reached after the last clip of the timeline
+        assert "no sprite for this clip" in text_of(app.query_one("#tile-status"))
+        await pilot.press("right", "p")  # nothing to step through; no crash
+
+    drive(app, script)
+
+
 def test_group_with_previous(review_home: ReviewHome) -> None:
     app = app_for(review_home)
     first, second = review_home.clips()[:2]
