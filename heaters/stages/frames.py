@@ -12,7 +12,9 @@ does not hand out, and it saves work on stretches no clip needs in two ways:
 
 Frame k is the k-th decoded frame of the video stream. The reader counts frames, and re-syncs the
 count from the frame's timestamp (nearest entry of `frame_times`, within half a frame) whenever they
-disagree, e.g. after skipping or seeking.
+disagree, e.g. after skipping or seeking. Timestamps are seconds from the stream's start time (or
+its first timestamp when the container has none), as the splice stage records them: an MPEG-TS
+file starting at 1.4 s has frame 0 at 0.0.
 """
 
 from __future__ import annotations
@@ -116,12 +118,16 @@ class SourceReader:
         `frame_times[k]` is the timestamp (s) of frame k. Wanted indices the decoder never
         produces (past the end, undecodable) are simply not yielded: the caller checks.
         """
+        if hasattr(frame_times, "tolist"):  # a numpy array: plain floats index much faster
+            frame_times = frame_times.tolist()
         want = sorted({i for i in wanted if 0 <= i < len(frame_times)})
         if not want:
             return
         stream = self._stream
         cc = stream.codec_context
         tb = stream.time_base or Fraction(1, 90000)
+        tbf = float(tb)
+        origin: int | None = stream.start_time  # pts of time 0.0, in stream time base
         tol = _half_frame(frame_times, self.info.fps)
         stats = self.stats
         index = _IndexTracker(frame_times, tol)
@@ -131,13 +137,13 @@ class SourceReader:
         dirty = False  # the decoder skipped packets since it last restarted
         seeked_for = -1  # the wanted position a seek was made for (one seek per target)
         entries = _index_entries(stream)
-        tbf = float(tb)
 
         def emit(frames: list[av.VideoFrame]) -> Iterator[tuple[int, av.VideoFrame]]:
             nonlocal pos
             for frame in frames:
                 stats.frames += 1
-                k = index.next(frame.time)
+                pts = frame.pts
+                k = index.next(None if pts is None or origin is None else (pts - origin) * tbf)
                 if k is None:
                     continue
                 while pos < len(want) and want[pos] < k:
@@ -172,6 +178,8 @@ class SourceReader:
                     yield from emit(decode(None))
                     return
                 stats.packets += 1
+                if origin is None and packet.pts is not None:
+                    origin = packet.pts  # no start time in the container: the first timestamp
                 if packet.is_keyframe:
                     if sent < len(gop):
                         dirty = True  # the previous GOP's tail was never decoded
@@ -179,13 +187,14 @@ class SourceReader:
                 else:
                     gop.append(packet)
                 target = frame_times[want[pos]]
-                if packet.pts is not None and packet.pts * tbf < target - tol:
+                now = None if packet.pts is None or origin is None else (packet.pts - origin) * tbf
+                if now is not None and now < target - tol:
                     # Not needed yet (and the decoder holds nothing wanted). Across a long gap,
                     # jump ahead if that also skips reading.
-                    now = packet.pts * tbf
                     if target - now > SEEK_GAP_S and seeked_for != pos:
                         seeked_for = pos
-                        if _seek_ahead(self._container, stream, entries, now, target, tb):
+                        assert origin is not None
+                        if _seek_ahead(self._container, stream, entries, now, target, origin):
                             stats.seeks += 1
                             index.lost()
                             gop, sent, dirty = [], 0, False
@@ -274,17 +283,21 @@ def _seek_ahead(
     entries: object | None,
     now_s: float,
     target_s: float,
-    tb: Fraction,
+    origin: int,
 ) -> bool:
-    """Seek to the keyframe before `target_s` if the index shows it is well ahead of `now_s`."""
+    """Seek to the keyframe before `target_s` if the index shows it is well ahead of `now_s`.
+
+    Times are seconds from `origin` (a pts in the stream's time base).
+    """
     if entries is None:
         return False  # no index: cannot prove the seek goes forward; keep reading
-    target = int(target_s / tb)
+    tb = stream.time_base or Fraction(1, 90000)
+    target = origin + int(target_s / tb)
     try:
         i = entries.search_timestamp(target, backward=True)  # type: ignore[attr-defined]
         if i < 0:
             return False
-        landing = entries[i].timestamp * tb  # type: ignore[index]
+        landing = float((entries[i].timestamp - origin) * tb)  # type: ignore[index]
     except (av.error.FFmpegError, IndexError, AttributeError, TypeError):
         return False
     if landing - now_s < SEEK_GAP_S / 2:

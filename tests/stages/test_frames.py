@@ -7,6 +7,7 @@ checked against what the picture says, through skipping, seeking and variable fr
 from __future__ import annotations
 
 import random
+import subprocess
 from pathlib import Path
 
 import av
@@ -17,6 +18,7 @@ from framecode import decode_jpeg, decode_times, make_coded_video, read_code
 from heaters.domain.results import StageError
 from heaters.stages import frames as frames_mod
 from heaters.stages.frames import SourceReader, check_span, encode_jpeg
+from heaters.synthetic import ffmpeg_exe
 
 N = 900  # 30 s at 30 fps, a keyframe every 24 frames
 
@@ -98,6 +100,33 @@ def test_variable_frame_rate(
         want = sorted(rng.sample(range(len(times)), size))
         got, _ = read(path, want, times)
         assert got == want
+
+
+@pytest.mark.parametrize("container", ["ts", "mkv"])
+def test_streams_that_do_not_start_at_zero(
+    coded: tuple[Path, list[float]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    container: str,
+) -> None:
+    """MPEG-TS starts near 1.4 s, this mkv at 5 s: frame 0 is still time 0.0 and index 0."""
+    path, _ = coded
+    out = tmp_path / f"coded.{container}"
+    args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-c", "copy"]
+    if container == "mkv":
+        args += ["-output_ts_offset", "5"]
+    subprocess.run([*args, str(out)], check=True)  # noqa: S603 - fixed argv, no shell
+    times = decode_times(out)
+    assert times[0] == 0.0 and len(times) == N
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].start_time > 0
+    monkeypatch.setattr(frames_mod, "SEEK_GAP_S", 1.0)
+    rng = random.Random(container)
+    for size in (2, 10, 100):
+        want = sorted(rng.sample(range(N), size))
+        got, _ = read(out, want, times)
+        assert got == want
+    assert read(out, list(range(N)), np.array(times))[0] == list(range(N))
 
 
 def test_out_of_range_and_empty(coded: tuple[Path, list[float]]) -> None:
