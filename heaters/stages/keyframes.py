@@ -68,6 +68,8 @@ def run(
     if params.strategy not in KEYFRAME_TAGS:
         raise StageError(f"unknown keyframe strategy {params.strategy!r}")
     started = time.perf_counter()
+    if hasattr(frame_times, "tolist"):  # the runner may pass a numpy array
+        frame_times = frame_times.tolist()
     total = len(requests)
     outcomes: dict[int, ClipOutcome] = {}
 
@@ -113,7 +115,12 @@ def run(
         try:
             for k, frame in reader.frames(users.keys(), frame_times):
                 rgb = scaler.reformat(
-                    frame, out_w, out_h, "rgb24", interpolation="AREA"
+                    frame,
+                    out_w,
+                    out_h,
+                    "rgb24",
+                    interpolation="AREA",
+                    src_color_range=frame.color_range,  # else full-range sources look washed out
                 ).to_ndarray()
                 for clip in users[k]:
                     clip.images[k] = rgb

@@ -1,10 +1,11 @@
 """Sprite sheets: one JPEG grid of sampled frames per clip, for the review screen.
 
 All clips of one source video are drawn from a single forward decode pass (`frames.SourceReader`):
-each wanted frame is scaled once to tile size and copied into every sheet that uses it; a sheet is
-encoded and renamed into place as soon as the pass has gone past its clip's last tile, so memory
-holds only the sheets of clips under the read position. JPEG encoding runs on a worker thread
-(libjpeg-turbo releases the GIL) while decoding goes on.
+each wanted frame is scaled once to tile size, staying in YUV, and copied into every sheet that
+uses it; a sheet is converted to RGB, encoded and renamed into place as soon as the pass has gone
+past its clip's last tile, so memory holds only the sheets of clips under the read position. That
+conversion and the JPEG encoding (libjpeg-turbo via Pillow; both release the GIL) run on a worker
+thread while decoding goes on.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import av.error
 import numpy as np
+from av.video.plane import VideoPlane
 from av.video.reformatter import VideoReformatter
 
 from heaters.domain.results import (
@@ -49,31 +52,64 @@ class SpriteParams:
 
 @dataclass
 class _Sheet:
-    """One clip's sheet while the pass fills it."""
+    """One clip's sheet while the pass fills it: a YUV 4:2:0 picture, tiles copied in plane by
+    plane, converted to RGB once per sheet (cheaper than converting every tile)."""
 
     pos: int  # index of the request, for the result order
     request: FrameRequest
     plan: SpritePlan
-    pixels: np.ndarray | None = None
+    picture: av.VideoFrame | None = None
+    planes: list[np.ndarray] = field(default_factory=list)  # writable views of `picture`
     filled: list[bool] = field(default_factory=list)
 
     @property
     def last_frame(self) -> int:
         return self.plan.frames[-1]
 
-    def put(self, tile_index: int, tile: np.ndarray) -> None:
+    def put(self, tile_index: int, tile: av.VideoFrame, color: _Color) -> None:
         g = self.plan.geometry
-        if self.pixels is None:
-            self.pixels = np.zeros((g.height, g.width, 3), np.uint8)
+        if self.picture is None:
+            self.picture = av.VideoFrame(g.width, g.height, color.format)
+            self.planes = [_view(pl) for pl in self.picture.planes]
+            self.planes[0].fill(color.black)  # empty slots of the last row stay black
+            self.planes[1].fill(128)
+            self.planes[2].fill(128)
             self.filled = [False] * g.tile_count
         x, y = g.tile_origin(tile_index)
-        self.pixels[y : y + g.tile_height, x : x + g.tile_width] = tile
+        for k, (dst, src) in enumerate(zip(self.planes, tile.planes, strict=True)):
+            d = 1 if k == 0 else 2  # chroma planes are half size both ways
+            view = _view(src)
+            dst[y // d : y // d + view.shape[0], x // d : x // d + view.shape[1]] = view
         self.filled[tile_index] = True
 
     def missing(self) -> list[int]:
-        if self.pixels is None:
+        if self.picture is None:
             return list(self.plan.frames)
         return [f for f, ok in zip(self.plan.frames, self.filled, strict=True) if not ok]
+
+    def free(self) -> None:
+        self.picture, self.planes = None, []
+
+
+@dataclass(frozen=True)
+class _Color:
+    """How the source's pictures are coded, so the sheet converts to RGB like the tiles would."""
+
+    format: str  # "yuv420p", or "yuvj420p" for full-range sources that say so in the format
+    colorspace: int
+    color_range: int
+    black: int  # luma of black
+
+    @staticmethod
+    def of(frame: av.VideoFrame) -> _Color:
+        fmt = "yuvj420p" if frame.format.name.startswith("yuvj") else "yuv420p"
+        full = fmt == "yuvj420p" or frame.color_range == 2  # AVCOL_RANGE_JPEG
+        return _Color(fmt, frame.colorspace, frame.color_range, 0 if full else 16)
+
+
+def _view(plane: VideoPlane) -> np.ndarray:
+    """A writable (height, width) numpy view of a picture plane (skipping line padding)."""
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
 def run(
@@ -92,6 +128,8 @@ def run(
     frames cannot be read gets a failed outcome and the others go on.
     """
     started = time.perf_counter()
+    if hasattr(frame_times, "tolist"):  # the runner may pass a numpy array
+        frame_times = frame_times.tolist()
     total = len(requests)
     outcomes: dict[int, ClipOutcome] = {}
     done = 0
@@ -143,21 +181,25 @@ def run(
                 missing = sheet.missing()
                 if missing:
                     finish(sheet.pos, _failed(sheet.request, _missing_message(missing, sheet.plan)))
-                    sheet.pixels = None
+                    sheet.free()
                     return
-                writes.append((sheet, pool.submit(_write_sheet, sheet, params.quality)))
+                assert color is not None  # a sheet with all its tiles saw a frame
+                writes.append((sheet, pool.submit(_write_sheet, sheet, color, params.quality)))
                 # Collect finished writes so that their sheets' memory goes.
                 while writes and writes[0][1].done():
                     _collect(*writes.pop(0), finish)
 
             error: str | None = None
+            color: _Color | None = None
             try:
                 for k, frame in reader.frames(users.keys(), frame_times):
+                    if color is None:
+                        color = _Color.of(frame)
                     tile = scaler.reformat(
-                        frame, tile_w, tile_h, "rgb24", interpolation="AREA"
-                    ).to_ndarray()
+                        frame, tile_w, tile_h, color.format, interpolation="AREA"
+                    )
                     for sheet, i in users[k]:
-                        sheet.put(i, tile)
+                        sheet.put(i, tile, color)
                     while open_sheets and open_sheets[-1].last_frame <= k:
                         close_sheet(open_sheets.pop())
             except av.error.FFmpegError as e:
@@ -179,13 +221,17 @@ def run(
     )
 
 
-def _write_sheet(sheet: _Sheet, quality: int) -> ArtifactOut:
-    """Encode and place one sheet (worker thread); frees its pixels."""
-    assert sheet.pixels is not None
+def _write_sheet(sheet: _Sheet, color: _Color, quality: int) -> ArtifactOut:
+    """Convert, encode and place one sheet (worker thread); frees its picture."""
+    assert sheet.picture is not None
     req, plan, g = sheet.request, sheet.plan, sheet.plan.geometry
     path = req.out_dir / SPRITE_FILE
-    data = encode_jpeg(sheet.pixels, quality)
-    sheet.pixels = None
+    rgb = sheet.picture.reformat(
+        format="rgb24", src_colorspace=color.colorspace, src_color_range=color.color_range
+    ).to_ndarray()
+    sheet.free()
+    data = encode_jpeg(rgb, quality)
+    del rgb
     write_bytes(path, data)
     return ArtifactOut(
         clip_id=req.clip_id,
@@ -212,7 +258,7 @@ def _collect(
 ) -> None:
     try:
         art = fut.result()
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, av.error.FFmpegError) as e:
         error = f"cannot write {SPRITE_FILE}: {one_line(e)}"
         finish(sheet.pos, _failed(sheet.request, error))
         return

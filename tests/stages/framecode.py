@@ -11,6 +11,7 @@ import av
 import numpy as np
 
 BITS = 12
+STRIP = 64  # grey level of the top strip: shows a wrong colour range (56 or 73 instead)
 
 
 def make_coded_video(
@@ -22,22 +23,25 @@ def make_coded_video(
     fps: int = 30,
     gop: int = 24,
     durations: Sequence[int] | None = None,
+    pix_fmt: str = "yuv420p",
 ) -> list[float]:
     """H.264 mp4 (B-frames, a keyframe every `gop` frames); frame k shows k. Returns frame times.
 
-    `durations` (in 1/(fps*6) s units, cycled) makes the file variable-frame-rate.
+    `durations` (in 1/(fps*6) s units, cycled) makes the file variable-frame-rate;
+    `pix_fmt="yuvj420p"` makes it full-range.
     """
     tb = Fraction(1, fps * 6)
     times: list[float] = []
     with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
         s = out.add_stream("libx264", rate=fps)
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+        s.width, s.height, s.pix_fmt = width, height, pix_fmt
         s.time_base = tb
         s.codec_context.time_base = tb
         s.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "2"}
         pts = 0
         for k in range(n):
             frame = av.VideoFrame.from_ndarray(code_image(k, width, height), format="rgb24")
+            frame = frame.reformat(format=pix_fmt)
             frame.pts = pts
             frame.time_base = tb
             times.append(float(pts * tb))
@@ -53,7 +57,7 @@ def code_image(k: int, width: int, height: int) -> np.ndarray:
     for b in range(BITS):
         if (k >> b) & 1:
             img[:, b * width // BITS : (b + 1) * width // BITS] = 255
-    img[: height // 8] = 128  # not part of the code: keeps frames from being all-black
+    img[: height // 8] = STRIP  # not part of the code: a known grey, to check colour handling
     return img
 
 
@@ -72,9 +76,17 @@ def read_code(rgb: np.ndarray) -> int:
 
 
 def decode_times(path: Path) -> list[float]:
-    """Timestamps of every decoded frame: what the splice stage hands the runner."""
+    """Timestamps of every decoded frame as the splice stage records them: seconds from the
+    stream's start time (or its first timestamp)."""
     with av.open(str(path)) as c:
-        return [f.time for f in c.decode(c.streams.video[0])]
+        s = c.streams.video[0]
+        tb = float(s.time_base)
+        times: list[float] = []
+        origin = s.start_time
+        for f in c.decode(s):
+            origin = f.pts if origin is None else origin
+            times.append((f.pts - origin) * tb)
+        return times
 
 
 def decode_jpeg(path: Path) -> np.ndarray:

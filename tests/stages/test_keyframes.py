@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from framecode import decode_jpeg, decode_times, make_coded_video, read_code
+from framecode import STRIP, decode_jpeg, decode_times, make_coded_video, read_code
 
 from heaters.domain.results import FrameRequest, StageError
-from heaters.stages import keyframes
+from heaters.stages import keyframes, sprites
 from heaters.stages.keyframes import KeyframeParams
 from heaters.synthetic import make_video
 
@@ -107,3 +107,19 @@ def test_errors_that_stop_the_batch(coded: tuple[Path, list[float]], tmp_path: P
     (tmp_path / "bad.mp4").write_bytes(b"nope")
     with pytest.raises(StageError):
         keyframes.run(tmp_path / "bad.mp4", 1, [FrameRequest(1, 0, 5, tmp_path)], times)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuvj420p"])
+def test_colour_range_is_respected(tmp_path: Path, pix_fmt: str) -> None:
+    """A grey of 64 stays 64 in keyframes and sprites, for limited- and full-range sources."""
+    path = tmp_path / "v.mp4"
+    make_coded_video(path, 30, width=128, height=64, pix_fmt=pix_fmt)
+    times = decode_times(path)
+    req = FrameRequest(1, 0, 30, tmp_path / "out")
+    keyframes.run(path, 1, [req], times, KeyframeParams(strategy="midpoint"))
+    img = decode_jpeg(req.out_dir / "kf_50.jpg")
+    assert abs(img[2:6, 10:100].mean() - STRIP) < 3
+    sprites.run(path, 1, [req], times, 30.0)
+    sheet = decode_jpeg(req.out_dir / "sprite.jpg")
+    for i in range(3):  # the strip of the first three tiles (320x160 each)
+        assert abs(sheet[4:14, i * 320 + 20 : i * 320 + 300].mean() - STRIP) < 3
