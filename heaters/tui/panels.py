@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.content import Content
 from textual.widgets import Static
 
 from heaters.tui.desk import ClipCard, RecentAction
@@ -20,7 +21,9 @@ def clip_facts(card: ClipCard, position: tuple[int, int]) -> Table:
     table = Table.grid(padding=(0, 1), expand=True)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
-    table.add_row("clip", Text.assemble((str(card.clip_id), "bold"), f"   {n} of {total}"))
+    left = total - n
+    table.add_row("queue", Text.assemble((f"{n} of {total}", "bold"), f"  ({left} after this)"))
+    table.add_row("clip", Text(str(card.clip_id), style="bold"))
     table.add_row("video", Text(f"{card.video_id} · {card.title}"))
     table.add_row("frames", f"{card.start_frame}–{card.end_frame - 1}")
     table.add_row("time", f"{card.start_s:.2f}–{card.end_s:.2f} s")
@@ -95,25 +98,40 @@ SPLIT_KEYS = (
 EMPTY_KEYS = (Key("u", "undo", True), Key("?", "help", True), Key("q", "quit", True))
 
 
-def key_text(keys: Sequence[Key], width: int) -> Text:
+def fit_keys(keys: Sequence[Key], width: int) -> tuple[list[Key], str]:
     """The keys that fit in `width` cells, in order; the `keep` ones first claim their room."""
 
-    def part(k: Key, gap: str) -> Text:
-        return Text.assemble((k.keys, "bold"), f" {k.label}{gap}")
+    def cells(k: Key, gap: str) -> int:
+        return len(k.keys) + 1 + len(k.label) + len(gap)
 
     gap = "  "
-    if sum(part(k, gap).cell_len for k in keys if k.keep) > width - 1:
+    if sum(cells(k, gap) for k in keys if k.keep) > width - 1:
         gap = " "  # narrow terminal: tighter, but every essential key stays
-    budget = width - 1 - sum(part(k, gap).cell_len for k in keys if k.keep)
-    text = Text(" ", no_wrap=True, overflow="crop")
+    budget = width - 1 - sum(cells(k, gap) for k in keys if k.keep)
+    shown = []
     for k in keys:
-        p = part(k, gap)
         if k.keep:
-            text.append_text(p)
-        elif p.cell_len <= budget:
-            text.append_text(p)
-            budget -= p.cell_len
-    return text
+            shown.append(k)
+        elif cells(k, gap) <= budget:
+            shown.append(k)
+            budget -= cells(k, gap)
+    return shown, gap
+
+
+def key_text(keys: Sequence[Key], width: int) -> Text:
+    """The key bar as plain text (what fits)."""
+    shown, gap = fit_keys(keys, width)
+    return Text(" " + "".join(f"{k.keys} {k.label}{gap}" for k in shown))
+
+
+def key_markup(keys: Sequence[Key], width: int) -> Content:
+    """The key bar with the keys in the theme's accent colour."""
+    shown, gap = fit_keys(keys, width)
+    parts = [Content(" ")]
+    for k in shown:
+        parts.append(Content.styled(k.keys, "bold $accent"))
+        parts.append(Content(f" {k.label}{gap}"))
+    return Content("").join(parts)
 
 
 class KeyBar(Static):
@@ -125,10 +143,10 @@ class KeyBar(Static):
 
     def set_keys(self, keys: Sequence[Key]) -> None:
         self._keys = keys
-        self.update(key_text(keys, self.size.width or 80))
+        self.update(key_markup(keys, self.size.width or 80))
 
     def on_resize(self) -> None:
-        self.update(key_text(self._keys, self.size.width or 80))
+        self.update(key_markup(self._keys, self.size.width or 80))
 
 
 def help_table() -> Group:

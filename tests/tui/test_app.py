@@ -85,7 +85,7 @@ def test_review_screen_shows_the_first_clip(review_home: ReviewHome) -> None:
 
     async def script(pilot: Pilot[None]) -> None:
         info = text_of(app.query_one("#info"))
-        assert f"clip   {first.id}" in info and "1 of 4" in info
+        assert f"clip   {first.id}" in info and "queue  1 of 4  (3 after this)" in info
         assert "TUI test video" in info
         assert f"frames {first.start_frame}–{first.end_frame - 1}" in info
         assert "0.00–1.50 s" in info and "1.50 s (45 frames)" in info
