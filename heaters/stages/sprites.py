@@ -143,7 +143,7 @@ def run(
 
     with SourceReader(source) as reader:
         info = reader.info
-        rate = fps if fps > 0 else info.fps
+        rate = fps if fps and fps > 0 else info.fps  # the nominal rate; the stream knows it too
         sheets: list[_Sheet] = []
         for pos, req in enumerate(requests):
             why = check_span(req.start_frame, req.end_frame, len(frame_times))
