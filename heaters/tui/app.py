@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sqlalchemy.exc import OperationalError
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -35,6 +36,12 @@ EMPTY_MESSAGE = (
     "heaters ingest URL_OR_FILE, then heaters run.\n\n"
     "Your actions are applied by `heaters run` after the grace period; u undoes, q quits."
 )
+
+
+def _db_message(exc: OperationalError) -> str:
+    """A locked or unreadable database is worth one line and a retry, not a traceback."""
+    detail = str(exc.orig) if exc.orig is not None else str(exc)
+    return f"database error: {detail.splitlines()[0]} (nothing was written; try again)"
 
 
 class HelpScreen(ModalScreen[None]):
@@ -131,7 +138,9 @@ class ReviewApp(App[None]):
             with Vertical(id="side"):
                 yield ClipInfo(id="info")
                 yield History(id="history")
-        yield Static(EMPTY_MESSAGE, id="empty")
+        only = self.desk.video_id
+        note = f"\n\n(only video {only} is shown: drop --video to see every video)" if only else ""
+        yield Static(EMPTY_MESSAGE + note, id="empty")
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
@@ -170,7 +179,10 @@ class ReviewApp(App[None]):
     def poll(self) -> None:
         """Pick up what others did: commits by `heaters run`, new clips, CLI decisions."""
         before = self.desk.current
-        self.desk.reload()
+        try:
+            self.desk.reload()
+        except OperationalError:
+            return  # busy with a long write elsewhere: the next poll catches up
         if self.desk.current != before:
             self.show_current()
         else:
@@ -186,6 +198,9 @@ class ReviewApp(App[None]):
             self.desk.act(action, payload)
         except ReviewRefused as exc:
             self.notify(str(exc), title=f"cannot {action}", severity="warning")
+            return
+        except OperationalError as exc:
+            self.notify(_db_message(exc), title=f"{action} not saved", severity="error")
             return
         self.show_current()
 
@@ -208,6 +223,9 @@ class ReviewApp(App[None]):
             undone = self.desk.undo()
         except ReviewRefused as exc:
             self.notify(str(exc), title="cannot undo", severity="warning")
+            return
+        except OperationalError as exc:
+            self.notify(_db_message(exc), title="undo not saved", severity="error")
             return
         self.notify(f"undid {undone.action} of clip {undone.clip_id} (event {undone.event_id})")
         self.show_current()

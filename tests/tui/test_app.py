@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Static
@@ -286,6 +287,36 @@ def test_refusals_are_notifications(review_home: ReviewHome) -> None:
 
     drive(app, script)
     assert [e.action for e in events(review_home)] == ["skip"]  # refusals wrote nothing
+
+
+def test_a_locked_database_is_a_notification(
+    review_home: ReviewHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = app_for(review_home)
+
+    def locked(*args: object, **kwargs: object) -> None:
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    async def script(pilot: Pilot[None]) -> None:
+        monkeypatch.setattr(app.desk, "act", locked)
+        monkeypatch.setattr(app.desk, "undo", locked)
+        await pilot.press("a")
+        assert "database is locked" in notes(app)[-1] and "nothing was written" in notes(app)[-1]
+        await pilot.press("u")
+        assert "database is locked" in notes(app)[-1]
+        assert app.is_running and app.desk.current == review_home.clips()[0].id
+
+    drive(app, script)
+
+
+def test_video_filter(review_home: ReviewHome) -> None:
+    app = app_for(review_home, video_id=99)
+
+    async def script(pilot: Pilot[None]) -> None:
+        assert app.screen.has_class("empty")
+        assert "only video 99" in text_of(app.query_one("#empty"))
+
+    drive(app, script)
 
 
 # ---------------------------------------------------------------- player and split
