@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from heaters.console import err
 from heaters.settings import Settings
 from heaters.store.review import ReviewConfig
 from heaters.store.store import Store
@@ -30,4 +31,26 @@ def launch(
 ) -> None:
     """`heaters review`: terminal detection (textual-image) must happen before `App.run()`."""
     mode = resolve_mode(images)
-    make_app(store, settings, video_id=video_id, images=mode).run()
+    app = make_app(store, settings, video_id=video_id, images=mode)
+    app.run()
+    summary = session_summary(app, settings)
+    if summary:
+        err.print(summary)
+
+
+def session_summary(app: ReviewApp, settings: Settings) -> str:
+    """What the reviewer leaves behind: pending actions only take effect once `heaters run` runs."""
+    decided = len(app.desk.decided)
+    try:
+        pending = sum(1 for a in app.desk.recent(limit=1000) if a.pending)
+    except Exception:  # noqa: BLE001 - a summary must never turn a clean exit into a traceback
+        return ""
+    if not decided and not pending:
+        return ""
+    text = f"review: {decided} clip(s) decided this session"
+    if pending:
+        text += (
+            f"; {pending} action(s) pending: `heaters run` applies them"
+            f" {settings.grace_s:g} s after they were made"
+        )
+    return text

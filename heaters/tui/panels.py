@@ -162,7 +162,7 @@ def help_table() -> Group:
         ("g", "group with the previous clip (both approved, kept together)"),
         ("← →", "one tile back / on (pauses, starts split mode)"),
         ("shift+← →", "ten tiles back / on"),
-        ("enter", "split at the shown tile (it starts the second part)"),
+        ("enter", "split mode; again: split at the shown tile (it starts part two)"),
         ("esc", "leave split mode"),
         ("space", "play / pause"),
         ("u, ctrl+z", "undo your newest action (again for older); its clip returns"),

@@ -26,7 +26,7 @@ from heaters.store import clips, review
 from heaters.store.review import ReviewConfig
 from heaters.store.tables import Clip, ClipEvent
 from heaters.tui.app import HelpScreen, ReviewApp
-from heaters.tui.launch import make_app
+from heaters.tui.launch import make_app, session_summary
 from heaters.tui.player import HalfBlockView, SpritePlayer
 
 SIZE = (120, 40)
@@ -485,15 +485,18 @@ def test_question_mark_shows_help(review_home: ReviewHome) -> None:
     assert events(review_home) == []
 
 
-def test_q_quits(review_home: ReviewHome) -> None:
+def test_q_quits_and_leaves_a_summary(review_home: ReviewHome) -> None:
     app = app_for(review_home)
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("q")
+        await pilot.press("a", "q")
         await pilot.pause()
         assert not app.is_running
 
     drive(app, script)
+    summary = session_summary(app, review_home.settings)
+    assert "1 clip(s) decided" in summary and "1 action(s) pending" in summary
+    assert "heaters run" in summary
 
 
 # ---------------------------------------------------------------- snapshot
