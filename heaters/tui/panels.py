@@ -108,6 +108,17 @@ def fit_keys(keys: Sequence[Key], width: int) -> tuple[list[Key], str]:
     if sum(cells(k, gap) for k in keys if k.keep) > width - 1:
         gap = " "  # narrow terminal: tighter, but every essential key stays
     budget = width - 1 - sum(cells(k, gap) for k in keys if k.keep)
+    if budget < 0:  # very narrow: `? help` and `q quit` stay, the others as far as room allows
+        last = [k for k in keys if k.keys in ("?", "q")]
+        room = width - 1 - sum(cells(k, gap) for k in last)
+        first = []
+        for k in keys:
+            if k.keep and k not in last and cells(k, gap) <= room:
+                first.append(k)
+                room -= cells(k, gap)
+            elif k not in last:
+                break
+        return first + last, gap
     shown = []
     for k in keys:
         if k.keep:

@@ -65,6 +65,8 @@ def test_key_bar_keeps_the_essential_keys_when_narrow() -> None:
         assert word in narrow
     assert len(narrow) <= 80
     assert "enter split here" in key_text(SPLIT_KEYS, 80).plain
+    tiny = key_text(REVIEW_KEYS, 50).plain
+    assert len(tiny) <= 50 and tiny.rstrip().endswith("? help q quit") and "a approve" in tiny
 
 
 def test_images_none_shows_text_only(review_home: ReviewHome) -> None:
