@@ -29,7 +29,7 @@ from heaters.domain.scenes import detect_cuts, tile
 log = logging.getLogger(__name__)
 
 DETECTORS = ("content", "pyscenedetect")
-DEFAULT_THRESHOLD = {"content": 2.0, "pyscenedetect": 27.0}
+DEFAULT_THRESHOLD = {"content": 2.5, "pyscenedetect": 27.0}
 
 # Content detector constants (recorded in the result's params with the threshold).
 SAMPLE_WIDTH = 160  # Y samples per row: plenty to see a cut, cheap enough to be free
@@ -241,7 +241,8 @@ class _ContentScorer(_Scorer):
 
     Per frame: a strided sample of Y (`SAMPLE_WIDTH` columns) and of U and V (half that), read
     from the decoder's planes without colour conversion, and an 8x8x8 YUV histogram of the
-    chroma-grid samples with luma centred on its mean (so brightness flicker barely moves it).
+    chroma-grid samples with luma centred on its mean (so brightness flicker barely moves it),
+    in two luma bin phases.
     Each frame is compared with the `LAGS` frames before it; the maths that turns these numbers
     into cuts lives in `heaters.domain.scenes.detect_cuts`.
     """
@@ -273,22 +274,30 @@ class _ContentScorer(_Scorer):
         v = np.frombuffer(pv, np.uint8).reshape(-1, pv.line_size)[:ch:s, :cw:s]
         ys = np.ascontiguousarray(y[:h:s, :w:s])
         u, v = np.ascontiguousarray(u), np.ascontiguousarray(v)
-        # Luma on the chroma grid, shifted so that its mean sits mid-bin (saturating add): a
-        # flat, grainy picture then stays in one bin instead of flickering between two.
+        # Luma on the chroma grid, shifted so that its mean sits mid-grey (saturating add): a
+        # brightness swing then barely moves the histogram.
         yc = np.ascontiguousarray(ys[::2, ::2][: u.shape[0], : u.shape[1]])
         shift = 144.0 - cv2.mean(yc)[0]
         yc = cv2.add(yc, shift) if shift >= 0 else cv2.subtract(yc, -shift)
-        hist = cv2.calcHist([yc, u, v], [0, 1, 2], None, [8, 8, 8], [0, 256, 0, 256, 0, 256])
-        hist *= 100.0 / u.size
-        return _Sample(ys, u, v, hist)
+        fine = cv2.calcHist([yc, u, v], [0, 1, 2], None, [16, 8, 8], [0, 256, 0, 256, 0, 256])
+        fine *= 100.0 / u.size
+        # Two 8-level luma binnings half a bin apart: a peak that the centring nudges across a
+        # bin edge in one (a black-and-white picture whose mean moves) stays put in the other.
+        hist = fine.reshape(8, 2, 8, 8).sum(axis=1)
+        hist_half = np.concatenate(
+            [fine[:1], fine[1:15].reshape(7, 2, 8, 8).sum(axis=1), fine[15:]]
+        )
+        return _Sample(ys, u, v, hist, hist_half)
 
     @staticmethod
     def _compare(a: _Sample, b: _Sample) -> tuple[float, float]:
         """(mean abs pixel difference, luma and chroma weighted equally; histogram distance %)."""
         dy = cv2.norm(a.y, b.y, cv2.NORM_L1) / a.y.size
         dc = (cv2.norm(a.u, b.u, cv2.NORM_L1) + cv2.norm(a.v, b.v, cv2.NORM_L1)) / (2 * a.u.size)
-        dh = cv2.norm(a.hist, b.hist, cv2.NORM_L1) / 2
-        return (dy + dc) / 2, dh
+        dh = min(
+            cv2.norm(a.hist, b.hist, cv2.NORM_L1), cv2.norm(a.hist_half, b.hist_half, cv2.NORM_L1)
+        )
+        return (dy + dc) / 2, dh / 2
 
     def add(self, frame: av.VideoFrame) -> None:
         cur = self._sample(frame)
@@ -311,6 +320,7 @@ class _Sample:
     u: U8
     v: U8
     hist: npt.NDArray[np.float32]
+    hist_half: npt.NDArray[np.float32]
 
 
 class _SceneDetectScorer(_Scorer):
