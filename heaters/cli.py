@@ -138,6 +138,10 @@ def run(
         float | None,
         typer.Option("--min-clip-s", min=0, help="Shortest clip (shorter scenes merge)."),
     ] = None,
+    lock: Annotated[
+        bool,
+        typer.Option("--lock", help="Exit at once if another --lock run holds this home (cron)."),
+    ] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -159,6 +163,12 @@ def run(
         threshold=threshold,
         min_clip_s=min_clip_s,
     )
+    if lock and not _take_run_lock(store):
+        if as_json:
+            print_json({"skipped": "another heaters run --lock holds this home"})
+        elif not quiet:
+            out.print("another heaters run --lock is working on this home; nothing to do")
+        return
     rep = reporter(quiet, as_json)
     ctx = RunContext(store=store, settings=settings, reporter=rep)
     if hasattr(rep, "__enter__"):
@@ -185,6 +195,23 @@ def run(
         done = ", ".join(f"{k} {v}" for k, v in report.claimed.items()) or "nothing to do"
         out.print(f"run: {done}")
         _print_counts(summary)
+
+
+_LOCKS: list[Any] = []
+
+
+def _take_run_lock(store: Store) -> bool:
+    """An advisory lock held until the process exits: overlapping crons skip instead of piling up."""
+    import fcntl
+
+    handle = open(store.home.root / "run.lock", "a+")  # noqa: SIM115 - held for the process life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return False
+    _LOCKS.append(handle)
+    return True
 
 
 # ---------------------------------------------------------------- status / listings
@@ -650,6 +677,107 @@ def search(
         hits = search_store.text(session, query, settings.model, k)
     rows = _hits_json(store, hits)
     print_json(rows) if as_json else _print_hits(rows)
+
+
+# ---------------------------------------------------------------- explaining itself
+
+
+@app.command()
+def doctor(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
+    """Check ffmpeg, PyAV, onnxruntime, SQLite + sqlite-vec, the models and the home folder.
+
+    Example: [bold]heaters doctor[/bold]
+    """
+    from heaters.doctor import run_checks
+
+    root = home if home is not None else default_home()
+    checks = run_checks(root)
+    if as_json:
+        print_json([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        for c in checks:
+            mark = "[green]OK  [/green]" if c.ok else "[red]FAIL[/red]"
+            out.print(f"{mark} {escape(c.name)}: {escape(c.detail)}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def config(
+    key: Annotated[str | None, typer.Argument(help="A setting name (none: list all).")] = None,
+    value: Annotated[
+        str | None, typer.Argument(help="New value (none: show the current one).")
+    ] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or set defaults in <home>/config.toml; command-line flags still override them.
+
+    Example: [bold]heaters config min_clip_s 0.5[/bold]   [bold]heaters config grace_s[/bold]
+    """
+    from heaters.settings import KEYS, set_value
+
+    root = home if home is not None else default_home()
+    try:
+        if key is not None and value is not None:
+            set_value(root, key, value)
+        current = load(root)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    if key is not None and key not in KEYS:
+        raise BadInput(f"unknown config key {key!r}; known: {', '.join(KEYS)}")
+    data = {k: getattr(current, k) for k in ([key] if key else KEYS)}
+    if as_json:
+        print_json(data)
+    else:
+        for k, v in data.items():
+            out.print(f"{k} = {v!r}" if len(data) > 1 else f"{v}")
+
+
+@app.command()
+def show(
+    clip_id: Annotated[int, typer.Argument(help="Clip id.")],
+    home: HomeOpt = None,
+    images: Annotated[bool, typer.Option("--images/--no-images", help="Draw the sprite.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everything about one clip: history, artifacts, tags, similar clips, and its sprite.
+
+    Example: [bold]heaters show 12[/bold]
+    """
+    from heaters.clipinfo import clip_report, draw_sprite
+
+    store = open_store(home)
+    settings = settings_for(store)
+    with store.tx(write=False) as session:
+        report = clip_report(session, store.home, clip_id, settings.model)
+    if report is None:
+        raise BadInput(f"no clip {clip_id}")
+    if as_json:
+        print_json(report)
+        return
+    c = report["clip"]
+    out.print(
+        f"[bold]clip {c['id']}[/bold]  {c['state']}  video {c['source_video_id']} "
+        f"({escape(report['video_title'] or '')})"
+    )
+    out.print(
+        f"frames {c['start_frame']}-{c['end_frame']}  "
+        f"{c['start_time_s']:.3f}-{c['end_time_s']:.3f}s ({c['duration_s']:.2f}s)  origin {c['origin']}"
+    )
+    for e in report["history"]:
+        mark = "committed" if e["committed_at"] else "pending"
+        out.print(
+            f"  event {e['id']}: {e['action']} {e['payload'] or ''} ({mark}, {e['created_at']})"
+        )
+    for a in report["artifacts"]:
+        out.print(f"  {a['kind']} {a['strategy']} {a['tag']}: {a['path']}")
+    if report["tags"]:
+        out.print("  tags: " + ", ".join(f"{t} {p:.2f}" for t, p in report["tags"]))
+    for h in report["similar"]:
+        out.print(f"  similar: clip {h['clip_id']} {h['score']:.1f}%")
+    if images and not as_json:
+        draw_sprite(out, store.home, report)
 
 
 # ---------------------------------------------------------------- demo

@@ -95,3 +95,66 @@ def resolve_model(settings: Settings) -> Any:
         return get_model(settings.model, extra=extra)
     except (ModelError, ValueError, TypeError) as exc:
         raise ConfigError(f"model {settings.model!r}: {exc}") from exc
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """A command-line string as the type of `key`'s default ("none" clears an optional value)."""
+    if key not in KEYS:
+        raise ConfigError(f"unknown config key {key!r}; known: {', '.join(KEYS)}")
+    default = getattr(Settings(), key)
+    text = raw.strip()
+    if text.lower() in ("none", "default", "") and default is None:
+        return None
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float) or default is None:
+            return float(text)
+    except ValueError as exc:
+        kind = type(default).__name__ if default is not None else "number"
+        raise ConfigError(f"{key} wants a {kind}, got {raw!r}") from exc
+    return text
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def set_value(home: Path, key: str, raw: str) -> Any:
+    """Write `key = value` into config.toml, keeping every other line (and tables) as they are."""
+    value = parse_value(key, raw)
+    path = config_path(home)
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    out: list[str] = []
+    placed = False
+    in_table = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("["):
+            if not placed and value is not None:
+                out.append(f"{key} = {_toml_value(value)}")
+                placed = True
+            in_table = True
+        if not in_table and stripped.split("=", 1)[0].strip() == key and "=" in stripped:
+            if value is not None and not placed:
+                out.append(f"{key} = {_toml_value(value)}")
+                placed = True
+            continue
+        out.append(line)
+    if not placed and value is not None:
+        out.append(f"{key} = {_toml_value(value)}")
+    home.mkdir(parents=True, exist_ok=True)
+    from heaters.stages.atomic import write_bytes
+
+    write_bytes(path, ("\n".join(out) + "\n").encode("utf-8"))
+    load(home)  # prove the file still parses
+    return value

@@ -1,0 +1,95 @@
+"""`heaters show`: one clip's facts gathered from the store, and its sprite drawn in the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.segment import Segment, Segments
+from sqlmodel import Session
+
+from heaters.console import iso
+from heaters.store import clips, review, search
+from heaters.store.home import Home
+from heaters.store.tables import Clip, SourceVideo
+
+
+def clip_report(session: Session, home: Home, clip_id: int, model: str) -> dict[str, Any] | None:
+    clip = session.get(Clip, clip_id)
+    if clip is None:
+        return None
+    video = session.get(SourceVideo, clip.source_video_id)
+    history = [
+        {
+            "id": e.id,
+            "action": e.action,
+            "payload": e.payload,
+            "reviewer": e.reviewer,
+            "created_at": iso(e.created_at),
+            "committed_at": iso(e.committed_at),
+        }
+        for e in review.events(session, clip_id)
+    ]
+    arts = [
+        {"kind": a.kind, "strategy": a.strategy, "tag": a.tag, "path": a.path, "metadata": a.meta}
+        for a in clips.artifacts(session, clip_id)
+    ]
+    tags = search.tags_by_clip(session, [clip_id]).get(clip_id, [])
+    try:
+        similar = search.describe(session, search.similar(session, clip_id, model, 5))
+    except search.SearchRefused:
+        similar = []
+    return {
+        "clip": {
+            "id": clip.id,
+            "source_video_id": clip.source_video_id,
+            "state": clip.state,
+            "start_frame": clip.start_frame,
+            "end_frame": clip.end_frame,
+            "start_time_s": clip.start_time_s,
+            "end_time_s": clip.end_time_s,
+            "duration_s": clip.end_time_s - clip.start_time_s,
+            "origin": clip.origin,
+            "grouped_with_clip_id": clip.grouped_with_clip_id,
+            "superseded_by": clip.superseded_by,
+            "last_error": clip.last_error,
+        },
+        "video_title": video.title if video else None,
+        "history": history,
+        "artifacts": arts,
+        "tags": tags,
+        "similar": similar,
+    }
+
+
+def draw_sprite(console: Console, home: Home, report: dict[str, Any], columns: int = 4) -> None:
+    """The first tiles of the sprite (or the keyframes) in half-block characters."""
+    from PIL import Image
+
+    from heaters.tui.images import fit, half_block_lines
+
+    sprite = next((a for a in report["artifacts"] if a["kind"] == "sprite"), None)
+    if sprite is None or not console.is_terminal:
+        return
+    meta = sprite["metadata"] or {}
+    path = home.abs(sprite["path"])
+    if not path.exists():
+        console.print(f"(sprite file missing: {path})")
+        return
+    sheet = Image.open(path).convert("RGB")
+    tw, th = int(meta.get("tile_width", 320)), int(meta.get("tile_height", 180))
+    cols = int(meta.get("columns", 1))
+    count = int(meta.get("tile_count", 1))
+    picks = sorted({0, count // 3, (2 * count) // 3, count - 1})[:columns]
+    width = max(16, min(40, (console.width - 2) // max(1, len(picks))))
+    box = fit(tw, th, width, width)
+    tiles = []
+    for i in picks:
+        x, y = (i % cols) * tw, (i // cols) * th
+        tiles.append(half_block_lines(sheet.crop((x, y, x + tw, y + th)), box))
+    for row in range(max(len(t) for t in tiles)):
+        segments = []
+        for t in tiles:
+            if row < len(t):
+                segments.extend(list(t[row]))
+        console.print(Segments([*segments, Segment.line()]), end="")

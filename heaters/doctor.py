@@ -1,0 +1,154 @@
+"""`heaters doctor`: is everything heaters needs here, and if not, what to do about it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str  # the version / path when ok, what to do when not
+
+
+def _ffmpeg() -> Check:
+    try:
+        from heaters.synthetic import ffmpeg_exe
+
+        exe = ffmpeg_exe()
+        proc = subprocess.run(
+            [exe, "-version"], capture_output=True, text=True, timeout=20, check=False
+        )
+        first = proc.stdout.splitlines()[0] if proc.stdout else "no output"
+        return Check("ffmpeg", proc.returncode == 0, f"{first} ({exe})")
+    except Exception as exc:
+        return Check(
+            "ffmpeg", False, f"{exc}; reinstall: pip install --force-reinstall imageio-ffmpeg"
+        )
+
+
+def _pyav() -> Check:
+    try:
+        import av
+
+        libs = getattr(av, "ffmpeg_version_info", "?")
+        return Check("PyAV", True, f"av {av.__version__} (FFmpeg libraries {libs})")
+    except Exception as exc:
+        return Check("PyAV", False, f"{exc}; reinstall: pip install --force-reinstall av")
+
+
+def _onnxruntime() -> Check:
+    try:
+        import onnxruntime as ort
+
+        return Check(
+            "onnxruntime", True, f"{ort.__version__} ({', '.join(ort.get_available_providers())})"
+        )
+    except Exception as exc:
+        return Check("onnxruntime", False, f"{exc}; reinstall: pip install onnxruntime")
+
+
+def _sqlite() -> Check:
+    try:
+        import sqlean
+        import sqlite_vec
+
+        conn = sqlean.connect(":memory:")
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        sqlite_v, vec_v = conn.execute("SELECT sqlite_version(), vec_version()").fetchone()
+        return Check(
+            "SQLite + sqlite-vec", True, f"SQLite {sqlite_v} (sqlean.py), sqlite-vec {vec_v}"
+        )
+    except Exception as exc:
+        return Check(
+            "SQLite + sqlite-vec", False, f"{exc}; reinstall: pip install sqlean.py sqlite-vec"
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _models() -> list[Check]:
+    from heaters.stages.models import models_dir
+
+    directory = models_dir()
+    sums_file = directory / "SHA256SUMS"
+    expected: dict[str, str] = {}
+    if sums_file.exists():
+        for line in sums_file.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                expected[parts[1].lstrip("*")] = parts[0]
+    checks = []
+    for name in ("efficientnet_lite0.onnx", "minilm_l6_v2_int8.onnx", "imagenet_labels.txt",
+                 "minilm_vocab.txt", "imagenet_label_text.npy"):  # fmt: skip
+        path = directory / name
+        if not path.exists():
+            checks.append(
+                Check(
+                    f"model {name}",
+                    False,
+                    f"missing in {directory}; set $HEATERS_MODELS_DIR "
+                    "to the repository's models/ folder",
+                )  # fmt: skip
+            )
+            continue
+        digest = _sha256(path)
+        want = expected.get(name)
+        if want and want != digest:
+            checks.append(
+                Check(f"model {name}", False, f"sha256 {digest[:16]}… differs from SHA256SUMS")
+            )
+        else:
+            checks.append(
+                Check(
+                    f"model {name}",
+                    True,
+                    f"sha256 {digest[:16]}… ({path.stat().st_size // 1024} KiB)",
+                )
+            )
+    return checks
+
+
+def _home(home: Path) -> Check:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / f".doctor-{uuid.uuid4().hex}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        free = os.statvfs(home)
+        gib = free.f_bavail * free.f_frsize / 2**30
+        return Check("home folder", True, f"{home} writable, {gib:.1f} GiB free")
+    except OSError as exc:
+        return Check(
+            "home folder", False, f"{home}: {exc.strerror or exc}; choose another with --home"
+        )
+
+
+def _terminal() -> Check:
+    from heaters.tui.images import multiplexed
+
+    if multiplexed(os.environ):
+        return Check("terminal images", True, "half-block characters (tmux/screen/ssh)")
+    term = os.environ.get("TERM_PROGRAM") or os.environ.get("TERM") or "unknown"
+    return Check(
+        "terminal images",
+        True,
+        f"auto-detected at review start ({term}); --images halfcell always works",
+    )
+
+
+def run_checks(home: Path) -> list[Check]:
+    return [_ffmpeg(), _pyav(), _onnxruntime(), _sqlite(), *_models(), _home(home), _terminal()]
