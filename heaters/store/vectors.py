@@ -21,6 +21,7 @@ from heaters.store.tables import now
 
 BITS = 1024
 MIN_CANDIDATES = 64
+CANDIDATES_PER_RESULT = 8  # re-ranked exactly: 104 candidates for k=12
 EXCLUDED_STATES = ("merged", "split")
 
 
@@ -35,14 +36,25 @@ class Hit:
     score: float  # cosine similarity, -1..1
 
 
+_CACHE: dict[tuple[str, float], np.ndarray] = {}
+
+
 def _projection(session: Session, model: str, dim: int) -> np.ndarray:
+    """The model's hyperplanes; cached per process, keyed by when it was drawn."""
     row = session.execute(
-        text("SELECT dim, bits, projection FROM vector_indexes WHERE model = :m"), {"m": model}
+        text("SELECT dim, bits, created_at FROM vector_indexes WHERE model = :m"),
+        {"m": model},
     ).first()
     if row is not None:
         if int(row[0]) != dim:
             raise ValueError(f"model {model} has dim {row[0]} in this library, not {dim}")
-        return np.frombuffer(row[2], dtype=np.float32).reshape(dim, int(row[1]))
+        key = (model, float(row[2]))
+        if key not in _CACHE:
+            blob = session.execute(
+                text("SELECT projection FROM vector_indexes WHERE model = :m"), {"m": model}
+            ).scalar_one()
+            _CACHE[key] = np.frombuffer(blob, dtype=np.float32).reshape(dim, int(row[1]))
+        return _CACHE[key]
     rng = np.random.default_rng(zlib.crc32(model.encode()))
     proj = rng.standard_normal((dim, BITS)).astype(np.float32)
     session.execute(
@@ -81,36 +93,51 @@ def put(
     vector: np.ndarray,
     tags: list[tuple[str, float]],
 ) -> int:
-    """Store (or replace) a clip's embedding and its code; returns the embedding id."""
-    vec = np.asarray(vector, dtype=np.float32)
-    vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
-    proj = _projection(session, model, vec.shape[0])
-    session.execute(
-        text("DELETE FROM embeddings WHERE clip_id = :c AND model = :m AND strategy = :s"),
-        {"c": clip_id, "m": model, "s": strategy},
-    )
-    row = session.execute(
-        text(
-            "INSERT INTO embeddings (clip_id, model, strategy, dim, vector, tags, created_at)"
-            " VALUES (:c, :m, :s, :d, :v, json(:tags), :t) RETURNING id"
-        ),
-        {
-            "c": clip_id,
-            "m": model,
-            "s": strategy,
-            "d": int(vec.shape[0]),
-            "v": vec.tobytes(),
-            "tags": _tags_json(tags),
-            "t": now(),
-        },
-    ).first()
-    assert row is not None
-    embedding_id = int(row[0])
-    session.execute(
-        text(f"INSERT INTO {_table(model)} (embedding_id, code) VALUES (:i, vec_bit(:b))"),
-        {"i": embedding_id, "b": code(vec, proj)},
-    )
-    return embedding_id
+    """Store (or replace) one clip's embedding and its code; returns the embedding id."""
+    return put_many(session, model, strategy, [(clip_id, vector, tags)])[0]
+
+
+def put_many(
+    session: Session,
+    model: str,
+    strategy: str,
+    items: list[tuple[int, np.ndarray, list[tuple[str, float]]]],
+) -> list[int]:
+    """Store (or replace) clips' embeddings; codes for the whole batch in one matrix product."""
+    if not items:
+        return []
+    matrix = np.stack([np.asarray(v, dtype=np.float32) for _c, v, _t in items])
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    proj = _projection(session, model, matrix.shape[1])
+    codes = np.packbits((matrix @ proj) > 0, axis=1)
+    ids = []
+    for (clip_id, _v, tags), vec, bits in zip(items, matrix, codes, strict=True):
+        session.execute(
+            text("DELETE FROM embeddings WHERE clip_id = :c AND model = :m AND strategy = :s"),
+            {"c": clip_id, "m": model, "s": strategy},
+        )
+        row = session.execute(
+            text(
+                "INSERT INTO embeddings (clip_id, model, strategy, dim, vector, tags, created_at)"
+                " VALUES (:c, :m, :s, :d, :v, json(:tags), :t) RETURNING id"
+            ),
+            {
+                "c": clip_id,
+                "m": model,
+                "s": strategy,
+                "d": int(vec.shape[0]),
+                "v": vec.tobytes(),
+                "tags": _tags_json(tags),
+                "t": now(),
+            },
+        ).first()
+        assert row is not None
+        session.execute(
+            text(f"INSERT INTO {_table(model)} (embedding_id, code) VALUES (:i, vec_bit(:b))"),
+            {"i": int(row[0]), "b": bits.tobytes()},
+        )
+        ids.append(int(row[0]))
+    return ids
 
 
 def _tags_json(tags: list[tuple[str, float]]) -> str:
@@ -157,7 +184,7 @@ def nearest(
     total = session.execute(
         text("SELECT COUNT(*) FROM embeddings WHERE model = :m"), {"m": model}
     ).scalar_one()
-    want = max(MIN_CANDIDATES, 4 * (k + 1))
+    want = max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * (k + 1))
     qcode = code(query, proj)
     while True:
         ids = [
