@@ -154,7 +154,8 @@ def read_stamp(path: Path) -> str | None:
     """The comment tag of an existing media file, or None (missing, unreadable, no tag)."""
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            value = container.metadata.get("comment")
+            meta = container.metadata
+            value = meta.get("comment", meta.get("COMMENT"))  # mp4/mov; Matroska
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError):
         return None
     return str(value) if value is not None else None
@@ -224,6 +225,8 @@ def run(
             status, error = "failed", str(e)
         except OSError as e:  # ffmpeg missing, disk full, permissions
             status, error = "failed", one_line(f"{type(e).__name__}: {e}", 300)
+        except Exception as e:  # noqa: BLE001 (one item's surprise must not stop the others)
+            status, error = "failed", one_line(f"unexpected {type(e).__name__}: {e}", 300)
         outcomes.append(
             ExportOutcome(
                 key=item.key,

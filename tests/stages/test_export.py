@@ -283,6 +283,11 @@ def test_rerun_skips_unchanged_outputs_and_redoes_changed_ones(
     assert export.run([item], ExportParams(), ff).outcomes[0].status == "ok"
     assert codes(item.out_path) == list(range(37, 60))
 
+    # Matroska keeps the tag too (as COMMENT).
+    mkv = replace(item, out_path=tmp_path / "a.mkv")
+    assert export.run([mkv], ExportParams(), ff).outcomes[0].status == "ok"
+    assert export.run([mkv], ExportParams(), ff).outcomes[0].status == "skipped"
+
     # Moving the output folder or renaming the item keeps the fingerprint.
     moved = replace(item, key="other", out_path=tmp_path / "b.mp4")
     assert fingerprint(moved, ExportParams(), 1000) == fingerprint(item, ExportParams(), 1000)
