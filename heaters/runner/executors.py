@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from heaters import faults
 from heaters.domain.results import BatchResult, EmbedRequest, FrameRequest, StageError
 from heaters.domain.sources import one_line
 from heaters.domain.steps import Step
 from heaters.runner.context import RunContext, keep_alive
 from heaters.settings import resolve_model
 from heaters.stages import download, embed, keyframes, splice, sprites
-from heaters.stages.atomic import write_bytes
+from heaters.stages.atomic import clear_temps, write_bytes
 from heaters.stages.models import ModelSpec
 from heaters.store import artifacts, claims, clips, vectors, videos
 from heaters.store.tables import Clip, SourceVideo
@@ -60,8 +61,10 @@ def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
             assert video is not None
             source, kind = (video.url, "url") if video.url else (video.local_path or "", "file")
         task = ctx.reporter.task(f"download #{video_id}", None, "bytes")
+        clear_temps(home.source_dir(video_id))  # a killed attempt's half download
         try:
             with keep_alive(ctx, step, [video_id]):
+                faults.hit("download.start")
                 result = download.run(
                     video_id, source, kind, home.source_dir(video_id), ffmpeg_exe(), task.update
                 )
@@ -85,8 +88,10 @@ def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
                 session.add(video)
                 session.flush()
                 claims.finish(session, step, video_id, ctx.worker, ctx.clock())
+                faults.hit("download.tx")
         except claims.ClaimLost:
             continue
+        faults.hit("download.done")
 
 
 def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
@@ -102,9 +107,12 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
             path = home.abs(video.filepath or "")
             estimate = video.frame_count or 0
         task = ctx.reporter.task(f"splice #{video_id}", estimate or None, "frames")
+        clear_temps(home.source_dir(video_id))
         try:
             with keep_alive(ctx, step, [video_id]):
+                faults.hit("splice.start")
                 result = splice.run(path, video_id, params, on_progress=task.update)
+            faults.hit("splice.detected")
             buf = io.BytesIO()
             np.save(buf, np.asarray(result.frame_times, dtype=np.float64))
             write_bytes(home.source_dir(video_id) / FRAME_TIMES, buf.getvalue())
@@ -127,8 +135,10 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
                 session.add(video)
                 session.flush()
                 claims.finish(session, step, video_id, ctx.worker, ctx.clock())
+                faults.hit("splice.tx")
         except claims.ClaimLost:
             continue
+        faults.hit("splice.done")
 
 
 def load_frame_times(ctx: RunContext, video_id: int) -> np.ndarray:
@@ -177,10 +187,13 @@ def _run_frame_batch(ctx: RunContext, step: Step, ids: list[int], stage: BatchSt
         FrameRequest(c.id or 0, c.start_frame, c.end_frame, home.clip_dir(c.id or 0))
         for c in clip_rows
     ]
+    for req in requests:
+        clear_temps(req.out_dir)  # a killed attempt's half-written images
     task = ctx.reporter.task(f"{step.name} video #{video_id}", len(requests), "clips")
     try:
         with keep_alive(ctx, step, ids):
             frame_times = load_frame_times(ctx, video_id)
+            faults.hit(f"{step.name}.start")
             result = stage(source, video_id, requests, frame_times, fps, task.update)
     except Exception as exc:
         for clip_id in ids:
@@ -197,8 +210,10 @@ def _run_frame_batch(ctx: RunContext, step: Step, ids: list[int], stage: BatchSt
                 for art in outcome.artifacts:
                     artifacts.upsert(session, art, home.rel(art.path))
                 claims.finish(session, step, outcome.clip_id, ctx.worker, ctx.clock())
+                faults.hit(f"{step.name}.tx")
         except claims.ClaimLost:
             continue
+        faults.hit(f"{step.name}.done")
 
 
 def run_sprites(ctx: RunContext, step: Step, ids: list[int]) -> None:
@@ -223,7 +238,9 @@ def run_embed(ctx: RunContext, step: Step, ids: list[int]) -> None:
     task = ctx.reporter.task(f"embed {len(ids)} clips", total, "images")
     try:
         with keep_alive(ctx, step, ids):
+            faults.hit("embed.start")
             result = embed.run(requests, spec, on_progress=task.update)
+        faults.hit("embed.inferred")
     except Exception as exc:
         for clip_id in ids:
             record_failure(ctx, step, clip_id, exc)
@@ -245,8 +262,10 @@ def run_embed(ctx: RunContext, step: Step, ids: list[int]) -> None:
                     list(item.tags),
                 )
                 claims.finish(session, step, item.clip_id, ctx.worker, ctx.clock())
+                faults.hit("embed.tx")
         except claims.ClaimLost:
             continue
+        faults.hit("embed.done")
 
 
 def model_for(ctx: RunContext) -> ModelSpec:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from heaters import faults
 from heaters.domain.results import DownloadResult, StageError
 from heaters.domain.sources import one_line
 from heaters.stages.probe import probe
@@ -72,6 +73,7 @@ def _take_file(
                 os.link(src, tmp)  # same filesystem: instant, no extra space
             except OSError:
                 shutil.copyfile(src, tmp)
+            faults.hit("download.fetched")
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
@@ -136,6 +138,7 @@ def _fetch_url(
         if got is None:
             raise StageError("yt-dlp reported success but wrote no file")
         final = dest_dir / f"source{got.suffix.lower() or '.mp4'}"
+        faults.hit("download.fetched")
         os.replace(got, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
