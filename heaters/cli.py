@@ -13,9 +13,15 @@ from rich.markup import escape
 
 from heaters import __version__
 from heaters.console import err, iso, out, print_json, reporter
-from heaters.domain.sources import InvalidSource, parse_source
+from heaters.domain.sources import InvalidSource, one_line, parse_source
 from heaters.domain.states import ClipState
-from heaters.errors import BadInput, HeatersError, OperationFailed
+from heaters.errors import (
+    BadInput,
+    HeatersError,
+    OperationFailed,
+    storage_advice,
+    storage_problem,
+)
 from heaters.settings import ConfigError, Settings, load
 from heaters.store import claims, clips, status, videos
 from heaters.store.home import ENV_HOME, default_home
@@ -679,6 +685,141 @@ def search(
     print_json(rows) if as_json else _print_hits(rows)
 
 
+# ---------------------------------------------------------------- export / scenes
+
+_EXPORT_STATES = {
+    "approved": ("review_approved", "keyframing", "keyframed", "embedding", "embedded",
+                 "keyframe_failed", "embedding_failed"),
+    "embedded": ("embedded",),
+    "all": None,
+}  # fmt: skip
+
+
+@app.command()
+def export(
+    home: HomeOpt = None,
+    state: Annotated[
+        str,
+        typer.Option("--state", help="approved (any stage since) | embedded | all (live clips)."),
+    ] = "approved",
+    video: Annotated[int | None, typer.Option("--video", help="Only clips of this video.")] = None,
+    group: Annotated[
+        bool, typer.Option("--group", help="One file per group of grouped clips.")
+    ] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default <home>/exports).")
+    ] = None,
+    copy: Annotated[
+        bool,
+        typer.Option(
+            "--copy",
+            help="Stream copy: fast, but starts on the keyframe at or before the clip "
+            "(often seconds early) and may run a few frames past its end.",
+        ),
+    ] = False,
+    template: Annotated[
+        str,
+        typer.Option(
+            "--template", help="File name: {title} {clip_id} {video_id} {start} {end} ..."
+        ),
+    ] = "{title}_clip{clip_id}_{start}-{end}.mp4",
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Write clips as mp4 files, frame-accurate (libx264 crf 20, AAC); unchanged ones are skipped.
+
+    Example: [bold]heaters export --out ~/clips[/bold]   [bold]heaters export --group --copy[/bold]
+    """
+    from heaters.domain.naming import BadTemplate, check_template
+    from heaters.stages import export as export_stage
+    from heaters.store.exports import plan_exports
+    from heaters.synthetic import ffmpeg_exe
+
+    if state not in _EXPORT_STATES:
+        raise BadInput(f"unknown --state {state!r} (approved, embedded or all)")
+    try:
+        check_template(template)
+    except BadTemplate as exc:
+        raise BadInput(f"bad --template: {exc}") from exc
+    store = open_store(home)
+    target = (out_dir if out_dir is not None else store.home.exports).expanduser()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OperationFailed(f"cannot write to {target}: {exc.strerror or exc}") from exc
+    with store.tx(write=False) as session:
+        items, clip_ids = plan_exports(
+            session, store.home, _EXPORT_STATES[state], video, group, target, template
+        )
+    rep = reporter(quiet, as_json)
+    params = export_stage.ExportParams(copy=copy)
+    if hasattr(rep, "__enter__"):
+        with rep:  # type: ignore[attr-defined]
+            task = rep.task("export", len(items), "files")
+            result = export_stage.run(items, params, ffmpeg_exe(), task.update)
+    else:
+        result = export_stage.run(items, params, ffmpeg_exe())
+    rows = [
+        {
+            "clip_id": clip_ids[o.key][0] if len(clip_ids[o.key]) == 1 else None,
+            "clip_ids": clip_ids[o.key],
+            "path": str(o.path),
+            "status": o.status,
+            "error": o.error,
+            "note": o.note,
+        }
+        for o in result.outcomes
+    ]
+    if as_json:
+        print_json(rows)
+    elif not quiet:
+        for r in rows:
+            ids = "+".join(map(str, r["clip_ids"]))
+            extra = f" ({r['error']})" if r["error"] else (f" ({r['note']})" if r["note"] else "")
+            out.print(f"{r['status']:<8} clip {ids}: {escape(r['path'])}{escape(extra)}")
+        if not rows:
+            out.print(f"nothing to export (no {state} clips)")
+    if any(r["status"] == "failed" for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def scenes(
+    video_id: Annotated[int, typer.Argument(help="Source video id.")],
+    home: HomeOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv (PySceneDetect list-scenes) | edl | json.")
+    ] = "csv",
+) -> None:
+    """A video's clip list as CSV (PySceneDetect's columns), EDL (CMX3600) or JSON.
+
+    Example: [bold]heaters scenes 1 --format edl > cuts.edl[/bold]
+    """
+    from heaters.domain import scenelist
+
+    if fmt not in ("csv", "edl", "json"):
+        raise BadInput(f"unknown --format {fmt!r} (csv, edl or json)")
+    store = open_store(home)
+    with store.tx(write=False) as session:
+        video = videos.get(session, video_id)
+        if video is None:
+            raise BadInput(f"no video {video_id}")
+        live = [
+            c for c in clips.list_clips(session, video_id) if c.state not in ("merged", "split")
+        ]
+        fps = video.fps or 0.0
+        title = video.title or f"video {video_id}"
+    if not live or fps <= 0:
+        raise BadInput(f"video {video_id} has no clips yet ({video.state}); run heaters run first")
+    if fmt == "csv":
+        text = scenelist.to_csv(live, fps)
+    elif fmt == "edl":
+        text = scenelist.to_edl(live, fps, title=title, clip_names=[f"clip {c.id}" for c in live])
+    else:
+        text = scenelist.to_json(live, fps, clip_ids=[c.id for c in live])
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
 # ---------------------------------------------------------------- explaining itself
 
 
@@ -868,6 +1009,13 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
+        problem = storage_problem(exc)  # the database itself could not be written
+        if problem is not None:
+            err.print(
+                f"error: {one_line(problem, 300)}; {storage_advice(problem)} and try again",
+                markup=False,
+            )
+            sys.exit(1)
         err.print(
             f"error: {type(exc).__name__}: {exc} (run with --debug for details)", markup=False
         )
