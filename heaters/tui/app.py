@@ -7,6 +7,7 @@ functions as the `heaters review approve|...` commands. A refusal is a notificat
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar
 
 from sqlalchemy.exc import OperationalError
@@ -17,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from heaters.domain.review import ReviewRefused
+from heaters.settings import Settings
 from heaters.tui.desk import ClipCard, ReviewDesk
 from heaters.tui.mpv import MPV_MISSING, PlayRequest, find_mpv, run_mpv
 from heaters.tui.panels import (
@@ -29,6 +31,7 @@ from heaters.tui.panels import (
     help_table,
 )
 from heaters.tui.player import SpritePlayer
+from heaters.tui.similar import SimilarScreen, find_similar
 
 EMPTY_MESSAGE = (
     "Nothing to review.\n\n"
@@ -106,6 +109,7 @@ class ReviewApp(App[None]):
         Binding("shift+right", "step(10)", "10 tiles on", show=False),
         Binding("u,ctrl+z", "undo", "undo"),
         Binding("p", "mpv", "mpv"),
+        Binding("f", "similar", "similar"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
     ]
@@ -117,10 +121,12 @@ class ReviewApp(App[None]):
         images: str = "halfcell",
         autoplay: bool = True,
         refresh_s: float = 2.0,
+        settings: Settings | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.desk = desk
+        self.settings = settings or Settings()
         self.images = images
         self.autoplay = autoplay
         self.refresh_s = refresh_s
@@ -290,7 +296,16 @@ class ReviewApp(App[None]):
                 f"   parts {card.start_frame}–{frame - 1} and {frame}–{card.end_frame - 1}"
             )
 
-    # ------------------------------------------------------------ mpv, help, quit
+    # ------------------------------------------------------------ similar, mpv, help, quit
+
+    def action_similar(self) -> None:
+        """The clips most like the current one, in a modal list (found off the UI thread)."""
+        card = self.card
+        if card is None:
+            self.notify("no clip to compare", severity="warning")
+            return
+        find = partial(find_similar, self.desk.store, card.clip_id, card.sheet, self.settings)
+        self.push_screen(SimilarScreen(card.clip_id, find))
 
     def action_mpv(self) -> None:
         card = self.card

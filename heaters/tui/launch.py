@@ -23,7 +23,7 @@ def make_app(
     """The app on a store, with the same review config as the `heaters review` subcommands."""
     cfg = ReviewConfig(home=store.home, min_clip_s=settings.min_clip_s, reviewer=settings.reviewer)
     desk = ReviewDesk(store, cfg, video_id=video_id)
-    return ReviewApp(desk, images=images, autoplay=autoplay, refresh_s=refresh_s)
+    return ReviewApp(desk, images=images, autoplay=autoplay, refresh_s=refresh_s, settings=settings)
 
 
 def launch(

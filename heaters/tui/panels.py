@@ -85,6 +85,7 @@ REVIEW_KEYS = (
     Key("u", "undo", True),
     Key("space", "play/pause"),
     Key("p", "mpv"),
+    Key("f", "similar"),
     Key("?", "help", True),
     Key("q", "quit", True),
 )
@@ -178,6 +179,7 @@ def help_table() -> Group:
         ("space", "play / pause"),
         ("u, ctrl+z", "undo your newest action (again for older); its clip returns"),
         ("p", "play the clip in mpv"),
+        ("f", "similar clips: the nearest embedded clips (from the sprite if not embedded yet)"),
         ("?", "this help"),
         ("q", "quit"),
     ]
