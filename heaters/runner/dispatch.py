@@ -10,7 +10,9 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from heaters.domain.steps import STEPS
+from heaters.domain.sources import one_line
+from heaters.domain.steps import STEPS, Step
+from heaters.errors import DiskFull, storage_advice, storage_problem
 from heaters.runner.context import RunContext
 from heaters.runner.executors import EXECUTORS
 from heaters.store import claims
@@ -52,8 +54,35 @@ def run_pass(ctx: RunContext) -> RunReport:
             if not ids:
                 break
             report.claimed[step.name] += len(ids)
-            executor(ctx, step, ids)
+            try:
+                executor(ctx, step, ids)
+            except Exception as exc:
+                stop = _disk_full(ctx, step, ids, exc)
+                if stop is None:
+                    raise
+                raise stop from exc
     return report
+
+
+def _disk_full(ctx: RunContext, step: Step, ids: list[int], exc: Exception) -> DiskFull | None:
+    """A full or read-only disk stops the run: give our unfinished claims back now, without
+    counting an attempt (no item is to blame), and say so in one line. None for other errors
+    (their claims expire and count, so a row that keeps crashing the run ends up failed)."""
+    if isinstance(exc, DiskFull):
+        problem = str(exc)
+    elif (found := storage_problem(exc)) is not None:
+        problem = one_line(found, 300)
+    else:
+        return None
+    try:
+        with ctx.store.tx() as session:
+            claims.release(session, step, ids, ctx.worker, ctx.clock())
+    except Exception:  # too full even for that: the claims expire instead
+        pass
+    return DiskFull(
+        f"{problem} (home {ctx.store.home.root}); {storage_advice(problem)} and run again:"
+        " finished work is kept and the rest resumes"
+    )
 
 
 def has_due_work(ctx: RunContext) -> bool:

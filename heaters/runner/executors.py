@@ -17,6 +17,7 @@ from heaters import faults
 from heaters.domain.results import BatchResult, EmbedRequest, FrameRequest, StageError
 from heaters.domain.sources import one_line
 from heaters.domain.steps import Step
+from heaters.errors import DiskFull, storage_problem
 from heaters.runner.context import RunContext, keep_alive
 from heaters.settings import resolve_model
 from heaters.stages import download, embed, keyframes, splice, sprites
@@ -32,7 +33,13 @@ FRAME_TIMES = "frames.npy"
 
 
 def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException) -> str:
-    """Write a failed attempt on the row; returns the state it went to."""
+    """Write a failed attempt on the row; returns the state it went to.
+
+    A full or read-only disk is not the row's fault: it stops the run (DiskFull) instead.
+    """
+    problem = storage_problem(exc)
+    if problem is not None:
+        raise DiskFull(one_line(problem, 300)) from exc
     if isinstance(exc, StageError):
         message, retryable = str(exc), exc.retryable
     else:

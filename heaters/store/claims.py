@@ -135,6 +135,24 @@ def fail(
     return target
 
 
+def release(session: Session, step: Step, ids: list[int], worker: str, now: float) -> int:
+    """Give our unfinished claims back at once, no attempt counted (the run is stopping for a
+    reason that is not the row's fault, e.g. a full disk); returns how many went back."""
+    table = _TABLE[step.subject]
+    check_transition(step.subject, step.claim, step.ready)
+    released = 0
+    for row_id in ids:
+        result = session.execute(
+            text(
+                f"UPDATE {table} SET state = :ready, claimed_by = NULL, claimed_until = NULL,"
+                " updated_at = :now WHERE id = :id AND state = :claim AND claimed_by = :worker"
+            ),
+            {"ready": step.ready, "now": now, "id": row_id, "claim": step.claim, "worker": worker},
+        )
+        released += result.rowcount or 0
+    return released
+
+
 def reclaim_expired(session: Session, now: float, policy: RetryPolicy) -> int:
     """Rows whose claim expired (a killed run) go back to their previous state, one attempt used."""
     total = 0

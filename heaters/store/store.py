@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot use home folder {home.root}: {exc.strerror or exc}") from exc
         except Exception as exc:  # sqlean errors: not a database, read-only, disk full
-            raise StoreError(f"cannot open {home.db_path}: {exc}") from exc
+            raise StoreError(f"{_full(home.root)}cannot open {home.db_path}: {exc}") from exc
         return cls(home, make_engine(home.db_path))
 
     @contextmanager
@@ -48,3 +49,12 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _full(root: Path) -> str:
+    """'disk full: ' when the home's disk has (almost) no room: SQLite then only says "disk I/O
+    error" (it cannot create its shared-memory file), which hides the one thing to do."""
+    try:
+        return "disk full: " if shutil.disk_usage(root).free < 1 << 20 else ""
+    except OSError:
+        return ""
