@@ -188,7 +188,8 @@ def _decode(
 
     Packets that fail to decode are skipped (a damaged stretch loses frames, not the video); a
     demuxer error ends the pass with what was decoded so far (a truncated download). Times are
-    seconds from the stream's start time (pts - start_time), so the first frame is at ~0.
+    seconds from the stream's start time (pts - start_time; the first timestamp when the
+    container has none), the convention `heaters.stages.frames` reads them back with.
     """
     times: list[float] = []
     tb = float(stream.time_base) if stream.time_base else 0.0
@@ -214,8 +215,8 @@ def _decode(
         for frame in frames:
             pts = frame.pts
             if pts is not None and tb:
-                if origin is None or (not times and pts < origin):
-                    origin = pts  # times count from the stream's start, never below 0
+                if origin is None:
+                    origin = pts  # no start time in the container: the first timestamp
                 t = (pts - origin) * tb
             else:
                 t = times[-1] + step if times else 0.0

@@ -127,6 +127,15 @@ def test_times_come_from_timestamps(demo: SyntheticVideo, demo_all_cuts: SpliceR
     assert r.spans[-1].end_time_s == pytest.approx(demo.frame_count / FPS, abs=1e-6)
 
 
+def test_times_count_from_the_stream_start(tmp_path: Path, demo: SyntheticVideo) -> None:
+    ts = tmp_path / "demo.ts"  # MPEG-TS starts its clock at ~1.4 s
+    _ffmpeg("-i", str(demo.path), "-c", "copy", str(ts))
+    r = run(ts, 1, SpliceParams(min_clip_s=0.0))
+    assert r.frame_count == demo.frame_count
+    assert r.frame_times[0] == 0.0
+    assert r.frame_times == pytest.approx(demo.frame_times, abs=1e-3)
+
+
 def test_variable_frame_rate_times(tmp_path: Path) -> None:
     v = make_video(tmp_path / "vfr.mp4", (1.0, 0.5, 1.2, 0.8), seed=2, vfr=True)
     r = run(v.path, 1, SpliceParams(min_clip_s=0.0))
