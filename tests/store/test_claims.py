@@ -113,3 +113,15 @@ def test_finish_refuses_a_state_outside_the_table(store: Store) -> None:
         claims.claim(s, DOWNLOAD, "w", 0.0, 5.0, limit=1)
         with pytest.raises(TransitionError):
             claims.finish(s, DOWNLOAD, 1, "w", 1.0, state="spliced")
+
+
+def test_release_gives_claims_back_without_an_attempt(store: Store) -> None:
+    """A run stopped by a full disk: its unfinished rows are due again at once, uncharged."""
+    with store.tx() as s:
+        assert claims.claim(s, DOWNLOAD, "w", 0.0, 60.0, limit=2) == [1, 2]
+        claims.finish(s, DOWNLOAD, 1, "w", 1.0)
+        assert claims.release(s, DOWNLOAD, [1, 2], "w", 2.0) == 1  # 1 was finished already
+        assert claims.release(s, DOWNLOAD, [2], "w", 2.0) == 0
+        row = s.get(SourceVideo, 2)
+        assert row is not None and (row.state, row.attempts, row.claimed_by) == ("new", 0, None)
+        assert claims.claim(s, DOWNLOAD, "next", 3.0, 60.0, limit=1) == [2]
