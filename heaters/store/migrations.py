@@ -127,8 +127,12 @@ MIGRATIONS: tuple[str, ...] = (
         dim INTEGER NOT NULL,
         bits INTEGER NOT NULL,
         projection BLOB NOT NULL,
+        centroids BLOB,
+        trained_count INTEGER NOT NULL DEFAULT 0,
+        trained_at REAL,
         created_at REAL NOT NULL
     );
+    CREATE INDEX ix_embeddings_model ON embeddings(model, id);
     """,
 )
 
