@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -985,6 +986,11 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one-line errors and exit codes 2 (bad usage/input), 1 (failed), 0."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("HEATERS_DEBUG"))
+    # Stage warnings (e.g. packets skipped in a damaged file) are for --debug; without a handler
+    # Python would print them raw on stderr, which `run --quiet` under cron must keep empty.
+    logging.getLogger("heaters").addHandler(
+        logging.StreamHandler() if debug else logging.NullHandler()
+    )
     try:
         code = app(args=args, prog_name="heaters", standalone_mode=False)
     except typer.Abort:

@@ -42,7 +42,12 @@ class Run:
 
 
 def heaters(
-    home: Path, *args: str, fault: str | None = None, timeout: float = 300, **env: str
+    home: Path,
+    *args: str,
+    fault: str | None = None,
+    timeout: float = 300,
+    cwd: Path | None = None,
+    **env: str,
 ) -> Run:
     """The real command in a subprocess; `fault` arms `HEATERS_FAULT_AT` for this one call."""
     full = {**os.environ, "HEATERS_HOME": str(home), **env}
@@ -55,6 +60,7 @@ def heaters(
         text=True,
         env=full,
         timeout=timeout,
+        cwd=cwd,
         check=False,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)

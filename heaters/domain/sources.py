@@ -59,6 +59,24 @@ def safe_name(title: str | None, max_len: int = 80, fallback: str = "untitled") 
     return text or fallback
 
 
+# Bidirectional overrides and isolates: they make displayed text lie about its order.
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+
+def clean_title(title: str | None, max_len: int = 300) -> str | None:
+    """A title from the internet as one printable, bounded line (it is shown in listings and the
+    TUI): control characters (NUL, newlines, terminal escapes) become spaces, bidi overrides go,
+    whitespace collapses, and anything past `max_len` characters is cut with an ellipsis."""
+    if title is None:
+        return None
+    text = unicodedata.normalize("NFC", str(title)).translate(_BIDI)
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    text = " ".join(text.split())
+    if len(text) > max_len:
+        text = text[: max_len - 1].rstrip() + "…"
+    return text or None
+
+
 def one_line(message: str, max_len: int = 500) -> str:
     """Collapse a (possibly multi-line, tool-produced) error into one bounded line."""
     text = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())

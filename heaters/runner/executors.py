@@ -15,7 +15,7 @@ import numpy as np
 
 from heaters import faults
 from heaters.domain.results import BatchResult, EmbedRequest, FrameRequest, StageError
-from heaters.domain.sources import one_line
+from heaters.domain.sources import clean_title, one_line
 from heaters.domain.steps import Step
 from heaters.errors import DiskFull, storage_problem
 from heaters.runner.context import RunContext, keep_alive
@@ -86,7 +86,7 @@ def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
                 assert video is not None
                 probe = result.probe
                 video.filepath = home.rel(result.path)
-                video.title = video.title or result.title
+                video.title = video.title or clean_title(result.title)
                 video.duration_s = probe.duration_s
                 video.fps = probe.fps
                 video.frame_count = probe.frame_count

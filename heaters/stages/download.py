@@ -46,7 +46,11 @@ def run(
         path, title, meta = _fetch_url(source, dest_dir, ffmpeg, on_progress)
     else:
         path, title, meta = _take_file(Path(source), dest_dir, on_progress)
-    info = probe(path)
+    try:
+        info = probe(path)
+    except BaseException:
+        path.unlink(missing_ok=True)  # not a usable video: no file may stay without its row
+        raise
     return DownloadResult(
         status="ok",
         video_id=video_id,
@@ -122,6 +126,8 @@ def _fetch_url(
     except DownloadError as exc:
         shutil.rmtree(work, ignore_errors=True)
         message = one_line(str(exc).removeprefix("ERROR: "), 300)
+        if "did not get any data blocks" in message.lower():
+            message = "the server sent no data (0 bytes)"
         raise StageError(f"download failed: {message}", retryable=_retryable(message)) from exc
     except StageError:
         shutil.rmtree(work, ignore_errors=True)

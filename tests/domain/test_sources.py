@@ -58,3 +58,23 @@ def test_safe_name_keeps_readable_unicode() -> None:
 def test_one_line_collapses_and_bounds() -> None:
     assert one_line("a\n\n b \nc") == "a | b | c"
     assert len(one_line("x" * 2000)) == 500
+
+
+def test_clean_title_is_one_printable_bounded_line() -> None:
+    from heaters.domain.sources import clean_title
+
+    assert clean_title("a\x00b\nc\x1b[2J \u202eevil\u202c  d") == "a b c [2J evil d"
+    assert clean_title("Ünïcødé 🎬") == "Ünïcødé 🎬"
+    assert clean_title("../../etc/passwd") == "../../etc/passwd"  # data, never a path
+    long = clean_title("x" * 1000)
+    assert long is not None and len(long) == 300 and long.endswith("…")
+    assert clean_title(" \n\t ") is None and clean_title(None) is None
+
+
+@given(st.text(max_size=500))
+def test_clean_title_never_holds_control_characters(title: str) -> None:
+    from heaters.domain.sources import clean_title
+
+    out = clean_title(title)
+    assert out is None or (len(out) <= 300 and out == out.strip())
+    assert out is None or not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in out)
