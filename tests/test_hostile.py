@@ -1,0 +1,182 @@
+"""Hostile input: titles, ids and URLs from the internet are data. They never reach a shell or a
+path outside the media folder, SQL gets them only as bound parameters, and only http(s) URLs or
+explicit local files are accepted. (Hostile titles end to end: tests/test_bad_input.py.)
+
+The source checks read heaters' own code (AST, not grep: comments and docstrings don't count), so
+a new `shell=True` or a value pasted into SQL fails here, with the line to look at.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import heaters
+from heaters.store.home import Home
+from tests import faultkit as fk
+from tests.conftest import free_port
+
+PACKAGE = Path(heaters.__file__).parent
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+def _trees() -> list[tuple[Path, ast.AST]]:
+    return [(p, ast.parse(p.read_text(encoding="utf-8"))) for p in SOURCES]
+
+
+def _name(node: ast.AST) -> str:
+    return ast.unparse(node)
+
+
+def _shell_problems(path: str, tree: ast.AST) -> list[str]:
+    shells = ("os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput")
+    runners = ("subprocess.run", "subprocess.Popen", "subprocess.call", "subprocess.check_call",
+               "subprocess.check_output")  # fmt: skip
+    bad = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        where = f"{path}:{node.lineno}"
+        func = _name(node.func)
+        if func in shells or func.startswith(("os.exec", "os.spawn")):
+            bad.append(f"{where}: {func}")
+        for kw in node.keywords:
+            if kw.arg == "shell" and not (
+                isinstance(kw.value, ast.Constant) and kw.value.value is False
+            ):
+                bad.append(f"{where}: shell={_name(kw.value)}")
+        if func in runners and node.args and isinstance(node.args[0], ast.Constant | ast.JoinedStr):
+            bad.append(f"{where}: {func} with a command string, not an argv list")
+    return bad
+
+
+def test_no_shell_anywhere() -> None:
+    bad = [b for path, tree in _trees() for b in _shell_problems(path.name, tree)]
+    assert bad == []
+
+
+# Every value interpolated into SQL text, and why it cannot carry input. Anything else must be a
+# bound parameter (:name / ?).
+SQL_INTERPOLATIONS = {
+    "table": "a table name from a fixed mapping (claims._TABLE, status) or _table(model)",
+    "_due()": "a fixed SQL fragment",
+    "inner": "a sub-select built from the fixed fragments above",
+    "order": "one of two fixed column names",
+    "_table(model)": "vec_ + the model name reduced to [a-z0-9_]",
+    "BITS": "an integer constant",
+    "BUSY_TIMEOUT_MS": "an integer constant",
+    "mode": "IMMEDIATE or DEFERRED, chosen in code",
+    "number": "a migration number (int)",
+    "marks": "ints joined by commas, each through int()",
+    "quoted": "the configured model name as an SQL literal ('' escaped): triggers take no params",
+}
+_SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|BEGIN|WHERE|VALUES)\b")
+
+
+def _sql_problems(path: str, tree: ast.AST) -> list[str]:
+    bad = []
+    for node in ast.walk(tree):
+        where = f"{path}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(
+                v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
+            )  # fmt: skip
+            if not _SQL.search(text):
+                continue
+            for v in node.values:
+                if isinstance(v, ast.FormattedValue) and _name(v.value) not in SQL_INTERPOLATIONS:
+                    bad.append(f"{where}: {{{_name(v.value)}}} in SQL")
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add):
+            parts = [n for n in (node.left, node.right) if isinstance(n, ast.Constant)]
+            if any(isinstance(p.value, str) and _SQL.search(p.value) for p in parts):
+                bad.append(f"{where}: SQL built with {type(node.op).__name__}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            target = node.func.value
+            if node.func.attr == "format" and isinstance(target, ast.Constant):
+                if _SQL.search(str(target.value)):
+                    bad.append(f"{where}: SQL built with str.format")
+    return bad
+
+
+def test_sql_interpolates_only_fixed_names() -> None:
+    bad = [b for path, tree in _trees() for b in _sql_problems(path.name, tree)]
+    assert bad == [], "bind these as parameters (or add a reviewed entry to SQL_INTERPOLATIONS)"
+
+
+def test_the_source_checks_do_catch_things() -> None:
+    shell = ast.parse(
+        "import os, subprocess\n"
+        "subprocess.run(cmd, shell=True)\nos.system('x')\nsubprocess.run(f'ls {d}')\n"
+    )
+    assert len(_shell_problems("x.py", shell)) == 3
+    sql = ast.parse(
+        "s.execute(text(f\"SELECT * FROM clips WHERE title = '{title}'\"))\n"
+        "q = 'DELETE FROM clips WHERE id = ' + clip_id\n"
+        "q = 'UPDATE clips SET state = %s' % state\n"
+        "q = 'SELECT {} FROM x'.format(col)\n"
+        "s.execute(text(f'SELECT 1 FROM {table} WHERE id = :id'), {'id': 1})\n"
+    )
+    assert len(_sql_problems("x.py", sql)) == 4
+
+
+def test_paths_come_only_from_integer_ids(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    assert home.source_dir(7) == tmp_path / "media" / "sources" / "7"
+    assert home.clip_dir("12") == tmp_path / "media" / "clips" / "12"  # type: ignore[arg-type]
+    for hostile in ("../../etc", "1/../../x", "7\x00", "..", "1e3"):
+        with pytest.raises(ValueError):
+            home.source_dir(hostile)  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            home.clip_dir(hostile)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        home.abs("../../etc/passwd")  # a stored path may not lead out either
+    with pytest.raises(ValueError):
+        home.rel(tmp_path.parent / "elsewhere.mp4")
+
+
+def test_no_path_is_built_from_a_title_url_or_metadata() -> None:
+    """In the code that writes media, no path join or file name mentions untrusted fields."""
+    untrusted = re.compile(r"title|url|webpage|uploader|extractor|meta|info\[")
+    bad = []
+    for path, tree in _trees():
+        if path.parent.name not in ("stages", "runner", "store") or path.name == "export.py":
+            continue  # export names files with safe_name(), under exports/
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+                if untrusted.search(_name(node.right)):
+                    bad.append(f"{path.name}:{node.lineno}: {_name(node)}")
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/a.mp4",
+        "data:video/mp4;base64,AAAA",
+        "ytsearch:cats",  # a yt-dlp pseudo-URL: searches the web
+        "http://",
+        "--exec=touch pwned",  # an option for yt-dlp, smuggled in as a source
+    ],
+)
+def test_only_http_urls_and_local_files_are_accepted(home: Path, source: str) -> None:
+    res = fk.heaters(home, "ingest", source)
+    assert res.code == 2, (source, res)
+    assert len(res.stderr.strip().splitlines()) >= 1 and "Traceback" not in res.stderr
+    assert json.loads(fk.heaters(home, "videos", "--json").stdout) == []
+
+
+def test_shell_characters_in_a_url_stay_characters(home: Path, tmp_path: Path) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    url = f"http://127.0.0.1:{free_port()}/$(touch pwned);`touch pwned2`|touch pwned3.mp4"
+    assert fk.heaters(home, "ingest", url, "--quiet").code == 0
+    res = fk.heaters(home, "run", "--once", "--quiet", cwd=cwd)
+    assert res.code == 0 and not res.stderr, res.stderr
+    assert list(cwd.iterdir()) == [] and not list(home.rglob("pwned*"))
+    video = json.loads(fk.heaters(home, "videos", "--json").stdout)[0]
+    assert video["url"] == url and "refused" in video["last_error"].lower()
