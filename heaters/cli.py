@@ -388,6 +388,54 @@ def retry(
             out.print("nothing failed")
 
 
+@app.command()
+def gc(
+    home: HomeOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would go; change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Free disk space: media files no row references, stray temp files, and the sprites,
+    keyframes and embeddings of archived or superseded (merged/split) clips.
+
+    Safe while a run works: folders of rows a run holds are left alone.
+    Example: [bold]heaters gc --dry-run[/bold]
+    """
+    import time
+
+    from heaters.store import gc as gc_store
+
+    store = open_store(home)
+    listing = gc_store.walk(store.home)  # before the transaction: files made later are never seen
+    with store.tx() as session:
+        plan, facts = gc_store.collect(session, store.home, listing, time.time(), dry_run)
+    freed = plan.bytes if dry_run else gc_store.delete_files(store.home, plan, facts.claimed)
+    data = {"dry_run": dry_run, **plan.summary(), "bytes": freed}
+    if as_json:
+        print_json(data)
+        return
+    if not plan.files and not plan.artifact_ids and not plan.embedding_ids:
+        out.print("gc: nothing to free")
+        return
+    verb = "would free" if dry_run else "freed"
+    reasons = ", ".join(f"{n} {r}" for r, n in data["by_reason"].items())  # type: ignore[attr-defined]
+    out.print(
+        f"gc: {verb} {_size(freed)} in {len(plan.files)} files"
+        + (f" ({reasons})" if reasons else "")
+        + f"; {'would drop' if dry_run else 'dropped'} {len(plan.artifact_ids)} artifact and"
+        f" {len(plan.embedding_ids)} embedding rows of {len(plan.clips)} archived/superseded clips"
+    )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
 # ---------------------------------------------------------------- review
 
 

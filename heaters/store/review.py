@@ -264,6 +264,7 @@ def undo(
         for key in plan.drop_derived:
             files += _drop_derived(session, int(key), cfg.home)
         for key, cur, back in plan.changes:
+            back = _sprite_or_splice(session, int(key), back)
             _set_state(session, int(key), cur, back, now)
             clip = session.get(Clip, int(key))
             assert clip is not None
@@ -294,6 +295,17 @@ def undo(
         session.add(effect)
     session.flush()
     return UndoOutcome(event, target, restored, removed, files)
+
+
+def _sprite_or_splice(session: Session, clip_id: int, state: str) -> str:
+    """A clip going back to review needs its sprite; `heaters gc` drops those of archived and
+    superseded clips, so without one it goes back via `spliced` and the next run redraws it."""
+    if state != "pending_review":
+        return state
+    sprite = session.exec(
+        select(ClipArtifact).where(ClipArtifact.clip_id == clip_id, ClipArtifact.kind == "sprite")
+    ).first()
+    return state if sprite is not None else "spliced"
 
 
 def _drop_derived(session: Session, clip_id: int, home: Home) -> list[Path]:

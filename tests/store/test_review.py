@@ -13,7 +13,7 @@ from heaters.domain.review import ReviewRefused
 from heaters.domain.sources import Source
 from heaters.store import review, videos
 from heaters.store.store import Store
-from heaters.store.tables import Clip, SourceVideo
+from heaters.store.tables import Clip, ClipArtifact, SourceVideo
 
 FPS = 30.0
 
@@ -35,6 +35,10 @@ def make_store(root: Path, n_clips: int = 6, length: int = 60) -> tuple[Store, r
                     state="pending_review",
                 )
             )
+        s.flush()
+        for clip in s.exec(select(Clip)):  # pending_review means the sprite exists
+            s.add(ClipArtifact(clip_id=clip.id or 0, kind="sprite", strategy="grid",
+                               path=f"media/clips/{clip.id}/sprite.jpg"))  # fmt: skip
     return store, review.ReviewConfig(home=store.home, min_clip_s=0.5)
 
 
