@@ -156,7 +156,6 @@ def test_heartbeats_keep_a_long_claim(scenario: fk.Scenario, tmp_path: Path) -> 
         assert other.code == 0, other.stderr
         report = json.loads(other.stdout)
         assert report["reclaimed"] == 0 and report["claimed"].get("splice", 0) <= 1
-        assert slow.poll() is None, "the slow run should still be splicing"
     finally:
         out, err = slow.communicate(timeout=120)
     assert slow.returncode == 0 and not err, err
