@@ -256,3 +256,30 @@ def test_a_really_full_disk(scenario: fk.Scenario, tmp_path: Path, free_kb: int)
     assert (out / "rc2").read_text().strip() == "0", (out / "err2").read_text()
     home = out / "home"
     assert fk.integrity(home) == [] and fk.diff(fk.snapshot(home), scenario.ref_b) == []
+
+
+def test_fault_specs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from heaters import faults
+
+    assert faults.parse("sprite.tx:2, atomic.written:1:enospc") == [
+        faults.Fault("sprite.tx", 2, "kill"),
+        faults.Fault("atomic.written", 1, "enospc"),
+    ]
+    for bad in ("sprite.tx", "sprite.tx:0", "sprite.tx:x", "a:1:explode"):
+        with pytest.raises(ValueError):
+            faults.parse(bad)
+    trace = tmp_path / "trace"
+    monkeypatch.setenv(faults.ENV, "p:2:erofs")
+    monkeypatch.setenv(faults.TRACE_ENV, str(trace))
+    faults.reset()
+    try:
+        faults.hit("p")  # the first time: nothing
+        with pytest.raises(OSError, match="Read-only"):
+            faults.hit("p")
+        faults.hit("p")
+    finally:
+        monkeypatch.delenv(faults.ENV)
+        monkeypatch.delenv(faults.TRACE_ENV)
+        faults.reset()
+    assert trace.read_text().split("\n")[:3] == [f"{os.getpid()} p {n}" for n in (1, 2, 3)]
+    faults.hit("p")  # unset: a no-op
