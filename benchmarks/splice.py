@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -165,11 +166,28 @@ def pyscenedetect_cuts(path: Path) -> list[int]:
     return [start.frame_num for start, _end in detect(str(path), ContentDetector())[1:]]
 
 
-def median_timing(fn: Callable[[], object], repeat: int) -> tuple[Timing, object]:
-    runs = [timed(fn) for _ in range(repeat)]
-    wall = statistics.median(t.wall_s for t, _ in runs)
-    cpu = statistics.median(t.cpu_s for t, _ in runs)
-    return Timing(wall, cpu), runs[-1][1]
+def interleaved(
+    contenders: dict[str, Callable[[], object]], repeat: int
+) -> dict[str, tuple[Timing, object]]:
+    """Median wall and CPU time of each contender, runs interleaved (A B C A B C ...).
+
+    The machine is shared: load drifts over minutes, and back-to-back runs of one contender
+    would charge the drift to it. The result of each contender's last run is returned too.
+    """
+    runs: dict[str, list[tuple[Timing, object]]] = {name: [] for name in contenders}
+    for _ in range(repeat):
+        for name, fn in contenders.items():
+            runs[name].append(timed(fn))
+    return {
+        name: (
+            Timing(
+                statistics.median(t.wall_s for t, _ in rs),
+                statistics.median(t.cpu_s for t, _ in rs),
+            ),
+            rs[-1][1],
+        )
+        for name, rs in runs.items()
+    }
 
 
 VARIANTS: dict[str, dict[str, object]] = {
@@ -263,11 +281,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.make_only:
         return
     n = sv.frame_count
-    t_dec, frames = median_timing(lambda: decode_only(sv.path), args.repeat)
+    load0 = os.getloadavg()[0]
+    res = interleaved(
+        {
+            "decode": lambda: decode_only(sv.path),
+            "splice": lambda: heaters_cuts(sv.path),
+            "psd": lambda: pyscenedetect_cuts(sv.path),
+        },
+        args.repeat,
+    )
+    (t_dec, frames), (t_spl, ours), (t_psd, theirs) = res["decode"], res["splice"], res["psd"]
     assert frames == n, f"decoded {frames} frames, expected {n}"
-    t_spl, ours = median_timing(lambda: heaters_cuts(sv.path), args.repeat)
-    t_psd, theirs = median_timing(lambda: pyscenedetect_cuts(sv.path), args.repeat)
-    print(f"\nmedian of {args.repeat} runs; fps = frames per wall second, cpu = CPU seconds")
+    print(
+        f"\nmedian of {args.repeat} interleaved runs; load average {load0:.1f} -> "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print("fps = frames per wall second, cpu = CPU seconds of the whole process (all threads)")
     print(f"{'':24}{'wall s':>8}{'fps':>8}{'cpu s':>8}{'frames/cpu-s':>14}")
     for name, t in (
         ("decode only (PyAV)", t_dec),

@@ -177,6 +177,7 @@ def detect_cuts(
     threshold: float,
     window: int,
     floor: float,
+    min_jump: float = 1.5,
     duplicate_below: float = 0.5,
 ) -> tuple[list[int], dict[int, float]]:
     """Hard cuts from two per-frame change measures, each taken 1..K frames back.
@@ -187,8 +188,9 @@ def detect_cuts(
     that). Each comparison series is first turned into a `stand_out` ratio against its own
     neighbourhood, then `persistent_change` keeps what all straddling comparisons agree on (no
     flashes). A cut is where the geometric mean of the pixel and histogram ratios reaches
-    `threshold` (both measures find the frame exceptional) and the pixel change from the
-    previous frame is at least `floor`.
+    `threshold` (both measures find the frame exceptional), the pixel change from the previous
+    frame is at least `floor` and at least `min_jump` times its neighbourhood's (a histogram
+    that jumps while the picture changes as usual is a binning accident, not a cut).
     """
     p = np.atleast_2d(np.asarray(pix, dtype=np.float64))
     h = np.atleast_2d(np.asarray(hist, dtype=np.float64))
@@ -201,4 +203,5 @@ def detect_cuts(
         )
 
     combined = np.sqrt(ratio(p) * ratio(h))
-    return pick_peaks(combined, threshold, p[0] >= floor)
+    jump = stand_out(p[0], window, ignore_below=duplicate_below)
+    return pick_peaks(combined, threshold, (p[0] >= floor) & (jump >= min_jump))

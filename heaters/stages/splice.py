@@ -36,6 +36,7 @@ SAMPLE_WIDTH = 160  # Y samples per row: plenty to see a cut, cheap enough to be
 ROW_FACTOR = 2  # sample every ROW_FACTOR-th sampled row only (rows cost memory bandwidth)
 WINDOW = 8  # frames on each side whose median change is a frame's "normal" change
 FLOOR = 6.0  # minimum mean abs pixel difference (0-255) that can be a cut at all
+MIN_JUMP = 1.5  # ... and at least this many times the neighbourhood's usual change
 LAGS = 3  # compare each frame with the 1..3 before it: flashes of up to 2 frames are no cut
 PROGRESS_EVERY_S = 0.1
 
@@ -325,7 +326,14 @@ class _ContentScorer(_Scorer):
         self._recent = [cur, *self._recent[: LAGS - 1]]
 
     def cuts(self, threshold: float) -> tuple[list[int], dict[int, float]]:
-        return detect_cuts(self._pix, self._hist, threshold=threshold, window=WINDOW, floor=FLOOR)
+        return detect_cuts(
+            self._pix,
+            self._hist,
+            threshold=threshold,
+            window=WINDOW,
+            floor=FLOOR,
+            min_jump=MIN_JUMP,
+        )
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -333,6 +341,7 @@ class _ContentScorer(_Scorer):
             "row_factor": ROW_FACTOR,
             "window": WINDOW,
             "floor": FLOOR,
+            "min_jump": MIN_JUMP,
             "lags": LAGS,
         }
 

@@ -264,6 +264,16 @@ def test_detect_cuts_static_to_static() -> None:
     ]
 
 
+def test_detect_cuts_needs_the_picture_to_jump() -> None:
+    rng = np.random.default_rng(2)
+    pix = np.cumsum(rng.uniform(7.0, 9.0, 120))  # steady motion, ~8 per frame
+    hist = rng.uniform(0, 3, 120)
+    hist[60:] += 45.0  # the histogram leaps (a peak crossing a bin edge), the picture does not
+    p, h = _measures(pix), _measures(hist)
+    assert detect_cuts(p, h, threshold=2.0, window=8, floor=6.0, min_jump=0.0)[0] == [60]
+    assert detect_cuts(p, h, threshold=2.0, window=8, floor=6.0)[0] == []
+
+
 def test_detect_cuts_floor() -> None:
     pix = np.zeros(100)
     hist = np.zeros(100)
