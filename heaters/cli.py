@@ -631,6 +631,8 @@ def events_cmd(
             raise typer.Exit(1)
         return
     with store.tx(write=False) as session:
+        log = review_store.events(session, clip)
+        status_of = review_store.statuses(review_store.events(session))
         rows = [
             {
                 "id": e.id,
@@ -640,14 +642,15 @@ def events_cmd(
                 "reviewer": e.reviewer,
                 "created_at": iso(e.created_at),
                 "committed_at": iso(e.committed_at),
+                "status": status_of.get(e.id or 0, "pending"),
             }
-            for e in review_store.events(session, clip)
+            for e in log
         ]
     if as_json:
         print_json(rows)
         return
     for r in rows:
-        mark = "committed" if r["committed_at"] else "pending"
+        mark = r["status"]
         payload = f" {r['payload']}" if r["payload"] else ""
         out.print(
             f"{r['id']:>5}  clip {r['clip_id']:<5} {r['action']:<8}{payload}  "

@@ -383,3 +383,31 @@ def check(session: Session, min_clip_s: float) -> list[dict[str, Any]]:
         if key not in seen:
             diffs.append({"clip_id": None, "key": str(key), "expected": want, "actual": None})
     return diffs
+
+
+def statuses(log: list[ClipEvent]) -> dict[int, str]:
+    """What became of each event: pending, committed, replaced (a newer action on the clip won),
+    cancelled (undone before it committed), undone (compensated after it), or done (an undo)."""
+    undos = {int((e.payload or {})["event_id"]): e for e in log if e.action == rules.UNDO}
+    applied = {e.id for e in rules.applied_events([_event_view(e) for e in log])}
+    out: dict[int, str] = {}
+    for e in log:
+        assert e.id is not None
+        undo = undos.get(e.id)
+        if e.action == rules.UNDO:
+            out[e.id] = "done"
+        elif undo is not None:
+            committed_before = e.committed_at is not None and e.committed_at < undo.created_at
+            out[e.id] = "undone" if committed_before else "cancelled"
+        else:
+            committed = e.committed_at is not None
+            out[e.id] = (
+                "pending" if not committed else ("committed" if e.id in applied else "replaced")
+            )
+    return out
+
+
+def _event_view(e: ClipEvent) -> rules.EventView:
+    return rules.EventView(
+        e.id or 0, e.clip_id, e.action, e.payload or {}, e.created_at, e.committed_at
+    )

@@ -245,3 +245,22 @@ def test_replay_of_the_log_matches_the_table(
         assert live[0][0] == 0 and live[-1][1] == 300
         assert all(a[1] == b[0] for a, b in zip(live, live[1:], strict=False))
         assert s.get(SourceVideo, 1) is not None
+
+
+def test_statuses_tell_what_became_of_each_event(tmp_path: Path) -> None:
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        a = review.append(s, 1, "approve", None, cfg, now=1.0)
+        b = review.append(s, 1, "skip", None, cfg, now=2.0)
+        c = review.append(s, 2, "approve", None, cfg, now=3.0)
+        u1 = review.undo(s, cfg, now=4.0).event  # cancels c (not committed yet)
+        review.commit_due(s, 100.0, 10.0, cfg)
+        d = review.append(s, 3, "archive", None, cfg, now=200.0)
+        review.commit_due(s, 300.0, 10.0, cfg)
+        u2 = review.undo(s, cfg, now=400.0).event  # compensates d
+        e = review.append(s, 4, "approve", None, cfg, now=500.0)
+        got = review.statuses(review.events(s))
+    assert got == {
+        a.id: "replaced", b.id: "committed", c.id: "cancelled", u1.id: "done",
+        d.id: "undone", u2.id: "done", e.id: "pending",
+    }  # fmt: skip
