@@ -50,8 +50,7 @@ def tile(
         left, right = prv[drop], nxt[drop]
         del nxt[drop], prv[drop]
         nxt[left] = right
-        if right != frame_count:
-            prv[right] = left
+        prv[right] = left
         heapq.heappush(heap, (right - left, left))
     return sorted(nxt.items())
 
