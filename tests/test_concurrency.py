@@ -139,7 +139,7 @@ def _slot(home: Path, stop: threading.Event, reports: list[dict], errors: list[s
         if stop.is_set() and idle:
             return
         if idle:
-            time.sleep(0.5)  # cron would wait longer
+            time.sleep(1.0)  # cron would wait longer
 
 
 @pytest.mark.parametrize("runs", [2, 4])

@@ -28,7 +28,6 @@ KILL_POINTS = [
     ("a", "download.start:1"),
     ("a", "download.fetched:1"),  # local file linked to its temp name, not renamed yet
     ("a", "download.tx:1"),  # inside the transaction, before COMMIT
-    ("a", "download.done:1"),
     ("a", "download.fetched:2"),  # yt-dlp finished into its temp folder
     ("a", "download.tx:2"),
     ("a", "splice.start:1"),
@@ -36,7 +35,6 @@ KILL_POINTS = [
     ("a", "atomic.written:1"),  # frames.npy written, not renamed
     ("a", "atomic.renamed:1"),
     ("a", "splice.tx:1"),
-    ("a", "splice.tx:2"),
     ("a", "sprite.start:1"),
     ("a", "atomic.written:3"),  # first sprite sheet
     ("a", "atomic.renamed:4"),
@@ -53,14 +51,12 @@ KILL_POINTS = [
     ("b", "atomic.written:4"),
     ("b", "atomic.renamed:5"),
     ("b", "keyframe.tx:1"),
-    ("b", "keyframe.start:2"),
     ("b", "atomic.written:9"),
     ("b", "keyframe.tx:3"),
     ("b", "embed.start:1"),
     ("b", "embed.inferred:1"),
     ("b", "embed.tx:1"),
     ("b", "embed.tx:3"),
-    ("b", "embed.done:2"),
 ]
 
 
@@ -165,13 +161,11 @@ def test_heartbeats_keep_a_long_claim(scenario: fk.Scenario, tmp_path: Path) -> 
 # ------------------------------------------------------------------ disk full / read-only
 
 DISK_FAULTS = [
-    ("a", "download.fetched:1:enospc", "disk full"),  # copying a local file in
     ("a", "atomic.written:2:enospc", "disk full"),  # frames.npy of the splice
     ("a", "atomic.written:4:enospc", "disk full"),  # a sprite: one clip's outcome, others ok
     ("a", "splice.tx:1:enospc", "disk full"),  # the result's transaction
     ("b", "commit.tx:1:enospc", "disk full"),  # committing review actions
     ("b", "atomic.written:5:erofs", "read-only file system"),  # a keyframe
-    ("b", "embed.tx:2:enospc", "disk full"),
 ]
 
 
@@ -221,7 +215,7 @@ cp -a "$MNT/home" "$OUT/home"
 """
 
 
-@pytest.mark.parametrize("free_kb", [40, 120])
+@pytest.mark.parametrize("free_kb", [40])
 def test_a_really_full_disk(scenario: fk.Scenario, tmp_path: Path, free_kb: int) -> None:
     """The home on a small tmpfs (in a private mount namespace), filled up to `free_kb`: the
     database or a keyframe write hits ENOSPC for real. Skipped where namespaces are off."""
