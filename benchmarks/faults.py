@@ -1,4 +1,4 @@
-"""The long mode of the crash harness (tests/test_faults.py runs a spread of 36 moments in CI).
+"""The long mode of the crash harness (tests/test_faults.py runs a spread of 32 moments in CI).
 
 Run by hand (several minutes; it starts hundreds of `heaters run` processes):
 
