@@ -12,9 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sqlmodel import Session
 
 from heaters import faults
-from heaters.domain.results import BatchResult, EmbedRequest, FrameRequest, StageError
+from heaters.domain.results import (
+    BatchResult,
+    ClipEmbedding,
+    ClipOutcome,
+    EmbedRequest,
+    FrameRequest,
+    StageError,
+)
 from heaters.domain.sources import clean_title, one_line
 from heaters.domain.steps import Step
 from heaters.errors import DiskFull, storage_problem
@@ -179,6 +187,32 @@ def _keyframe_stage(ctx: RunContext) -> BatchStage:
     return call
 
 
+def _fail_all(ctx: RunContext, step: Step, ids: list[int], exc: BaseException) -> None:
+    """The whole batch failed (source unreadable, model missing): every clip gets the attempt."""
+    for clip_id in ids:
+        record_failure(ctx, step, clip_id, exc)
+
+
+def _commit_each(
+    ctx: RunContext,
+    step: Step,
+    outcomes: list[tuple[int, str | None, Callable[[Session], None]]],
+) -> None:
+    """Per clip of a batch: record its failure, or write its result and finish it in one tx."""
+    for clip_id, error, write in outcomes:
+        if error is not None:
+            record_failure(ctx, step, clip_id, StageError(error))
+            continue
+        try:
+            with ctx.store.tx() as session:
+                write(session)
+                claims.finish(session, step, clip_id, ctx.worker, ctx.clock())
+                faults.hit(f"{step.name}.tx")
+        except claims.ClaimLost:
+            continue
+        faults.hit(f"{step.name}.done")
+
+
 def _run_frame_batch(ctx: RunContext, step: Step, ids: list[int], stage: BatchStage) -> None:
     """Clips of one source video through one decode pass; artifacts recorded per clip."""
     home = ctx.store.home
@@ -203,24 +237,24 @@ def _run_frame_batch(ctx: RunContext, step: Step, ids: list[int], stage: BatchSt
             faults.hit(f"{step.name}.start")
             result = stage(source, video_id, requests, frame_times, fps, task.update)
     except Exception as exc:
-        for clip_id in ids:
-            record_failure(ctx, step, clip_id, exc)
+        _fail_all(ctx, step, ids, exc)
         return
     finally:
         task.close()
-    for outcome in result.outcomes:
-        if outcome.status != "ok":
-            record_failure(ctx, step, outcome.clip_id, StageError(outcome.error or "failed"))
-            continue
-        try:
-            with ctx.store.tx() as session:
-                for art in outcome.artifacts:
-                    artifacts.upsert(session, art, home.rel(art.path))
-                claims.finish(session, step, outcome.clip_id, ctx.worker, ctx.clock())
-                faults.hit(f"{step.name}.tx")
-        except claims.ClaimLost:
-            continue
-        faults.hit(f"{step.name}.done")
+
+    def writer(outcome: ClipOutcome) -> Callable[[Session], None]:
+        def write(session: Session) -> None:
+            for art in outcome.artifacts:
+                artifacts.upsert(session, art, home.rel(art.path))
+
+        return write
+
+    _commit_each(
+        ctx,
+        step,
+        [(o.clip_id, None if o.status == "ok" else (o.error or "failed"), writer(o))
+         for o in result.outcomes],
+    )  # fmt: skip
 
 
 def run_sprites(ctx: RunContext, step: Step, ids: list[int]) -> None:
@@ -249,30 +283,26 @@ def run_embed(ctx: RunContext, step: Step, ids: list[int]) -> None:
             result = embed.run(requests, spec, on_progress=task.update)
         faults.hit("embed.inferred")
     except Exception as exc:
-        for clip_id in ids:
-            record_failure(ctx, step, clip_id, exc)
+        _fail_all(ctx, step, ids, exc)
         return
     finally:
         task.close()
-    for item in result.items:
-        if item.status != "ok":
-            record_failure(ctx, step, item.clip_id, StageError(item.error or "failed"))
-            continue
-        try:
-            with ctx.store.tx() as session:
-                vectors.put(
-                    session,
-                    item.clip_id,
-                    result.model,
-                    result.strategy,
-                    np.asarray(item.vector, dtype=np.float32),
-                    list(item.tags),
-                )
-                claims.finish(session, step, item.clip_id, ctx.worker, ctx.clock())
-                faults.hit("embed.tx")
-        except claims.ClaimLost:
-            continue
-        faults.hit("embed.done")
+
+    def writer(item: ClipEmbedding) -> Callable[[Session], None]:
+        def write(session: Session) -> None:
+            vector = np.asarray(item.vector, dtype=np.float32)
+            vectors.put(
+                session, item.clip_id, result.model, result.strategy, vector, list(item.tags)
+            )
+
+        return write
+
+    _commit_each(
+        ctx,
+        step,
+        [(i.clip_id, None if i.status == "ok" else (i.error or "failed"), writer(i))
+         for i in result.items],
+    )  # fmt: skip
 
 
 def model_for(ctx: RunContext) -> ModelSpec:
