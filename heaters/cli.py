@@ -178,10 +178,7 @@ def run(
         return
     rep = reporter(quiet, as_json)
     ctx = RunContext(store=store, settings=settings, reporter=rep)
-    if hasattr(rep, "__enter__"):
-        with rep:  # type: ignore[attr-defined]
-            report = dispatch_run(ctx, once=once, workers=settings.workers)
-    else:
+    with rep:
         report = dispatch_run(ctx, once=once, workers=settings.workers)
     with store.tx(write=False) as session:
         summary = {
@@ -805,12 +802,9 @@ def export(
         )
     rep = reporter(quiet, as_json)
     params = export_stage.ExportParams(copy=copy)
-    if hasattr(rep, "__enter__"):
-        with rep:  # type: ignore[attr-defined]
-            task = rep.task("export", len(items), "files")
-            result = export_stage.run(items, params, ffmpeg_exe(), task.update)
-    else:
-        result = export_stage.run(items, params, ffmpeg_exe())
+    with rep:
+        task = rep.task("export", len(items), "files")
+        result = export_stage.run(items, params, ffmpeg_exe(), task.update)
     rows = [
         {
             "clip_id": clip_ids[o.key][0] if len(clip_ids[o.key]) == 1 else None,

@@ -18,7 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from heaters.runner.progress import NullReporter, Reporter, Task
+from heaters.runner.progress import NullReporter, Task
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -86,7 +86,7 @@ class RichReporter:
         self.progress.console.print(message)
 
 
-def reporter(quiet: bool, as_json: bool) -> Reporter | RichReporter:
+def reporter(quiet: bool, as_json: bool) -> NullReporter | RichReporter:
     if quiet or as_json or not err.is_terminal:
         return NullReporter()
     return RichReporter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,10 @@ from heaters.domain.results import (
     BatchResult,
     ClipEmbedding,
     ClipOutcome,
+    DownloadResult,
     EmbedRequest,
     FrameRequest,
+    SpliceResult,
     StageError,
 )
 from heaters.domain.sources import clean_title, one_line
@@ -30,8 +33,8 @@ from heaters.runner.context import RunContext, keep_alive
 from heaters.settings import resolve_model
 from heaters.stages import download, embed, keyframes, splice, sprites
 from heaters.stages.atomic import clear_temps, write_bytes
-from heaters.stages.models import ModelSpec
 from heaters.store import artifacts, claims, clips, vectors, videos
+from heaters.store.home import Home
 from heaters.store.tables import Clip, SourceVideo
 from heaters.synthetic import ffmpeg_exe
 
@@ -88,25 +91,26 @@ def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
             continue
         finally:
             task.close()
-        try:
-            with ctx.store.tx() as session:
-                video = session.get(SourceVideo, video_id)
-                assert video is not None
-                probe = result.probe
-                video.filepath = home.rel(result.path)
-                video.title = video.title or clean_title(result.title)
-                video.duration_s = probe.duration_s
-                video.fps = probe.fps
-                video.frame_count = probe.frame_count
-                video.width, video.height, video.codec = probe.width, probe.height, probe.codec
-                video.source_meta = result.metadata
-                session.add(video)
-                session.flush()
-                claims.finish(session, step, video_id, ctx.worker, ctx.clock())
-                faults.hit("download.tx")
-        except claims.ClaimLost:
-            continue
-        faults.hit("download.done")
+
+        write = partial(_record_download, home=home, video_id=video_id, result=result)
+        _commit_each(ctx, step, [(video_id, None, write)])
+
+
+def _record_download(
+    session: Session, *, home: Home, video_id: int, result: DownloadResult
+) -> None:
+    video = session.get(SourceVideo, video_id)
+    assert video is not None
+    probe = result.probe
+    video.filepath = home.rel(result.path)
+    video.title = video.title or clean_title(result.title)
+    video.duration_s = probe.duration_s
+    video.fps = probe.fps
+    video.frame_count = probe.frame_count
+    video.width, video.height, video.codec = probe.width, probe.height, probe.codec
+    video.source_meta = result.metadata
+    session.add(video)
+    session.flush()
 
 
 def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
@@ -136,24 +140,23 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
             continue
         finally:
             task.close()
-        try:
-            with ctx.store.tx() as session:
-                video = session.get(SourceVideo, video_id)
-                assert video is not None
-                videos.insert_spans(session, video_id, result.spans)
-                video.frame_count = result.frame_count
-                if result.frame_times:
-                    last = result.spans[-1].end_time_s if result.spans else 0.0
-                    video.duration_s = max(video.duration_s or 0.0, last)
-                video.detector = result.detector
-                video.detector_params = result.params
-                session.add(video)
-                session.flush()
-                claims.finish(session, step, video_id, ctx.worker, ctx.clock())
-                faults.hit("splice.tx")
-        except claims.ClaimLost:
-            continue
-        faults.hit("splice.done")
+
+        write = partial(_record_splice, video_id=video_id, result=result)
+        _commit_each(ctx, step, [(video_id, None, write)])
+
+
+def _record_splice(session: Session, *, video_id: int, result: SpliceResult) -> None:
+    video = session.get(SourceVideo, video_id)
+    assert video is not None
+    videos.insert_spans(session, video_id, result.spans)
+    video.frame_count = result.frame_count
+    if result.frame_times:
+        last = result.spans[-1].end_time_s if result.spans else 0.0
+        video.duration_s = max(video.duration_s or 0.0, last)
+    video.detector = result.detector
+    video.detector_params = result.params
+    session.add(video)
+    session.flush()
 
 
 def load_frame_times(ctx: RunContext, video_id: int) -> np.ndarray:
@@ -198,7 +201,10 @@ def _commit_each(
     step: Step,
     outcomes: list[tuple[int, str | None, Callable[[Session], None]]],
 ) -> None:
-    """Per clip of a batch: record its failure, or write its result and finish it in one tx."""
+    """Per row: record its failure, or write its result and finish its claim in one transaction.
+
+    A claim lost meanwhile (expired and retaken, or yanked by an undo) drops the result.
+    """
     for clip_id, error, write in outcomes:
         if error is not None:
             record_failure(ctx, step, clip_id, StageError(error))
@@ -268,7 +274,7 @@ def run_keyframes(ctx: RunContext, step: Step, ids: list[int]) -> None:
 def run_embed(ctx: RunContext, step: Step, ids: list[int]) -> None:
     """Embed keyframed clips in one batch across videos; vectors + codes + tags in one write."""
     home = ctx.store.home
-    spec = model_for(ctx)
+    spec = resolve_model(ctx.settings)
     with ctx.store.tx(write=False) as session:
         requests = []
         for clip_id in ids:
@@ -303,11 +309,6 @@ def run_embed(ctx: RunContext, step: Step, ids: list[int]) -> None:
         [(i.clip_id, None if i.status == "ok" else (i.error or "failed"), writer(i))
          for i in result.items],
     )  # fmt: skip
-
-
-def model_for(ctx: RunContext) -> ModelSpec:
-    """The configured image model: built in, or an operator's own from config.toml [models.X]."""
-    return resolve_model(ctx.settings)
 
 
 EXECUTORS: dict[str, Executor] = {

@@ -26,7 +26,13 @@ class _NullTask:
 
 
 class NullReporter:
-    """For --quiet, --json and tests."""
+    """For --quiet, --json and tests. A context manager like the rich reporter, doing nothing."""
+
+    def __enter__(self) -> NullReporter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
     def task(self, description: str, total: float | None, unit: str) -> Task:
         return _NullTask()

@@ -280,8 +280,9 @@ def nearest(
     index = _index(session, model, query.shape[0])
     want = max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * (k + 1))
     qcode = _codes(query[None, :], index)[0].tobytes()
+    every = [0] if index.centroids is None else list(range(len(index.centroids)))
     if index.centroids is None:
-        parts = [0]
+        parts = every
     else:
         sims = np.einsum("cd,d->c", index.centroids, query)
         parts = np.argsort(-sims)[: index.nprobe].tolist()
@@ -307,13 +308,10 @@ def nearest(
             total = session.execute(
                 text("SELECT COUNT(*) FROM embeddings WHERE model = :m"), {"m": model}
             ).scalar_one()
-        if want >= total and len(parts) == len(
-            index.centroids if index.centroids is not None else [0]
-        ):
+        if want >= total and len(parts) == len(every):
             return hits
         want *= 4
-        if index.centroids is not None:  # widen to every partition rather than miss results
-            parts = list(range(len(index.centroids)))
+        parts = every  # widen to every partition rather than miss results
 
 
 def _live_vectors(session: Session, ids: list[int]) -> list[tuple[int, bytes]]:
