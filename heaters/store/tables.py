@@ -17,7 +17,19 @@ def now() -> float:
     return time.time()
 
 
-class SourceVideo(SQLModel, table=True):
+class Claimable(SQLModel):
+    """Columns every row a dispatcher step works on carries: its claim and its retries."""
+
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: float | None = None
+    claimed_by: str | None = None
+    claimed_until: float | None = None
+    created_at: float = Field(default_factory=now)
+    updated_at: float = Field(default_factory=now)
+
+
+class SourceVideo(Claimable, table=True):
     __tablename__ = "source_videos"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -35,16 +47,9 @@ class SourceVideo(SQLModel, table=True):
     source_meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     detector: str | None = None
     detector_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    attempts: int = 0
-    last_error: str | None = None
-    next_attempt_at: float | None = None
-    claimed_by: str | None = None
-    claimed_until: float | None = None
-    created_at: float = Field(default_factory=now)
-    updated_at: float = Field(default_factory=now)
 
 
-class Clip(SQLModel, table=True):
+class Clip(Claimable, table=True):
     __tablename__ = "clips"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -59,13 +64,6 @@ class Clip(SQLModel, table=True):
     superseded_by: str | None = None  # JSON list of clip ids that replaced this one
     origin: str = "splice"
     origin_event_id: int | None = None  # the merge/split event that made this clip
-    attempts: int = 0
-    last_error: str | None = None
-    next_attempt_at: float | None = None
-    claimed_by: str | None = None
-    claimed_until: float | None = None
-    created_at: float = Field(default_factory=now)
-    updated_at: float = Field(default_factory=now)
 
 
 class ClipArtifact(SQLModel, table=True):
