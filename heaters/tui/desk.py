@@ -199,7 +199,7 @@ class ReviewDesk:
     def recent(self, limit: int = 8) -> list[RecentAction]:
         with self.store.tx(write=False) as session:
             rows = review_store.recent(session, self.cfg.reviewer, limit=max(limit, 50))
-        undone = {int((e.payload or {}).get("event_id", 0)) for e in rows if e.action == "undo"}
+        status = review_store.statuses(rows)  # an undo is newer than its target: in the window
         return [
             RecentAction(
                 event_id=e.id or 0,
@@ -207,7 +207,7 @@ class ReviewDesk:
                 action=e.action,
                 payload=dict(e.payload or {}),
                 pending=e.committed_at is None,
-                undone=e.id in undone,
+                undone=status.get(e.id or 0) in ("undone", "cancelled"),
             )
             for e in rows[:limit]
         ]
