@@ -1,0 +1,131 @@
+"""Export the WordNet hypernym tree of the 1000 ImageNet classes as data (imagenet_hierarchy.json).
+
+Run once, with plain Python (no heaters, no third-party packages):
+
+    pip download timm --no-deps -d /tmp/timm          # the wheel is read as a zip, never installed
+    apt-get install wordnet-base                       # WordNet 3.0: /usr/share/wordnet/data.noun
+    python3 models/export_imagenet_hierarchy.py /tmp/timm/timm-*.whl [/usr/share/wordnet]
+
+Why: the ImageNet-1k classes are WordNet 3.0 noun synsets, so "dog" means the 120 breeds under
+`dog.n.01` and "vehicle" every car, bus and scooter. Text search expands a query through this tree
+instead of guessing from name similarity alone.
+
+- The class order (ids `n01440764` ... in logit order) comes from timm's
+  `timm/data/_info/imagenet_synsets.txt` (Apache-2.0), and is checked against the first lemma of
+  each class and `imagenet_labels.txt`.
+- Lemmas and hypernyms (`@` and instance hypernyms `@i`) come from WordNet 3.0's `data.noun`.
+- `plurals` keeps WordNet's irregular noun forms (`noun.exc`) whose base form is a lemma in the
+  tree ("geese" -> "goose"); regular plurals are left to the run-time rules.
+
+Output (deterministic, sorted keys, ~150 KB): `{"classes": [wnid x 1000], "synsets": {wnid:
+{"lemmas": [...], "hypernyms": [...]}}, "plurals": {...}, "source": ...}`; every hypernym of every
+listed synset is listed too, up to `entity.n.01`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "imagenet_hierarchy.json"
+LABELS = HERE / "imagenet_labels.txt"
+SYNSETS_IN_WHEEL = "timm/data/_info/imagenet_synsets.txt"
+
+
+@dataclass(frozen=True)
+class Synset:
+    wnid: str
+    lemmas: tuple[str, ...]
+    hypernyms: tuple[str, ...]
+
+
+def parse_data_noun(path: Path) -> dict[str, Synset]:
+    """WordNet's `data.noun`: offset lex_file type w_cnt (word lex_id)* p_cnt (ptr offset pos src)*."""
+    out: dict[str, Synset] = {}
+    for line in path.read_text(encoding="latin-1").splitlines():
+        if not line or line.startswith(" "):
+            continue  # the licence header lines start with two spaces
+        fields = line.split(" | ", 1)[0].split()
+        offset, _lex, _type, w_hex = fields[:4]
+        n_words = int(w_hex, 16)
+        words = fields[4 : 4 + 2 * n_words : 2]
+        pos = 4 + 2 * n_words
+        n_ptrs = int(fields[pos])
+        hypernyms = []
+        for i in range(n_ptrs):
+            symbol, target, target_pos = fields[pos + 1 + 4 * i : pos + 4 + 4 * i]
+            if symbol in ("@", "@i") and target_pos == "n":
+                hypernyms.append("n" + target)
+        # adjective markers such as "(p)" only occur on adjectives; strip them anyway
+        lemmas = tuple(w.split("(")[0].replace("_", " ") for w in words)
+        out["n" + offset] = Synset("n" + offset, lemmas, tuple(hypernyms))
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    wheel = Path(sys.argv[1])
+    wordnet = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("/usr/share/wordnet")
+    with zipfile.ZipFile(wheel) as zf:
+        classes = zf.read(SYNSETS_IN_WHEEL).decode().split()
+    assert len(classes) == 1000 and len(set(classes)) == 1000, len(classes)
+
+    data = parse_data_noun(wordnet / "data.noun")
+    labels = LABELS.read_text(encoding="utf-8").splitlines()
+    mismatched = [
+        (i, wnid, labels[i])
+        for i, wnid in enumerate(classes)
+        if labels[i].lower() not in {lemma.lower() for lemma in data[wnid].lemmas}
+    ]
+    # torchvision renamed a few classes (e.g. "crane" stays, "maillot" twice); report, don't fail
+    print(f"{len(mismatched)} class names not among their synset's lemmas", file=sys.stderr)
+    for row in mismatched[:20]:
+        print("  ", *row, file=sys.stderr)
+
+    tree: dict[str, Synset] = {}
+    todo = list(classes)
+    while todo:
+        wnid = todo.pop()
+        if wnid in tree:
+            continue
+        tree[wnid] = data[wnid]
+        todo.extend(data[wnid].hypernyms)
+
+    lemmas = {lemma.lower() for s in tree.values() for lemma in s.lemmas}
+    plurals: dict[str, str] = {}
+    for line in (wordnet / "noun.exc").read_text(encoding="latin-1").splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            form, base = parts[0].replace("_", " "), parts[1].replace("_", " ")
+            if base in lemmas and form != base:
+                plurals.setdefault(form, base)
+
+    doc = {
+        "source": {
+            "classes": f"{wheel.name}:{SYNSETS_IN_WHEEL}",
+            "classes_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+            "wordnet": "WordNet 3.0 data.noun and noun.exc (Debian wordnet-base 1:3.0)",
+            "data_noun_sha256": hashlib.sha256((wordnet / "data.noun").read_bytes()).hexdigest(),
+        },
+        "classes": classes,
+        "synsets": {
+            wnid: {"lemmas": list(s.lemmas), "hypernyms": list(s.hypernyms)}
+            for wnid, s in sorted(tree.items())
+        },
+        "plurals": dict(sorted(plurals.items())),
+    }
+    OUT.write_text(json.dumps(doc, indent=0, sort_keys=True, ensure_ascii=False) + "\n")
+    print(
+        f"{OUT.name}: {len(tree)} synsets, {len(plurals)} irregular plurals, "
+        f"{OUT.stat().st_size} bytes, sha256 {hashlib.sha256(OUT.read_bytes()).hexdigest()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
