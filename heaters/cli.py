@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from heaters import __version__
-from heaters.console import err, iso, out, print_json, reporter
+from heaters.console import err, iso, out, print_json, reporter, safe
 from heaters.domain.sources import InvalidSource, one_line, parse_source
 from heaters.domain.states import ClipState
 from heaters.errors import (
@@ -51,6 +50,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print only JSON on stdout
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
 
 _state = {"debug": False}
+
+# Ids and frame numbers are SQLite integers: anything larger is bad input, refused by the parser.
+MAX_ID = 2**63 - 1
 
 
 def _version(value: bool) -> None:
@@ -158,6 +160,7 @@ def run(
     """
     from heaters.runner.context import RunContext
     from heaters.runner.dispatch import run as dispatch_run
+    from heaters.settings import resolve_model
 
     if detector is not None and detector not in ("content", "pyscenedetect"):
         raise BadInput(f"unknown detector {detector!r} (choose content or pyscenedetect)")
@@ -170,6 +173,10 @@ def run(
         threshold=threshold,
         min_clip_s=min_clip_s,
     )
+    try:  # a model that cannot load would fail every clip it reaches: refuse before any work
+        resolve_model(settings)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
     if lock and not _take_run_lock(store):
         if as_json:
             print_json({"skipped": "another heaters run --lock holds this home"})
@@ -252,7 +259,8 @@ def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             kind = "video" if label == "failed_videos" else "clip"
             out.print(
                 f"[red]{kind} {row['id']}[/red] {row['state']} "
-                f"(attempt {row['attempts']}): {row['last_error']}"
+                f"(attempt {row['attempts']}): {safe(row['last_error'])}",
+                markup=True,
             )
 
 
@@ -313,16 +321,16 @@ def videos_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     for r in rows:
         dur = f"{r['duration_s']:.1f}s" if r["duration_s"] else "?"
         title = r["title"] or r["url"] or r["local_path"]
-        line = f"{r['id']:>4}  {r['state']:<16} {dur:>8}  {title}"
+        line = f"{r['id']:>4}  {r['state']:<16} {dur:>8}  {safe(title)}"
         if r["last_error"]:
-            line += f"  [red]({r['last_error']})[/red]"
-        out.print(line, markup=bool(r["last_error"]))
+            line += f"  [red]({safe(r['last_error'])})[/red]"
+        out.print(line, markup=True)
 
 
 @app.command("clips")
 def clips_cmd(
     home: HomeOpt = None,
-    video: Annotated[int | None, typer.Option("--video", help="Only this source video.")] = None,
+    video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only this source video.")] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only clips in this state.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -354,7 +362,7 @@ def clips_cmd(
 @app.command()
 def retry(
     ids: Annotated[
-        list[int] | None, typer.Argument(help="Video ids (or clip ids with --clip).")
+        list[int] | None, typer.Argument(min=0, max=MAX_ID, help="Video ids (or clip ids with --clip).")
     ] = None,
     home: HomeOpt = None,
     clip: Annotated[bool, typer.Option("--clip", help="The ids are clip ids.")] = False,
@@ -459,7 +467,7 @@ def _review_cfg(store: Store, settings: Settings) -> Any:
 def review_main(
     ctx: typer.Context,
     home: HomeOpt = None,
-    video: Annotated[int | None, typer.Option("--video", help="Only clips of this video.")] = None,
+    video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")] = None,
     images: ImagesOpt = "auto",
 ) -> None:
     """Open the review TUI (keys: a approve, s skip, d archive, m merge, g group, enter split,
@@ -492,27 +500,40 @@ def _act(
 
     store = open_store(home)
     settings = settings_for(store)
+    from heaters.domain.review import describe
+
     try:
         with store.tx() as session:
-            event = review_store.append(
+            noted = review_store.append_noted(
                 session, clip_id, action, payload, _review_cfg(store, settings), time.time()
             )
     except ReviewRefused as exc:
         raise BadInput(str(exc)) from exc
-    data = {"event_id": event.id, "clip_id": clip_id, "action": action, "payload": event.payload}
+    event = noted.event
+    replaces = [
+        {"event_id": e.id, "action": describe(e.action, e.clip_id, e.payload)}
+        for e in noted.replaced
+    ]
+    data = {
+        "event_id": event.id, "clip_id": clip_id, "action": action, "payload": event.payload,
+        "replaces": replaces, "notes": noted.notes,
+    }  # fmt: skip
     if as_json:
         print_json(data)
     elif not quiet:
-        extra = f" at frame {payload['frame']}" if payload else ""
         out.print(
-            f"event {event.id}: {action} clip {clip_id}{extra} "
+            f"event {event.id}: {describe(action, clip_id, event.payload)} "
             f"(commits in {settings.grace_s:g}s; undo with heaters review undo)"
         )
+        for r in replaces:
+            out.print(f"  replaces event {r['event_id']} ({r['action']}): it will not apply")
+        for note in noted.notes:
+            out.print(f"  note: {note}")
 
 
 def _make_action(action: str, doc: str) -> None:
     def command(
-        clip_id: Annotated[int, typer.Argument(help="Clip id.")],
+        clip_id: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="Clip id.")],
         home: HomeOpt = None,
         as_json: JsonOpt = False,
         quiet: QuietOpt = False,
@@ -539,8 +560,8 @@ _make_action(
 
 @review_app.command("split")
 def review_split(
-    clip_id: Annotated[int, typer.Argument(help="Clip id.")],
-    frame: Annotated[int, typer.Option("--frame", help="Absolute source frame of the cut.")],
+    clip_id: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="Clip id.")],
+    frame: Annotated[int, typer.Option("--frame", min=0, max=MAX_ID, help="Absolute source frame of the cut.")],
     home: HomeOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -555,7 +576,7 @@ def review_split(
 @review_app.command("undo")
 def review_undo(
     event_id: Annotated[
-        int | None, typer.Argument(help="Event to undo (default: your newest).")
+        int | None, typer.Argument(min=0, max=MAX_ID, help="Event to undo (default: your newest).")
     ] = None,
     home: HomeOpt = None,
     as_json: JsonOpt = False,
@@ -600,7 +621,7 @@ def review_undo(
 @app.command("events")
 def events_cmd(
     home: HomeOpt = None,
-    clip: Annotated[int | None, typer.Option("--clip", help="Only this clip's events.")] = None,
+    clip: Annotated[int | None, typer.Option("--clip", min=0, max=MAX_ID, help="Only this clip's events.")] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Replay the log and list clips whose state differs.")
     ] = False,
@@ -621,37 +642,21 @@ def events_cmd(
             print_json({"ok": not diffs, "differences": diffs})
         elif diffs:
             for d in diffs:
-                out.print(f"clip {d['clip_id']}: log says {d['expected']}, table has {d['actual']}")
+                out.print(f"clip {d['clip_id']}: {d['why']}")
         else:
-            out.print("events --check: the log reproduces every clip's review state")
+            out.print("events --check: a decision in the log explains every clip's review state")
         if diffs:
             raise typer.Exit(1)
         return
     with store.tx(write=False) as session:
-        log = review_store.events(session, clip)
-        status_of = review_store.statuses(review_store.events(session))
-        rows = [
-            {
-                "id": e.id,
-                "clip_id": e.clip_id,
-                "action": e.action,
-                "payload": e.payload,
-                "reviewer": e.reviewer,
-                "created_at": iso(e.created_at),
-                "committed_at": iso(e.committed_at),
-                "status": status_of.get(e.id or 0, "pending"),
-            }
-            for e in log
-        ]
+        rows = review_store.history(session, clip)
     if as_json:
         print_json(rows)
         return
     for r in rows:
-        mark = r["status"]
-        payload = f" {r['payload']}" if r["payload"] else ""
+        why = f" ({r['why']})" if r["why"] else ""
         out.print(
-            f"{r['id']:>5}  clip {r['clip_id']:<5} {r['action']:<8}{payload}  "
-            f"{r['reviewer']}  {r['created_at']}  {mark}"
+            f"{r['id']:>5}  {r['what']:<34} {r['reviewer']}  {r['created_at']}  {r['status']}{why}"
         )
 
 
@@ -681,10 +686,10 @@ def _print_hits(rows: list[dict[str, Any]]) -> None:
 
 @app.command()
 def similar(
-    clip_id: Annotated[int, typer.Argument(help="The clip to find neighbours of.")],
+    clip_id: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="The clip to find neighbours of.")],
     home: HomeOpt = None,
     k: KOpt = 12,
-    video: Annotated[int | None, typer.Option("--video", help="Only clips of this video.")] = None,
+    video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Embedding model.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -722,14 +727,18 @@ def search(
 
     Example: [bold]heaters search "motorbike"[/bold]
     """
+    from heaters.stages.text_encoder import query_labels
     from heaters.store import search as search_store
 
     if not query.strip():
         raise BadInput('empty query: say what to look for, e.g. heaters search "a dog"')
     store = open_store(home)
     settings = settings_for(store)
+    _match, weights = query_labels(query)
+    if not weights and not as_json:
+        err.print(f"no ImageNet class matches {query!r}: search knows objects and animals")
     with store.tx(write=False) as session:
-        hits = search_store.text(session, query, settings.model, k)
+        hits = search_store.text(session, weights, settings.model, k)
     rows = _hits_json(store, hits)
     print_json(rows) if as_json else _print_hits(rows)
 
@@ -751,7 +760,7 @@ def export(
         str,
         typer.Option("--state", help="approved (any stage since) | embedded | all (live clips)."),
     ] = "approved",
-    video: Annotated[int | None, typer.Option("--video", help="Only clips of this video.")] = None,
+    video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")] = None,
     group: Annotated[
         bool, typer.Option("--group", help="One file per group of grouped clips.")
     ] = False,
@@ -822,7 +831,7 @@ def export(
         for r in rows:
             ids = "+".join(map(str, r["clip_ids"]))
             extra = f" ({r['error']})" if r["error"] else (f" ({r['note']})" if r["note"] else "")
-            out.print(f"{r['status']:<8} clip {ids}: {escape(r['path'])}{escape(extra)}")
+            out.print(f"{r['status']:<8} clip {ids}: {r['path']}{extra}")
         if not rows:
             out.print(f"nothing to export (no {state} clips)")
     if any(r["status"] == "failed" for r in rows):
@@ -831,7 +840,7 @@ def export(
 
 @app.command()
 def scenes(
-    video_id: Annotated[int, typer.Argument(help="Source video id.")],
+    video_id: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="Source video id.")],
     home: HomeOpt = None,
     fmt: Annotated[
         str, typer.Option("--format", help="csv (PySceneDetect list-scenes) | edl | json.")
@@ -884,7 +893,7 @@ def doctor(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     else:
         for c in checks:
             mark = "[green]OK  [/green]" if c.ok else "[red]FAIL[/red]"
-            out.print(f"{mark} {escape(c.name)}: {escape(c.detail)}")
+            out.print(f"{mark} {safe(c.name)}: {safe(c.detail)}", markup=True)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 
@@ -923,7 +932,7 @@ def config(
 
 @app.command()
 def show(
-    clip_id: Annotated[int, typer.Argument(help="Clip id.")],
+    clip_id: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="Clip id.")],
     home: HomeOpt = None,
     images: Annotated[bool, typer.Option("--images/--no-images", help="Draw the sprite.")] = True,
     as_json: JsonOpt = False,
@@ -946,17 +955,16 @@ def show(
     c = report["clip"]
     out.print(
         f"[bold]clip {c['id']}[/bold]  {c['state']}  video {c['source_video_id']} "
-        f"({escape(report['video_title'] or '')})"
+        f"({safe(report['video_title'] or '')})",
+        markup=True,
     )
     out.print(
         f"frames {c['start_frame']}-{c['end_frame']}  "
         f"{c['start_time_s']:.3f}-{c['end_time_s']:.3f}s ({c['duration_s']:.2f}s)  origin {c['origin']}"
     )
     for e in report["history"]:
-        mark = "committed" if e["committed_at"] else "pending"
-        out.print(
-            f"  event {e['id']}: {e['action']} {e['payload'] or ''} ({mark}, {e['created_at']})"
-        )
+        why = f": {e['why']}" if e["why"] else ""
+        out.print(f"  event {e['id']}: {e['what']} ({e['status']}{why}; {e['created_at']})")
     for a in report["artifacts"]:
         out.print(f"  {a['kind']} {a['strategy']} {a['tag']}: {a['path']}")
     if report["tags"]:
@@ -1044,15 +1052,18 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:  # click's usage errors, vendored by Typer
-        show = getattr(exc, "show", None)
-        if show is None:
+        fmt = getattr(exc, "format_message", None)
+        if fmt is None:
             raise
-        show()
+        # One line, like every other error: "error: <what>", and where to look for help.
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        err.print(f"error: {one_line(fmt(), 300)}{where}", markup=False, highlight=False)
         sys.exit(int(getattr(exc, "exit_code", 2)))
     except HeatersError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        err.print(f"[red]error:[/red] {safe(one_line(str(exc), 1000))}", markup=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,8 +21,49 @@ from rich.progress import (
 
 from heaters.runner.progress import NullReporter, Task
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Bidi overrides and isolates make shown text lie about its order; control characters (ESC,
+# newline, carriage return, NUL...) can forge lines or drive the terminal.
+_INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(value: object) -> str:
+    """Text from outside (a URL, a path, a title, an error) as one visible line: control and bidi
+    characters are shown escaped (`\\x1b`, `\\n`, `\\u202e`), everything else as it is."""
+    text = str(value)
+    if text.isprintable() and not _INVISIBLE.intersection(text):
+        return text
+    shown = []
+    for ch in text:
+        if ch in _INVISIBLE or (not ch.isprintable() and ch != " "):
+            code = ord(ch)
+            shown.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
+                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
+                else f"\\U{code:08x}"))
+        else:
+            shown.append(ch)
+    return "".join(shown)
+
+
+def safe(value: object) -> str:
+    """Outside text for a string printed with markup on: escaped for Rich and the terminal."""
+    return escape(printable(value))
+
+
+class SafeConsole(Console):
+    """A console where text is text: markup only where a caller asks for it (`markup=True`, and
+    then it escapes what came from outside with `safe`), control characters always escaped.
+
+    Rich markup in a URL (`/page[/red]x.html`) would otherwise break a listing for good.
+    """
+
+    def print(self, *objects: Any, markup: bool | None = None, **kwargs: Any) -> None:  # type: ignore[override]
+        if not markup:
+            objects = tuple(printable(o) if isinstance(o, str) else o for o in objects)
+        super().print(*objects, markup=bool(markup), **kwargs)
+
+
+out = SafeConsole(highlight=False, soft_wrap=True)
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

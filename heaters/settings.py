@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -26,6 +28,13 @@ class Settings:
     keyframe_strategy: str = "multi"
     model: str = "efficientnet_lite0"
     reviewer: str = "operator"
+    # A download with no new bytes for this long fails (retryable); none may take longer in total.
+    download_stall_s: float = 60.0
+    download_timeout_s: float = 21600.0
+    # A source larger than this fails alone (not retried); so does one that would leave the home's
+    # disk with less than min_free_mb (retried later: space may be freed).
+    max_source_mb: float = 20480.0
+    min_free_mb: float = 256.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -33,8 +42,11 @@ class Settings:
         return RetryPolicy(max_attempts=self.max_attempts, base_s=self.retry_base_s)
 
     def with_overrides(self, **values: Any) -> Settings:
-        """Apply command-line flags; `None` means "not given"."""
+        """Apply command-line flags; `None` means "not given". Each is checked like a config
+        value (ConfigError), so a bad flag is refused before any work is claimed."""
         given = {k: v for k, v in values.items() if v is not None}
+        for key, value in given.items():
+            check(key, value)
         return replace(self, **given)
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,15 +69,29 @@ def load(home: Path) -> Settings:
     if not path.exists():
         return Settings()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
+    return _from_text(text, path)
+
+
+def _from_text(text: str, path: Path) -> Settings:
+    """Settings from config.toml's text; ConfigError (one line, naming the file) when unusable."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"cannot read {path}: {exc}; fix it with heaters config KEY VALUE or an editor"
+        ) from exc
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     defaults = Settings()
     for key, value in data.items():
         if key in KEYS:
-            values[key] = coerce(key, value, getattr(defaults, key))
+            try:
+                values[key] = check(key, coerce(key, value, getattr(defaults, key)))
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from exc
         else:
             extra[key] = value
     return replace(defaults, **values, extra=extra)
@@ -78,6 +104,67 @@ def coerce(key: str, value: Any, default: Any) -> Any:
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     raise ConfigError(f"config key {key!r} wants a {type(default).__name__}, got {value!r}")
+
+
+# (low, high) inclusive bounds of numeric settings: a value outside makes every row fail (or, for
+# lease_s, lets two runs hold one row), so it is refused before it is written or used.
+_RANGES: dict[str, tuple[float, float]] = {
+    "threshold": (1e-6, 1000.0),
+    "min_clip_s": (0.0, 3600.0),
+    "grace_s": (0.0, 7 * 86400.0),
+    "workers": (1, 64),
+    "lease_s": (0.5, 86400.0),
+    "max_attempts": (1, 100),
+    "retry_base_s": (0.0, 86400.0),
+    "sprite_tile_width": (16, 1920),
+    "sprite_columns": (1, 50),
+    "sprite_max_fps": (0.1, 240.0),
+    "download_stall_s": (1.0, 86400.0),
+    "download_timeout_s": (1.0, 30 * 86400.0),
+    "max_source_mb": (0.01, 1e9),
+    "min_free_mb": (0.0, 1e9),
+}
+
+
+def _choices(key: str) -> tuple[str, ...]:
+    if key == "detector":
+        from heaters.stages.splice import DETECTORS
+
+        return tuple(DETECTORS)
+    if key == "keyframe_strategy":
+        from heaters.domain.sampling import KEYFRAME_TAGS
+
+        return tuple(KEYFRAME_TAGS)
+    return ()
+
+
+def check(key: str, value: Any) -> Any:
+    """`value` if it is usable for `key` (type, finite, in range, a known name); else ConfigError."""
+    if value is None:
+        if key == "threshold":
+            return value
+        raise ConfigError(f"{key} needs a value")
+    if key in _RANGES:
+        low, high = _RANGES[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} wants a number, got {value!r}")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ConfigError(f"{key} must be a number from {low:g} to {high:g}, got {value!r}")
+        return value
+    if key in ("detector", "keyframe_strategy"):
+        choices = _choices(key)
+        if value not in choices:
+            raise ConfigError(f"unknown {key} {value!r} (choose {' or '.join(choices)})")
+        return value
+    if key in ("reviewer", "model"):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{key} must be a non-empty name")
+        if len(value) > 64 or not value.isprintable() or value != value.strip():
+            raise ConfigError(
+                f"{key} must be one line of at most 64 printable characters, got {value!r}"
+            )
+        return value
+    return value
 
 
 def resolve_model(settings: Settings) -> Any:
@@ -106,18 +193,21 @@ def parse_value(key: str, raw: str) -> Any:
     if text.lower() in ("none", "default", "") and default is None:
         return None
     try:
+        value: Any
         if isinstance(default, bool):
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(text)
-            return text.lower() in ("true", "1", "yes")
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float) or default is None:
-            return float(text)
+            value = text.lower() in ("true", "1", "yes")
+        elif isinstance(default, int):
+            value = int(text)
+        elif isinstance(default, float) or default is None:
+            value = float(text)
+        else:
+            value = text
     except ValueError as exc:
         kind = type(default).__name__ if default is not None else "number"
         raise ConfigError(f"{key} wants a {kind}, got {raw!r}") from exc
-    return text
+    return check(key, value)
 
 
 def _toml_value(value: Any) -> str:
@@ -125,8 +215,7 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return json.dumps(str(value), ensure_ascii=False)  # a valid TOML basic string
 
 
 def set_value(home: Path, key: str, raw: str) -> Any:
@@ -152,9 +241,14 @@ def set_value(home: Path, key: str, raw: str) -> Any:
         out.append(line)
     if not placed and value is not None:
         out.append(f"{key} = {_toml_value(value)}")
+    text = "\n".join(out) + "\n"
+    # Prove the new file parses and holds only usable values before writing it: a bad value is
+    # refused with nothing written, and setting a good value repairs a file broken by hand.
+    settings = _from_text(text, path)
+    if key == "model":
+        resolve_model(settings)
     home.mkdir(parents=True, exist_ok=True)
     from heaters.stages.atomic import write_bytes
 
-    write_bytes(path, ("\n".join(out) + "\n").encode("utf-8"))
-    load(home)  # prove the file still parses
+    write_bytes(path, text.encode("utf-8"))
     return value

@@ -180,3 +180,131 @@ def test_shell_characters_in_a_url_stay_characters(home: Path, tmp_path: Path) -
     assert list(cwd.iterdir()) == [] and not list(home.rglob("pwned*"))
     video = json.loads(fk.heaters(home, "videos", "--json").stdout)[0]
     assert video["url"] == url and "refused" in video["last_error"].lower()
+
+
+# ---------------------------------------------------------------- round two (issue 11)
+
+
+def _one_line_refusal(res: fk.Run, what: object) -> None:
+    assert res.code == 2, (what, res)
+    assert len(res.stderr.strip().splitlines()) == 1, (what, res.stderr)
+    assert "Traceback" not in res.stderr and "Error" not in res.stderr.split(":")[0], res.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("review", "approve", "99999999999999999999"),
+        ("show", "99999999999999999999"),
+        ("similar", "99999999999999999999"),
+        ("scenes", "99999999999999999999"),
+        ("review", "undo", "99999999999999999999"),
+        ("clips", "--video", "99999999999999999999"),
+        ("events", "--clip", "99999999999999999999"),
+        ("export", "--video", "99999999999999999999"),
+        ("review", "--video", "99999999999999999999"),
+        ("review", "split", "1", "--frame", "99999999999999999999"),
+        ("ingest", "http://[::1"),
+        ("export", "--template", "{clip_id:0300d}"),
+        ("export", "--template", "{clip_id:0400000000d}"),
+        ("run", "--threshold", "-5"),
+        ("run", "--threshold", "nan"),
+        ("run", "--threshold", "1e400"),
+        ("run", "--min-clip-s", "inf"),
+        ("run", "--workers", "0"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(home: Path, args: tuple[str, ...]) -> None:
+    res = fk.heaters(home, *args)
+    _one_line_refusal(res, args)
+    assert not (home / "heaters.db").exists() or args[0] in ("export", "run")
+
+
+def test_bad_run_flags_are_refused_before_any_work(home: Path, tmp_path: Path) -> None:
+    """A bad flag is no fault of the video: nothing is downloaded and no attempt is charged."""
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"not even a video")
+    assert fk.heaters(home, "ingest", str(video), "--quiet").code == 0
+    for flags in (("--threshold", "-5"), ("--threshold", "nan"), ("--min-clip-s", "inf")):
+        _one_line_refusal(fk.heaters(home, "run", *flags), flags)
+    row = json.loads(fk.heaters(home, "videos", "--json").stdout)[0]
+    assert (row["state"], row["attempts"], row["filepath"]) == ("new", 0, None)
+
+
+BAD_CONFIG = [
+    ("reviewer", "evil\nname"),
+    ("reviewer", "\x1b]0;pwned\x07"),
+    ("sprite_columns", "0"),
+    ("sprite_max_fps", "0"),
+    ("sprite_tile_width", "0"),
+    ("sprite_tile_width", "100000"),
+    ("threshold", "nan"),
+    ("min_clip_s", "-1"),
+    ("detector", "bogus"),
+    ("keyframe_strategy", "bogus"),
+    ("lease_s", "0"),
+    ("model", "bogus"),
+    ("max_attempts", "0"),
+]
+
+
+def test_config_values_are_checked_before_anything_is_written(home: Path) -> None:
+    home.mkdir()
+    (home / "config.toml").write_text("grace_s = 5.0\n")
+    for key, value in BAD_CONFIG:
+        res = fk.heaters(home, "config", "--", key, value)
+        _one_line_refusal(res, (key, value))
+        assert (home / "config.toml").read_text() == "grace_s = 5.0\n", (key, value)
+    # a good value with quotes and unicode round-trips, and everything still works
+    assert fk.heaters(home, "config", "reviewer", 'Zoë "Z" \\o/').code == 0
+    res = fk.heaters(home, "config", "--json")
+    assert res.code == 0 and json.loads(res.stdout)["reviewer"] == 'Zoë "Z" \\o/'
+    assert fk.heaters(home, "events").code == 0
+
+
+def test_a_config_file_broken_by_hand_is_one_line_and_repairable(home: Path) -> None:
+    home.mkdir()
+    (home / "config.toml").write_text("lease_s = 0\nsprite_columns = 10\n")
+    for args in (("run", "--once"), ("events",), ("config",)):
+        _one_line_refusal(fk.heaters(home, *args), args)
+    assert fk.heaters(home, "config", "lease_s", "60").code == 0  # the repair itself works
+    assert fk.heaters(home, "config").code == 0
+
+
+def test_url_spellings_of_one_resource_register_once(home: Path) -> None:
+    port = free_port()
+    spellings = [
+        f"http://127.0.0.1:{port}/a/Video.mp4",
+        f"HTTP://127.0.0.1:{port}/a/Video.mp4",
+        f"http://127.0.0.1:{port}/a/Video.mp4#t=10",
+        f"Http://127.0.0.1:{port}/a/Video.mp4#",
+    ]
+    res = fk.heaters(home, "ingest", *spellings, "--json")
+    assert res.code == 0, res.stderr
+    assert len({r["id"] for r in json.loads(res.stdout)}) == 1
+    other = fk.heaters(home, "ingest", f"http://127.0.0.1:{port}/a/video.mp4", "--json")
+    assert json.loads(other.stdout)[0]["created"]  # the path's case is the server's business
+
+
+def test_outside_text_is_shown_as_text(home: Path, tmp_path: Path) -> None:
+    """Rich markup and terminal escapes in URLs, paths and errors are printed as characters."""
+    folder = tmp_path / "a["
+    folder.mkdir()
+    path = folder / "red]b.mp4"  # the path a[/red]b.mp4
+    path.write_text("not a video")
+    port = free_port()
+    markup_url = f"http://127.0.0.1:{port}/page[/red]x.html"
+    escape_url = f"http://127.0.0.1:{port}/\x1b]0;pwned\x07x[bold]y.mp4"
+    res = fk.heaters(home, "ingest", str(path), markup_url, escape_url)
+    assert res.code == 0 and "MarkupError" not in res.stderr, res
+    assert "[/red]b.mp4" in res.stdout and "\x1b" not in res.stdout and "\\x1b]0;pwned" in res.stdout
+    assert fk.heaters(home, "run", "--once", "--quiet").code in (0, 1)
+    for args in (("status",), ("videos",)):
+        res = fk.heaters(home, *args)
+        assert res.code == 0 and not res.stderr, (args, res)
+        assert "\x1b" not in res.stdout and "\\x1b]0;pwned\\x07x[bold]y" in res.stdout
+        assert len(res.stdout.splitlines()) == (6 if args == ("status",) else 3), res.stdout
+    assert "page[/red]x.html" in fk.heaters(home, "videos").stdout
+    status = fk.heaters(home, "status").stdout
+    assert "[generic]" in status  # yt-dlp's own words, not eaten as markup
+    assert "Errno 1094995529" not in status and "not a video" in status

@@ -63,6 +63,13 @@ def check_template(template: str) -> None:
             raise BadTemplate(f"conversions like !{conversion} are not allowed in the template")
         if spec and ("{" in spec or FIELDS[field] != "int"):
             raise BadTemplate(f"only number fields take a format spec, not {{{field}:{spec}}}")
+        if spec:
+            # zero padding to a sane width only: '{clip_id:0400000000d}' would take 4 GB
+            shape = re.fullmatch(r"0?([0-9]{1,2})d?", spec)
+            if shape is None or int(shape.group(1)) > 20:
+                raise BadTemplate(
+                    f"bad format {{{field}:{spec}}}: use a width of at most 20, e.g. {{{field}:06d}}"
+                )
 
 
 def export_name(

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 
 class InvalidSource(ValueError):
@@ -29,11 +29,16 @@ def parse_source(text: str, cwd: Path | None = None) -> Source:
     raw = text.strip()
     if not raw or "\x00" in raw:
         raise InvalidSource("empty source")
-    parts = urlsplit(raw)
-    if parts.scheme.lower() in ("http", "https"):
-        if not parts.netloc or not parts.hostname:
-            raise InvalidSource(f"URL has no host: {raw}")
-        return Source("url", raw)
+    try:
+        parts = urlsplit(raw)
+        if parts.scheme.lower() in ("http", "https"):
+            if not parts.netloc or not parts.hostname:
+                raise InvalidSource(f"URL has no host: {raw!r}")
+            return Source("url", normalise_url(raw))
+    except ValueError as exc:  # e.g. 'http://[::1' (an unclosed IPv6 bracket), a bad port
+        if isinstance(exc, InvalidSource):
+            raise
+        raise InvalidSource(f"not a valid URL: {raw!r} ({exc})") from exc
     if parts.scheme and len(parts.scheme) > 1 and "://" in raw:
         raise InvalidSource(f"only http(s) URLs or local files are accepted, not {parts.scheme}://")
     path = Path(raw).expanduser()
@@ -44,6 +49,25 @@ def parse_source(text: str, cwd: Path | None = None) -> Source:
     if not path.is_file():
         raise InvalidSource(f"not a regular file: {raw}")
     return Source("file", str(path.resolve()))
+
+
+def normalise_url(url: str) -> str:
+    """One spelling per resource, so a URL is registered once: scheme and host in lower case, the
+    default port and the #fragment (never sent to the server) dropped. Path and query are kept as
+    given (servers may treat their case as meaningful). ValueError for an unusable URL."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    port = parts.port  # ValueError for a port out of range
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    if parts.username is not None or parts.password is not None:
+        auth = parts.netloc.rpartition("@")[0]
+        host = f"{auth}@{host}"
+    path = parts.path or "/"
+    return urlunsplit((scheme, host, path, parts.query, ""))
 
 
 _UNSAFE = re.compile(r"[^\w\-]+", re.UNICODE)
@@ -81,3 +105,12 @@ def one_line(message: str, max_len: int = 500) -> str:
     """Collapse a (possibly multi-line, tool-produced) error into one bounded line."""
     text = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
     return text if len(text) <= max_len else text[: max_len - 1] + "…"
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception's own words, without what only confuses: FFmpeg's error codes shown as an
+    errno (`[Errno 1094995529] Invalid data found…: '/path'`) become FFmpeg's message."""
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror and getattr(exc, "errno", None) is not None:
+        return strerror
+    return str(exc)

@@ -26,7 +26,7 @@ from heaters.domain.results import (
     SpliceResult,
     StageError,
 )
-from heaters.domain.sources import clean_title, one_line
+from heaters.domain.sources import clean_title, error_text, one_line
 from heaters.domain.steps import Step
 from heaters.errors import DiskFull, storage_problem
 from heaters.runner.context import RunContext, keep_alive
@@ -54,7 +54,7 @@ def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException)
     if isinstance(exc, StageError):
         message, retryable = str(exc), exc.retryable
     else:
-        message, retryable = f"{type(exc).__name__}: {exc}", True
+        message, retryable = f"{type(exc).__name__}: {error_text(exc)}", True
     try:
         with ctx.store.tx() as session:
             return claims.fail(

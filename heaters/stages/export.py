@@ -40,7 +40,7 @@ from typing import Literal
 import av
 import av.error
 
-from heaters.domain.sources import one_line
+from heaters.domain.sources import error_text, one_line
 from heaters.stages.atomic import atomic_path
 
 STAMP_PREFIX = "heaters-export:v1:"  # start of the mp4 comment tag of a file we wrote
@@ -295,7 +295,7 @@ def _probe(path: Path) -> _Source | str:
                 format=fmt.split(",")[0],
             )
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
-        return f"cannot read {path.name}: {one_line(str(e), 200)}"
+        return f"cannot read {path.name}: {one_line(error_text(e), 200)}"
 
 
 def _check_item(item: ExportItem) -> str | None:

@@ -311,7 +311,9 @@ def _seek_ahead(
 
 def one_line(e: BaseException) -> str:
     """The last line of an error's text: what fits in `last_error`."""
-    text = str(e).strip().splitlines()
+    from heaters.domain.sources import error_text
+
+    text = error_text(e).strip().splitlines()
     return text[-1] if text else type(e).__name__
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 
 from heaters.domain.results import ProbeInfo, StageError
-from heaters.domain.sources import one_line
+from heaters.domain.sources import error_text, one_line
 
 
 def probe(path: Path) -> ProbeInfo:
@@ -46,7 +46,8 @@ def probe(path: Path) -> ProbeInfo:
         raise
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise StageError(
-            f"not a readable video: {one_line(str(exc), 200)}", retryable=False
+            f"not a video (not a readable video file: {one_line(error_text(exc), 200)})",
+            retryable=False,
         ) from exc
     if width <= 0 or height <= 0:
         raise StageError("video stream has no picture size", retryable=False)
