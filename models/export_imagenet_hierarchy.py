@@ -14,6 +14,7 @@ instead of guessing from name similarity alone.
   `timm/data/_info/imagenet_synsets.txt` (Apache-2.0), and is checked against the first lemma of
   each class and `imagenet_labels.txt`.
 - Lemmas and hypernyms (`@` and instance hypernyms `@i`) come from WordNet 3.0's `data.noun`.
+- Two edges are added (`ADDED_HYPERNYMS`: bus and train are vehicles), listed in the output.
 - `plurals` keeps WordNet's irregular noun forms (`noun.exc`) whose base form is a lemma in the
   tree ("geese" -> "goose"); regular plurals are left to the run-time rules.
 
@@ -35,6 +36,13 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "imagenet_hierarchy.json"
 LABELS = HERE / "imagenet_labels.txt"
 SYNSETS_IN_WHEEL = "timm/data/_info/imagenet_synsets.txt"
+# WordNet 3.0 files buses and trains under "public transport" only, so "vehicle" would miss them.
+# Two added edges, kept apart in the output (`added_hypernyms`) so they are never mistaken for
+# WordNet's own.
+ADDED_HYPERNYMS = {
+    "n02924116": ("n03791235",),  # bus.n.01 -> motor_vehicle.n.01
+    "n04468005": ("n04576211",),  # train.n.01 -> wheeled_vehicle.n.01
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,11 @@ def main() -> None:
     for row in mismatched[:20]:
         print("  ", *row, file=sys.stderr)
 
+    for wnid, extra in ADDED_HYPERNYMS.items():
+        s = data[wnid]
+        data[wnid] = Synset(
+            wnid, s.lemmas, s.hypernyms + tuple(e for e in extra if e not in s.hypernyms)
+        )
     tree: dict[str, Synset] = {}
     todo = list(classes)
     while todo:
@@ -119,6 +132,7 @@ def main() -> None:
             for wnid, s in sorted(tree.items())
         },
         "plurals": dict(sorted(plurals.items())),
+        "added_hypernyms": {k: list(v) for k, v in sorted(ADDED_HYPERNYMS.items())},
     }
     OUT.write_text(json.dumps(doc, indent=0, sort_keys=True, ensure_ascii=False) + "\n")
     print(
