@@ -1,14 +1,17 @@
 """Sentence vectors from all-MiniLM-L6-v2 (int8 ONNX) and the ImageNet "label space" for search.
 
-No image-text model ships offline, so text search goes through labels: the query is embedded
-with a sentence encoder and compared with each ImageNet class name; a clip then scores by its tags
-(`score_tags`). That finds objects and animals by meaning ("motorbike" finds "moped"), not actions,
+No image-text model ships offline, so text search goes through labels: `query_labels` resolves
+a query to the ImageNet classes it names, through the WordNet tree of the classes
+(`imagenet_hierarchy.json`) and the sentence encoder's similarity to each class name
+(`heaters.domain.label_query`); a clip then scores by the probability its tags give those classes.
+That finds objects and animals ("dog" finds any breed, "motorbike" finds "moped"), not actions,
 colours or people. Pure: no database; only onnxruntime and numpy (the tokenizer is plain Python
 WordPiece over `vocab.txt`, checked token-for-token against Hugging Face `tokenizers` at export).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heaters.domain.label_query import DEFAULT_PARAMS, Hierarchy, LabelMatch, MatchParams, match
 from heaters.stages.models import (
     EFFICIENTNET_LITE0,
     load_labels,
@@ -29,6 +33,7 @@ TEXT_MODEL_NAME = "all_minilm_l6_v2_int8"
 TEXT_MODEL_FILE = "minilm_l6_v2_int8.onnx"
 VOCAB_FILE = "minilm_vocab.txt"
 LABEL_VECTORS_FILE = "imagenet_label_text.npy"
+HIERARCHY_FILE = "imagenet_hierarchy.json"
 TEXT_DIM = 384
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 
@@ -201,13 +206,18 @@ def label_vectors(models_dir: Path | None = None) -> tuple[tuple[str, ...], np.n
     return labels, cached
 
 
-def label_similarities(query: str, models_dir: Path | None = None) -> dict[str, float]:
-    """Cosine similarity of a query to every ImageNet label (label -> similarity)."""
+def similarity_vector(query: str, models_dir: Path | None = None) -> np.ndarray:
+    """Cosine similarity of a query to each ImageNet class name, in class order (1000,)."""
     if not query.strip():
         raise ValueError("empty query")
-    labels, vectors = label_vectors(models_dir)
-    sims = vectors @ encode([query], models_dir=models_dir)[0]
-    # Duplicate class names (ImageNet has two "crane"s and two "maillot"s) keep their best.
+    _labels, vectors = label_vectors(models_dir)
+    return vectors @ encode([query], models_dir=models_dir)[0]
+
+
+def label_similarities(query: str, models_dir: Path | None = None) -> dict[str, float]:
+    """Cosine similarity of a query to every ImageNet label (label -> similarity)."""
+    labels, _vectors = label_vectors(models_dir)
+    sims = similarity_vector(query, models_dir)
     out: dict[str, float] = {}
     for label, s in zip(labels, sims.tolist(), strict=True):
         if s > out.get(label, -2.0):
@@ -215,9 +225,35 @@ def label_similarities(query: str, models_dir: Path | None = None) -> dict[str, 
     return out
 
 
-def score_tags(tags: Sequence[tuple[str, float]], similarities: Mapping[str, float]) -> float:
-    """A clip's text-search score: sum over its tags of probability x max(0, similarity).
+_hierarchies: dict[Path, Hierarchy] = {}
 
-    That is the query's similarity averaged over the model's belief about the clip (labels outside
-    the tags count as 0): a confident "moped" clip beats a clip where "moped" is a 5 % guess."""
+
+def hierarchy(models_dir: Path | None = None) -> Hierarchy:
+    """The WordNet tree of the 1000 classes (`imagenet_hierarchy.json`), read once per process."""
+    path = resolve_model_file(HIERARCHY_FILE, models_dir)
+    with _lock:
+        cached = _hierarchies.get(path)
+    if cached is None:
+        cached = Hierarchy.from_json(json.loads(path.read_text(encoding="utf-8")))
+        with _lock:
+            _hierarchies[path] = cached
+    return cached
+
+
+def query_labels(
+    query: str, models_dir: Path | None = None, params: MatchParams = DEFAULT_PARAMS
+) -> tuple[LabelMatch, dict[str, float]]:
+    """The classes a query names and their weights by label name (what the store scores by)."""
+    labels = load_labels(EFFICIENTNET_LITE0, models_dir)
+    assert labels is not None
+    found = match(
+        query, hierarchy(models_dir), similarity_vector(query, models_dir).tolist(), params
+    )
+    return found, found.by_name(labels)
+
+
+def score_tags(tags: Sequence[tuple[str, float]], similarities: Mapping[str, float]) -> float:
+    """The old text-search score, kept as the baseline of `benchmarks/search_eval.py`: sum over
+    a clip's tags of probability x max(0, similarity). Any confident tag a little similar to the
+    query adds up, which is why a confident unrelated clip could top many queries."""
     return float(sum(p * max(0.0, similarities.get(label, 0.0)) for label, p in tags))

@@ -134,6 +134,39 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ix_embeddings_model ON embeddings(model, id);
     """,
+    # 3: the tags as rows, so text search reads only the clips carrying a matched label
+    # (kept by triggers, whatever writes or deletes embeddings)
+    """
+    CREATE TABLE embedding_tags (
+        embedding_id INTEGER NOT NULL,
+        clip_id INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        label TEXT NOT NULL,
+        prob REAL NOT NULL,
+        PRIMARY KEY (embedding_id, label)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_embedding_tags_label ON embedding_tags(model, label, prob, clip_id);
+    INSERT OR REPLACE INTO embedding_tags (embedding_id, clip_id, model, label, prob)
+        SELECT e.id, e.clip_id, e.model, j.value ->> 0, j.value ->> 1
+        FROM embeddings e, json_each(e.tags) j WHERE e.tags IS NOT NULL;
+    CREATE TRIGGER tr_embedding_tags_insert AFTER INSERT ON embeddings
+    BEGIN
+        INSERT OR REPLACE INTO embedding_tags (embedding_id, clip_id, model, label, prob)
+        SELECT NEW.id, NEW.clip_id, NEW.model, j.value ->> 0, j.value ->> 1
+        FROM json_each(NEW.tags) j WHERE NEW.tags IS NOT NULL;
+    END;
+    CREATE TRIGGER tr_embedding_tags_update AFTER UPDATE OF tags, clip_id, model ON embeddings
+    BEGIN
+        DELETE FROM embedding_tags WHERE embedding_id = OLD.id;
+        INSERT OR REPLACE INTO embedding_tags (embedding_id, clip_id, model, label, prob)
+        SELECT NEW.id, NEW.clip_id, NEW.model, j.value ->> 0, j.value ->> 1
+        FROM json_each(NEW.tags) j WHERE NEW.tags IS NOT NULL;
+    END;
+    CREATE TRIGGER tr_embedding_tags_delete AFTER DELETE ON embeddings
+    BEGIN
+        DELETE FROM embedding_tags WHERE embedding_id = OLD.id;
+    END;
+    """,
 )
 
 LATEST = len(MIGRATIONS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import text as sql
@@ -34,26 +35,31 @@ def similar(
     return [(h.clip_id, h.score) for h in hits]
 
 
-def text(session: Session, query: str, model: str, k: int) -> list[tuple[int, float]]:
-    """Score every embedded clip by its tags' similarity to the query in label space."""
-    from heaters.stages.text_encoder import label_similarities, score_tags
-
-    sims = label_similarities(query)
+def text(
+    session: Session, weights: Mapping[str, float], model: str, k: int
+) -> list[tuple[int, float]]:
+    """Clips by the probability their tags give the labels a query named (`weights`: label ->
+    weight in (0, 1], from `heaters.domain.label_query`), best first; a clip none of whose tags
+    is named scores nothing, however confident it is. Reads only the matched labels' rows of
+    `embedding_tags` (an index on model, label), not every clip."""
+    if not weights:
+        return []
     rows = session.execute(
         sql(
-            "SELECT e.clip_id, e.tags FROM embeddings e JOIN clips c ON c.id = e.clip_id"
-            " WHERE e.model = :m AND c.state NOT IN ('merged', 'split')"
+            "WITH w(label, weight) AS (SELECT key, value FROM json_each(:weights)),"
+            " per_embedding(clip_id, score) AS ("
+            "  SELECT t.clip_id, SUM(t.prob * w.weight)"
+            "  FROM w JOIN embedding_tags t ON t.model = :m AND t.label = w.label"
+            "  GROUP BY t.embedding_id)"
+            " SELECT e.clip_id, MAX(e.score) AS best FROM per_embedding e"
+            " JOIN clips c ON c.id = e.clip_id"
+            " WHERE c.state NOT IN ('merged', 'split')"
+            " GROUP BY e.clip_id HAVING best > 0"
+            " ORDER BY best DESC, e.clip_id LIMIT :k"
         ),
-        {"m": model},
+        {"weights": json.dumps(dict(weights)), "m": model, "k": k},
     ).all()
-    scored = []
-    for clip_id, tags_json in rows:
-        tags = [(str(t[0]), float(t[1])) for t in json.loads(tags_json or "[]")]
-        score = score_tags(tags, sims)
-        if score > 0:
-            scored.append((int(clip_id), score))
-    scored.sort(key=lambda item: -item[1])
-    return scored[:k]
+    return [(int(clip_id), float(score)) for clip_id, score in rows]
 
 
 def tags_by_clip(session: Session, clip_ids: list[int]) -> dict[int, list[list[Any]]]:

@@ -91,3 +91,18 @@ def test_tokenizer_truncates_and_marks_unknowns() -> None:
     input_ids, mask, types = tok.encode_batch(["a", "a b c"])
     assert input_ids.shape == mask.shape == types.shape == (2, 5)
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]] and not types.any()
+
+
+def test_query_labels_names_only_what_the_query_means() -> None:
+    _m, moto = te.query_labels("motorbike")
+    assert set(moto) == {"moped", "motor scooter"}  # by name (WordNet), plus its near-synonym
+    _m, dogs = te.query_labels("dogs")
+    assert len(dogs) == 118 and "hotdog" not in dogs and "dogsled" not in dogs
+    _m, antelope = te.query_labels("antelope")
+    assert set(antelope) == {"impala", "gazelle", "hartebeest"}  # not "ant"
+    _m, kitten = te.query_labels("a kitten")  # no lemma in the tree: by meaning, relative cut-off
+    assert kitten and set(kitten) <= {"tabby", "tiger cat", "Egyptian cat", "Persian cat",
+                                      "Siamese cat", "Madagascar cat"}  # fmt: skip
+    assert te.query_labels("happy")[1] == {}  # nothing close enough: no match, not a guess
+    with pytest.raises(ValueError):
+        te.query_labels("  ")
