@@ -22,6 +22,7 @@ from heaters.errors import (
     storage_advice,
     storage_problem,
 )
+from heaters.interrupt import Interrupted
 from heaters.settings import ConfigError, Settings, load
 from heaters.store import claims, clips, status, videos
 from heaters.store.home import ENV_HOME, default_home
@@ -1065,6 +1066,13 @@ def main(argv: list[str] | None = None) -> None:
             raise
         err.print(f"[red]error:[/red] {safe(one_line(str(exc), 1000))}", markup=True)
         sys.exit(exc.exit_code)
+    except Interrupted as exc:  # heaters run on SIGINT/SIGTERM: claims given back, files removed
+        err.print(f"interrupted: {exc}")
+        if getattr(exc, "forced", False):  # a worker is still inside native code: don't wait
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        sys.exit(130)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from heaters import owner
 from heaters.domain.steps import Step
 from heaters.runner.progress import NullReporter, Reporter
 from heaters.settings import Settings
@@ -26,8 +25,9 @@ class RunContext:
 
     @property
     def worker(self) -> str:
-        """Unique per process and thread: claims are per worker."""
-        return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        """Unique per host boot, process and thread: claims are per worker, and a claim of a
+        process that provably stopped is taken back at once (`heaters.owner`)."""
+        return owner.worker_id()
 
 
 @contextmanager

@@ -6,15 +6,22 @@ every step in table order claim due rows and hand them to the step's executor un
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 
+from heaters import interrupt, owner
 from heaters.domain.sources import one_line
 from heaters.domain.steps import STEPS, Step
 from heaters.errors import DiskFull, storage_advice, storage_problem
 from heaters.runner.context import RunContext
 from heaters.runner.executors import EXECUTORS
+from heaters.runner.progress import Reporter, Task
+from heaters.runner.stopping import abandon, abandon_everything
 from heaters.store import claims
 
 
@@ -42,13 +49,16 @@ def commit_reviews(ctx: RunContext) -> int:
 def run_pass(ctx: RunContext) -> RunReport:
     report = RunReport(passes=1)
     with ctx.store.tx() as session:
-        report.reclaimed = claims.reclaim_expired(session, ctx.clock(), ctx.settings.retry)
+        report.reclaimed = claims.reclaim_expired(
+            session, ctx.clock(), ctx.settings.retry, gone=owner.provably_gone
+        )
     report.committed = commit_reviews(ctx)
     for step in STEPS:
         executor = EXECUTORS.get(step.name)
         if executor is None:
             continue
         while True:
+            interrupt.check()
             with ctx.store.tx() as session:
                 ids = claims.claim(session, step, ctx.worker, ctx.clock(), ctx.settings.lease_s)
             if not ids:
@@ -56,6 +66,9 @@ def run_pass(ctx: RunContext) -> RunReport:
             report.claimed[step.name] += len(ids)
             try:
                 executor(ctx, step, ids)
+            except interrupt.Interrupted:
+                released = abandon(ctx, step, ids)
+                raise interrupt.Interrupted(released) from None
             except Exception as exc:
                 stop = _disk_full(ctx, step, ids, exc)
                 if stop is None:
@@ -90,11 +103,77 @@ def has_due_work(ctx: RunContext) -> bool:
         return claims.has_due_work(session, ctx.clock())
 
 
+# Ctrl-C / SIGTERM: the workers get this long to unwind by themselves (each gives its claims
+# back and removes its partial files); then the main thread does it for them and the process ends.
+STOP_GRACE_S = 1.2
+
+
+class RunInterrupted(interrupt.Interrupted):
+    """The run stopped on a signal; `released` claims went back uncharged. `forced`: some worker
+    did not unwind in time, so the process must end at once (os._exit), not wait for it."""
+
+    def __init__(self, released: int, forced: bool) -> None:
+        super().__init__(f"stopped; {released} claimed item(s) given back, no attempt charged")
+        self.released = released
+        self.forced = forced
+
+
+class _CheckedTask:
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    def update(self, done: float, total: float | None = None) -> None:
+        interrupt.check()  # every stage reports progress as it goes: a place to stop
+        self._task.update(done, total)
+
+    def close(self) -> None:
+        self._task.close()
+
+
+@dataclass
+class _CheckedReporter:
+    inner: Reporter
+
+    def task(self, description: str, total: float | None, unit: str) -> Task:
+        return _CheckedTask(self.inner.task(description, total, unit))
+
+    def note(self, message: str) -> None:
+        self.inner.note(message)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM ask the run to stop (a second one: at once). Only the main thread may
+    install handlers; elsewhere (tests, the TUI) the caller handles signals."""
+    hits: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield hits
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        hits.append(signum)
+        interrupt.STOP.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield hits
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run(ctx: RunContext, *, once: bool = False, workers: int = 1) -> RunReport:
-    """`--once`: one pass of every step. Otherwise loop until no step has due work."""
+    """`--once`: one pass of every step. Otherwise loop until no step has due work.
+
+    Workers are threads (stages are native-code bound); the calling thread only supervises, so a
+    signal is handled at once: workers stop at their next frame, progress report or poll.
+    """
+    interrupt.STOP.clear()
+    ctx = replace(ctx, reporter=_CheckedReporter(ctx.reporter))
     total = RunReport()
     lock = threading.Lock()
     errors: list[BaseException] = []
+    released: list[int] = []
 
     def work() -> None:
         try:
@@ -105,18 +184,30 @@ def run(ctx: RunContext, *, once: bool = False, workers: int = 1) -> RunReport:
                 if once or (not sum(report.claimed.values()) and not report.committed):
                     if once or not has_due_work(ctx):
                         return
+        except interrupt.Interrupted as exc:
+            with lock:
+                released.append(exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0)
         except BaseException as exc:  # surfaced to the caller after the other workers stop
             with lock:
                 errors.append(exc)
 
-    if workers <= 1:
-        work()
-    else:
-        threads = [threading.Thread(target=work, name=f"worker-{i}") for i in range(workers)]
+    threads = [
+        threading.Thread(target=work, name=f"worker-{i}", daemon=True)
+        for i in range(max(1, workers))
+    ]
+    with _stop_on_signals() as hits:
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        deadline: float | None = None
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(timeout=0.05)
+            if interrupt.requested():
+                deadline = deadline or time.monotonic() + STOP_GRACE_S
+                if time.monotonic() > deadline or len(hits) > 1:
+                    raise RunInterrupted(sum(released) + abandon_everything(ctx), forced=True)
+    if interrupt.requested():
+        raise RunInterrupted(sum(released) + abandon_everything(ctx), forced=False)
     if errors:
         raise errors[0]
     return total

@@ -33,6 +33,7 @@ import av.error
 import av.video.stream
 import numpy as np
 
+from heaters import interrupt
 from heaters.domain.results import StageError
 
 # Seek only across gaps at least this long (seconds); shorter ones are skipped by not decoding.
@@ -172,6 +173,7 @@ class SourceReader:
         demuxer = self._container.demux(stream)
         try:
             for packet in demuxer:
+                interrupt.check()  # Ctrl-C: stop within a packet, not at the end of the pass
                 if pos >= len(want):
                     return
                 if packet.size == 0:  # end of stream: drain

@@ -7,6 +7,8 @@ the table name comes from a fixed mapping, never from input, and all values are 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import text
 from sqlmodel import Session
 
@@ -153,11 +155,77 @@ def release(session: Session, step: Step, ids: list[int], worker: str, now: floa
     return released
 
 
-def reclaim_expired(session: Session, now: float, policy: RetryPolicy) -> int:
-    """Rows whose claim expired (a killed run) go back to their previous state, one attempt used."""
+def held_by(session: Session, process: str) -> list[tuple[Step, int]]:
+    """Every row claimed by a worker of `process` (a claim owner up to its thread)."""
+    found: list[tuple[Step, int]] = []
+    for step in STEPS:
+        table = _TABLE[step.subject]
+        rows = session.execute(
+            text(
+                f"SELECT id FROM {table} WHERE state = :claim"
+                " AND substr(claimed_by, 1, :n) = :prefix ORDER BY id"
+            ),
+            {"claim": step.claim, "n": len(process) + 1, "prefix": process + ":"},
+        ).all()
+        found += [(step, int(r[0])) for r in rows]
+    return found
+
+
+def release_process(session: Session, step: Step, ids: list[int], process: str, now: float) -> int:
+    """Like `release`, for rows held by any worker thread of `process` (a run stopping)."""
+    table = _TABLE[step.subject]
+    check_transition(step.subject, step.claim, step.ready)
+    released = 0
+    for row_id in ids:
+        result = session.execute(
+            text(
+                f"UPDATE {table} SET state = :ready, claimed_by = NULL, claimed_until = NULL,"
+                " updated_at = :now WHERE id = :id AND state = :claim"
+                " AND substr(claimed_by, 1, :n) = :prefix"
+            ),
+            {"ready": step.ready, "now": now, "id": row_id, "claim": step.claim,
+             "n": len(process) + 1, "prefix": process + ":"},
+        )  # fmt: skip
+        released += result.rowcount or 0
+    return released
+
+
+def reclaim_expired(
+    session: Session,
+    now: float,
+    policy: RetryPolicy,
+    gone: Callable[[str | None], bool] | None = None,
+) -> int:
+    """Rows whose claim expired (a killed run) go back to their previous state, one attempt used.
+
+    With `gone` (is this claim's owner provably no longer running?), claims of dead workers are
+    taken back at once, lease or not, on the same terms.
+    """
     total = 0
     for step in STEPS:
         table = _TABLE[step.subject]
+        if gone is not None:
+            rows = session.execute(
+                text(f"SELECT id, claimed_by FROM {table} WHERE state = :claim"),
+                {"claim": step.claim},
+            ).all()
+            for row_id, owner in rows:
+                if not gone(owner):
+                    continue
+                result = session.execute(
+                    text(
+                        f"UPDATE {table} SET state = CASE WHEN attempts + 1 >= :max"
+                        " THEN :failure ELSE :ready END, attempts = attempts + 1,"
+                        " claimed_by = NULL, claimed_until = NULL, next_attempt_at = NULL,"
+                        " updated_at = :now, last_error = 'claim taken back: the run holding it"
+                        " stopped (killed or crashed) during ' || :name"
+                        " WHERE id = :id AND state = :claim AND claimed_by = :owner"
+                    ),
+                    {"max": policy.max_attempts, "failure": step.failure, "ready": step.ready,
+                     "now": now, "name": step.name, "id": row_id, "claim": step.claim,
+                     "owner": owner},
+                )  # fmt: skip
+                total += result.rowcount or 0
         result = session.execute(
             text(
                 f"UPDATE {table} SET state = CASE WHEN attempts + 1 >= :max THEN :failure"
