@@ -200,13 +200,43 @@ def run(
                 "claimed": dict(report.claimed),
                 "committed": report.committed,
                 "reclaimed": report.reclaimed,
+                "failures": [_failure_dict(f) for f in report.failures],
                 **summary,
             }
         )
-    elif not quiet:
-        done = ", ".join(f"{k} {v}" for k, v in report.claimed.items()) or "nothing to do"
-        out.print(f"run: {done}")
-        _print_counts(summary)
+    else:
+        for failure in report.failures:  # even with --quiet: cron mails what went wrong
+            err.print(_failure_line(failure))
+        if not quiet:
+            done = ", ".join(f"{k} {v}" for k, v in report.claimed.items()) or "nothing to do"
+            out.print(f"run: {done}")
+            _print_counts(summary)
+    if any(f.final for f in report.failures):
+        raise typer.Exit(1)  # an item reached a failed state in this run (docs/robustness.md)
+
+
+def _failure_dict(f: Any) -> dict[str, Any]:
+    return {
+        "kind": f.subject,
+        "id": f.row_id,
+        "step": f.step,
+        "state": f.state,
+        "final": f.final,
+        "attempts": f.attempts,
+        "error": f.error,
+        "next_attempt_at": iso(f.next_attempt_at),
+    }
+
+
+def _failure_line(f: Any) -> str:
+    """One line per failed attempt: failed for good, or when the next attempt comes."""
+    if f.final:
+        what = f"{f.step} failed ({f.state}, attempt {f.attempts})"
+    elif f.next_attempt_at is not None:
+        what = f"{f.step} failed (attempt {f.attempts}); next attempt at {iso(f.next_attempt_at)}"
+    else:
+        what = f"{f.step} failed (attempt {f.attempts}); retried on the next run"
+    return f"{f.subject} {f.row_id}: {what}: {f.error}"
 
 
 _LOCKS: list[Any] = []
@@ -250,6 +280,9 @@ def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             "failed_videos": status.failures(session, "source_videos"),
             "failed_clips": status.failures(session, "clips"),
         }
+    for label in ("failed_videos", "failed_clips"):  # times are ISO 8601 everywhere
+        for row in data[label]:
+            row["next_attempt_at"] = iso(row["next_attempt_at"])
     if as_json:
         print_json(data)
         return

@@ -174,7 +174,11 @@ def outcome(corpus: Corpus, server: str, tmp_path_factory: pytest.TempPathFactor
     assert res.code == 0, res.stderr
     ids = dict(zip(sources, [r["id"] for r in json.loads(res.stdout)], strict=True))
     run = fk.heaters(home, "run", "--quiet", cwd=cwd)
-    assert run.code == 0 and not run.stderr, run.stderr
+    # rc 1: items failed for good in this run; one line per failed attempt, even with --quiet
+    assert run.code == 1 and "Traceback" not in run.stderr, run.stderr
+    lines = run.stderr.splitlines()
+    assert lines and all(line.startswith(("video ", "clip ")) for line in lines), lines
+    assert any("next attempt at 20" in line for line in lines), lines  # a retry says when
     videos = {v["id"]: v for v in json.loads(fk.heaters(home, "videos", "--json").stdout)}
     clips: dict[int, list[dict]] = {}
     for c in json.loads(fk.heaters(home, "clips", "--json").stdout):
@@ -342,3 +346,126 @@ def test_good_videos_beside_the_bad_are_untouched(outcome: Outcome, corpus: Corp
     status = json.loads(fk.heaters(outcome.home, "status", "--json").stdout)
     for row in status["failed_videos"]:
         assert "\n" not in row["last_error"]
+
+
+# ---------------------------------------------------------------- servers that never finish
+
+
+class _Slow(http.server.BaseHTTPRequestHandler):
+    """`/trickle.mp4`: headers, then one byte every 1.5 s; `/headers.mp4`: one header line every
+    1.5 s, never a body; `/endless.mp4`: a body that never ends, as fast as it goes."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        import time
+
+        try:
+            if self.path == "/trickle.mp4":
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                for _ in range(400):
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(1.5)
+            elif self.path == "/headers.mp4":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for i in range(400):
+                    self.wfile.write(f"X-Slow-{i}: yes\r\n".encode())
+                    self.wfile.flush()
+                    time.sleep(1.5)
+            elif self.path == "/endless.mp4":
+                self.send_response(200)
+                self.send_header("Content-Type", "video/mp4")
+                self.end_headers()
+                block = bytes(range(256)) * 256
+                while True:
+                    self.wfile.write(block)
+            else:
+                self.send_error(404)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture
+def slow_server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_stalled_and_endless_downloads_fail_alone(
+    slow_server: str, corpus: Corpus, tmp_path: Path
+) -> None:
+    """A trickling body, trickling headers and an endless body each end with a one-line reason
+    (stalled: retried later; too large: failed for good) and the local file queued behind them
+    is processed in the same run."""
+    import time
+
+    home = fk.make_home(tmp_path / "home", lease_s=60)
+    (home / "config.toml").write_text(
+        "retry_base_s = 600.0\nmin_clip_s = 0.5\ndownload_stall_s = 3.0\nmax_source_mb = 1.0\n"
+    )
+    names = ("trickle.mp4", "headers.mp4", "endless.mp4")
+    res = fk.heaters(
+        home, "ingest", *(f"{slow_server}/{n}" for n in names), str(corpus.media["good"]), "--json"
+    )
+    ids = [r["id"] for r in json.loads(res.stdout)]
+    started = time.monotonic()
+    run = fk.heaters(home, "run", "--quiet", timeout=120)
+    took = time.monotonic() - started
+    assert run.code == 1 and "Traceback" not in run.stderr, run  # a source failed for good
+    assert took < 60, took
+    videos = {v["id"]: v for v in json.loads(fk.heaters(home, "videos", "--json").stdout)}
+    for vid in ids[:2]:
+        v = videos[vid]
+        assert (v["state"], v["attempts"]) == ("new", 1), v
+        assert "stalled" in v["last_error"] and "\n" not in v["last_error"], v
+    endless = videos[ids[2]]
+    assert endless["state"] == "download_failed", endless
+    assert "larger than the limit" in endless["last_error"], endless
+    assert videos[ids[3]]["state"] == "spliced"
+    assert not [p for p in (home / "media").rglob("*") if p.name.startswith(".tmp-")]
+    for vid in ids[:3]:
+        assert not list((home / "media" / "sources" / str(vid)).glob("*"))
+
+
+def test_ctrl_c_during_a_stalled_download_stops_at_once(slow_server: str, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    home = fk.make_home(tmp_path / "home", lease_s=60)
+    assert fk.heaters(home, "ingest", f"{slow_server}/trickle.mp4", "--quiet").code == 0
+    env = {**__import__("os").environ, "HEATERS_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heaters", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list((home / "media" / "sources" / "1").glob(".tmp-*")):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(2.0)  # the downloader is running, waiting for bytes
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and time.monotonic() - sent < 2.0, err
+    assert len(err.strip().splitlines()) == 1, err
+    v = json.loads(fk.heaters(home, "videos", "--json").stdout)[0]
+    assert (v["state"], v["attempts"]) == ("new", 0), v
+    assert not list((home / "media" / "sources" / "1").iterdir())

@@ -16,12 +16,28 @@ from heaters.store import claims
 from heaters.store.store import Store
 
 
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt in this run: where the row went and, if it will be retried, when."""
+
+    subject: str  # video | clip
+    row_id: int
+    step: str
+    state: str  # the failed state (for good), or the ready state (retry at next_attempt_at)
+    final: bool
+    attempts: int
+    error: str
+    next_attempt_at: float | None
+
+
 @dataclass
 class RunContext:
     store: Store
     settings: Settings
     reporter: Reporter = field(default_factory=NullReporter)
     clock: Callable[[], float] = time.time
+    # Every failed attempt of this run (one line each for the operator), appended by any worker.
+    failures: list[Failure] = field(default_factory=list)
 
     @property
     def worker(self) -> str:

@@ -18,7 +18,7 @@ from heaters import interrupt, owner
 from heaters.domain.sources import one_line
 from heaters.domain.steps import STEPS, Step
 from heaters.errors import DiskFull, storage_advice, storage_problem
-from heaters.runner.context import RunContext
+from heaters.runner.context import Failure, RunContext
 from heaters.runner.executors import EXECUTORS
 from heaters.runner.progress import Reporter, Task
 from heaters.runner.stopping import abandon, abandon_everything
@@ -31,6 +31,7 @@ class RunReport:
     claimed: Counter[str] = field(default_factory=Counter)
     committed: int = 0
     reclaimed: int = 0
+    failures: list[Failure] = field(default_factory=list)
 
     def merge(self, other: RunReport) -> None:
         self.passes += other.passes
@@ -210,4 +211,5 @@ def run(ctx: RunContext, *, once: bool = False, workers: int = 1) -> RunReport:
         raise RunInterrupted(sum(released) + abandon_everything(ctx), forced=False)
     if errors:
         raise errors[0]
+    total.failures = list(ctx.failures)
     return total

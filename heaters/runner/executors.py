@@ -29,7 +29,7 @@ from heaters.domain.results import (
 from heaters.domain.sources import clean_title, error_text, one_line
 from heaters.domain.steps import Step
 from heaters.errors import DiskFull, storage_problem
-from heaters.runner.context import RunContext, keep_alive
+from heaters.runner.context import Failure, RunContext, keep_alive
 from heaters.settings import resolve_model
 from heaters.stages import download, embed, keyframes, splice, sprites
 from heaters.stages.atomic import clear_temps, write_bytes
@@ -48,6 +48,8 @@ def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException)
 
     A full or read-only disk is not the row's fault: it stops the run (DiskFull) instead.
     """
+    if isinstance(exc, DiskFull):
+        raise exc
     problem = storage_problem(exc)
     if problem is not None:
         raise DiskFull(one_line(problem, 300)) from exc
@@ -57,7 +59,7 @@ def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException)
         message, retryable = f"{type(exc).__name__}: {error_text(exc)}", True
     try:
         with ctx.store.tx() as session:
-            return claims.fail(
+            state = claims.fail(
                 session,
                 step,
                 row_id,
@@ -67,8 +69,14 @@ def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException)
                 ctx.settings.retry,
                 retryable,
             )
+            attempts, next_at = claims.retry_info(session, step, row_id)
     except claims.ClaimLost:
         return "lost"
+    ctx.failures.append(
+        Failure(step.subject, row_id, step.name, state, state == step.failure, attempts,
+                one_line(message), next_at)
+    )  # fmt: skip
+    return state
 
 
 def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
@@ -84,7 +92,13 @@ def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
             with keep_alive(ctx, step, [video_id]):
                 faults.hit("download.start")
                 result = download.run(
-                    video_id, source, kind, home.source_dir(video_id), ffmpeg_exe(), task.update
+                    video_id,
+                    source,
+                    kind,
+                    home.source_dir(video_id),
+                    ffmpeg_exe(),
+                    task.update,
+                    _download_limits(ctx),
                 )
         except Exception as exc:
             record_failure(ctx, step, video_id, exc)
@@ -94,6 +108,16 @@ def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
 
         write = partial(_record_download, home=home, video_id=video_id, result=result)
         _commit_each(ctx, step, [(video_id, None, write)])
+
+
+def _download_limits(ctx: RunContext) -> download.Limits:
+    s = ctx.settings
+    return download.Limits(
+        stall_s=s.download_stall_s,
+        timeout_s=s.download_timeout_s,
+        max_bytes=int(s.max_source_mb * (1 << 20)),
+        min_free_bytes=int(s.min_free_mb * (1 << 20)),
+    )
 
 
 def _record_download(

@@ -1,6 +1,8 @@
 """Download stage: fetch a URL with yt-dlp (or take a local file) into the media folder, then probe.
 
-yt-dlp is used through its Python API, never by parsing its output. The stored file's name never
+yt-dlp is used through its Python API, never by parsing its output, in a child process the stage
+watches (`fetch_child`): a server that trickles or never ends, a source larger than the limit or
+than the free space, and a Ctrl-C each end it at once, with a one-line reason. The stored file's name never
 comes from the title (titles are untrusted): it is always `source.<ext>` in the video's folder, and
 it appears under that name only once complete (yt-dlp downloads into a private temp folder that
 we rename from).
@@ -8,27 +10,42 @@ we rename from).
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from heaters import faults
+from heaters import faults, interrupt
 from heaters.domain.results import DownloadResult, StageError
 from heaters.domain.sources import one_line
+from heaters.errors import DiskFull
 from heaters.stages.probe import probe
 
 # on_progress(done_bytes, total_bytes or None)
 Progress = Callable[[int, int | None], None]
 
-# Prefer one mp4/H.264 file; else best video+audio merged to mp4 by the bundled ffmpeg.
-FORMAT = "bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[ext=mp4][vcodec^=avc1]/bv*+ba/b"
-
-_KEEP_META = ("title", "extractor", "extractor_key", "id", "upload_date", "webpage_url", "uploader")
 _VIDEO_EXT = {".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi", ".ts", ".flv", ".mpg", ".mpeg"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one download may take (settings `download_stall_s`, `download_timeout_s`,
+    `max_source_mb`, `min_free_mb`): a source that trickles, never ends or cannot fit fails alone
+    instead of holding the run (and every video queued behind it) for ever."""
+
+    stall_s: float = 60.0  # no new byte for this long: a retryable failure
+    timeout_s: float = 21600.0  # the whole download, however steady
+    max_bytes: int = 20480 << 20  # larger: fails for good
+    min_free_bytes: int = 256 << 20  # the disk must keep this much free: else retried later
 
 
 def run(
@@ -38,14 +55,15 @@ def run(
     dest_dir: Path,
     ffmpeg: str,
     on_progress: Progress | None = None,
+    limits: Limits = Limits(),  # noqa: B008 - frozen dataclass, safe as default
 ) -> DownloadResult:
     """Store the source as `dest_dir/source.<ext>` and probe it."""
     started = time.perf_counter()
     dest_dir.mkdir(parents=True, exist_ok=True)
     if kind == "url":
-        path, title, meta = _fetch_url(source, dest_dir, ffmpeg, on_progress)
+        path, title, meta = _fetch_url(source, dest_dir, ffmpeg, on_progress, limits)
     else:
-        path, title, meta = _take_file(Path(source), dest_dir, on_progress)
+        path, title, meta = _take_file(Path(source), dest_dir, on_progress, limits)
     try:
         info = probe(path)
     except BaseException:
@@ -62,8 +80,36 @@ def run(
     )
 
 
+def _mb(n: float) -> str:
+    return f"{n / (1 << 20):.1f} MB"
+
+
+def _free(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
+
+
+def _check_room(size: int, folder: Path, limits: Limits, done: int = 0) -> None:
+    """StageError when `size` bytes (of which `done` are already on the disk) cannot be stored."""
+    if size > limits.max_bytes:
+        raise StageError(
+            f"source is larger than the limit: {_mb(size)} > max_source_mb {_mb(limits.max_bytes)}"
+            " (raise it with heaters config max_source_mb N, then heaters retry)",
+            retryable=False,
+        )
+    free = _free(folder)
+    if size - done > free - limits.min_free_bytes:
+        raise StageError(
+            f"source does not fit on the disk: {_mb(size)} needed, {_mb(free)} free"
+            f" (min_free_mb {_mb(limits.min_free_bytes)} kept free); will retry",
+            retryable=True,
+        )
+
+
 def _take_file(
-    src: Path, dest_dir: Path, on_progress: Progress | None
+    src: Path, dest_dir: Path, on_progress: Progress | None, limits: Limits
 ) -> tuple[Path, str, dict[str, Any]]:
     if not src.is_file():
         raise StageError(f"local file is gone: {src}", retryable=False)
@@ -76,6 +122,7 @@ def _take_file(
             try:
                 os.link(src, tmp)  # same filesystem: instant, no extra space
             except OSError:
+                _check_room(size, dest_dir, limits)
                 shutil.copyfile(src, tmp)
             faults.hit("download.fetched")
             os.replace(tmp, final)
@@ -88,88 +135,129 @@ def _take_file(
 
 
 def _fetch_url(
-    url: str, dest_dir: Path, ffmpeg: str, on_progress: Progress | None
+    url: str, dest_dir: Path, ffmpeg: str, on_progress: Progress | None, limits: Limits
 ) -> tuple[Path, str | None, dict[str, Any]]:
-    import yt_dlp  # slow import: only when a URL is fetched
-    from yt_dlp.utils import DownloadError
-
+    free = _free(dest_dir)
+    if free < limits.min_free_bytes:  # no room for any source: the disk is full, not this URL
+        raise DiskFull(
+            f"disk full: {_mb(free)} free in {dest_dir.parent.parent}, less than min_free_mb"
+            f" {_mb(limits.min_free_bytes)}"
+        )
     work = dest_dir / f".tmp-{uuid.uuid4().hex}"
     work.mkdir()
-
-    def hook(d: dict[str, Any]) -> None:
-        if on_progress and d.get("status") in ("downloading", "finished"):
-            total = d.get("total_bytes") or d.get("total_bytes_estimate")
-            on_progress(int(d.get("downloaded_bytes") or 0), int(total) if total else None)
-
-    params: dict[str, Any] = {
-        "format": FORMAT,
-        "merge_output_format": "mp4",
-        "ffmpeg_location": ffmpeg,
-        "outtmpl": {"default": str(work / "source.%(ext)s")},
-        "paths": {"home": str(work), "temp": str(work)},
-        "noplaylist": True,
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "progress_hooks": [hook],
-        "retries": 2,
-        "socket_timeout": 30,
-        "restrictfilenames": True,
-        "logger": _QuietLogger(),
-    }
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
-            info = ydl.extract_info(url, download=True)
-            if info is None:
-                raise StageError("yt-dlp returned nothing for this URL", retryable=False)
-            clean = ydl.sanitize_info(info)
-    except DownloadError as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        message = one_line(str(exc).removeprefix("ERROR: "), 300)
-        if "did not get any data blocks" in message.lower():
-            message = "the server sent no data (0 bytes)"
-        raise StageError(f"download failed: {message}", retryable=_retryable(message)) from exc
-    except StageError:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    except Exception as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        raise StageError(f"download failed: {one_line(str(exc), 300)}") from exc
-    try:
-        downloads = clean.get("requested_downloads") or []
-        got = Path(downloads[0]["filepath"]) if downloads else None
-        if got is None or not got.is_file():
-            candidates = [p for p in work.iterdir() if p.is_file() and not p.name.endswith(".part")]
-            got = candidates[0] if candidates else None
-        if got is None:
-            raise StageError("yt-dlp reported success but wrote no file")
+        got, title, meta = _watch_child(url, work, ffmpeg, on_progress, limits)
         final = dest_dir / f"source{got.suffix.lower() or '.mp4'}"
         faults.hit("download.fetched")
         os.replace(got, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    meta = {k: clean.get(k) for k in _KEEP_META if clean.get(k) is not None}
-    return final, clean.get("title"), meta
+    return final, title, meta
 
 
-def _retryable(message: str) -> bool:
-    """HTTP 4xx (except 429) and unsupported URLs won't fix themselves; network errors might."""
-    lowered = message.lower()
-    permanent = ("http error 4", "unsupported url", "not a video", "no video formats")
-    return "429" in lowered or not any(p in lowered for p in permanent)
+def _tree_size(folder: Path) -> int:
+    total = 0
+    for entry in folder.rglob("*"):
+        try:
+            if entry.is_file():
+                total += entry.stat().st_size
+        except OSError:
+            continue
+    return total
 
 
-class _QuietLogger:
-    """yt-dlp's messages go nowhere: errors reach us as DownloadError, with their text."""
+def _watch_child(
+    url: str, work: Path, ffmpeg: str, on_progress: Progress | None, limits: Limits
+) -> tuple[Path, str | None, dict[str, Any]]:
+    """Run yt-dlp in a child process (`fetch_child`) and watch it: progress, inactivity, total
+    time, size and free space; a Ctrl-C of the run kills it at once."""
+    job = {
+        "url": url,
+        "work": str(work),
+        "ffmpeg": ffmpeg,
+        "parent": os.getpid(),
+        "socket_timeout": min(30.0, limits.stall_s),
+    }
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(  # noqa: S603 - an argument list, no shell
+            [sys.executable, "-m", "heaters.stages.fetch_child", json.dumps(job)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        try:
+            return _follow(proc, work, on_progress, limits, errors)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
-    def debug(self, msg: str) -> None:
-        pass
 
-    def info(self, msg: str) -> None:
-        pass
-
-    def warning(self, msg: str) -> None:
-        pass
-
-    def error(self, msg: str) -> None:
-        pass
+def _follow(
+    proc: subprocess.Popen[bytes],
+    work: Path,
+    on_progress: Progress | None,
+    limits: Limits,
+    errors: Any,
+) -> tuple[Path, str | None, dict[str, Any]]:
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buf = b""
+    began = last_data = time.monotonic()
+    seen, total, next_size_check = 0, None, 0.0
+    result: dict[str, Any] | None = None
+    while result is None:
+        interrupt.check()  # the run is stopping: the finally kills the child
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        now = time.monotonic()
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:  # the child ended without an answer
+                proc.wait()
+                errors.seek(0)
+                tail = errors.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+                why = tail[-1] if tail else f"exit status {proc.returncode}"
+                raise StageError(f"download failed: the downloader stopped: {one_line(why, 200)}")
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for line in lines:
+                msg = json.loads(line)
+                if "started" in msg:
+                    last_data = now  # yt-dlp is imported: the inactivity clock starts now
+                elif "bytes" in msg:
+                    if msg["bytes"] > seen:
+                        seen, last_data = msg["bytes"], now
+                    total = msg.get("total") or total
+                    if on_progress:
+                        on_progress(seen, total)
+                elif "error" in msg:
+                    raise StageError(one_line(msg["error"], 300), retryable=msg["retryable"])
+                elif "ok" in msg:
+                    result = msg["ok"]
+        if result is None and now >= next_size_check:
+            next_size_check = now + 0.5
+            on_disk = _tree_size(work)  # bytes can land before yt-dlp reports them
+            if on_disk > seen:
+                seen, last_data = on_disk, now
+            _check_room(max(total or 0, seen), work, limits, done=on_disk)
+            if now - last_data > limits.stall_s:
+                raise StageError(
+                    f"download stalled: no data for {limits.stall_s:g} s ({_mb(seen)} received;"
+                    " download_stall_s); will retry",
+                    retryable=True,
+                )
+            if now - began > limits.timeout_s:
+                raise StageError(
+                    f"download took longer than download_timeout_s ({limits.timeout_s:g} s,"
+                    f" {_mb(seen)} received); will retry",
+                    retryable=True,
+                )
+    got = Path(result["filepath"]) if result.get("filepath") else None
+    if got is None or not got.is_file():
+        candidates = [p for p in work.iterdir() if p.is_file() and not p.name.endswith(".part")]
+        got = candidates[0] if candidates else None
+    if got is None:
+        raise StageError("yt-dlp reported success but wrote no file")
+    return got, result.get("title"), dict(result.get("meta") or {})

@@ -137,6 +137,15 @@ def fail(
     return target
 
 
+def retry_info(session: Session, step: Step, row_id: int) -> tuple[int, float | None]:
+    """A row's attempts so far and when it is due again (None: now, or never)."""
+    table = _TABLE[step.subject]
+    row = session.execute(
+        text(f"SELECT attempts, next_attempt_at FROM {table} WHERE id = :id"), {"id": row_id}
+    ).first()
+    return (int(row[0]), row[1]) if row is not None else (0, None)
+
+
 def release(session: Session, step: Step, ids: list[int], worker: str, now: float) -> int:
     """Give our unfinished claims back at once, no attempt counted (the run is stopping for a
     reason that is not the row's fault, e.g. a full disk); returns how many went back."""

@@ -1,0 +1,130 @@
+"""The yt-dlp download, in a child process the download stage watches (`python -m
+heaters.stages.fetch_child '<json>'`).
+
+A socket read that trickles one byte every few seconds, or a server that sends one header line at
+a time, blocks inside yt-dlp where no thread can stop it; a process can be killed. The parent
+reads progress lines from this child's stdout, enforces the inactivity timeout, the total cap and
+the size limits, and kills it (SIGKILL) when one is crossed or the run is interrupted. The child
+dies with its parent too (PR_SET_PDEATHSIG), so a `kill -9` of the run leaves no download behind.
+
+Protocol, one JSON object per line on stdout: `{"started": true}` once yt-dlp is imported,
+`{"bytes": n, "total": t}` as data arrives, then `{"ok": {...}}` or `{"error": "...",
+"retryable": bool}`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+FORMAT = "bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[ext=mp4][vcodec^=avc1]/bv*+ba/b"
+KEEP_META = ("title", "extractor", "extractor_key", "id", "upload_date", "webpage_url", "uploader")
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's kill on stop still applies
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _retryable(message: str) -> bool:
+    """HTTP 4xx (except 429) and unsupported URLs won't fix themselves; network errors might."""
+    lowered = message.lower()
+    permanent = ("http error 4", "unsupported url", "not a video", "no video formats")
+    return "429" in lowered or not any(p in lowered for p in permanent)
+
+
+class _QuietLogger:
+    """yt-dlp's messages go nowhere: errors reach us as DownloadError, with their text."""
+
+    def debug(self, msg: str) -> None:
+        pass
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warning(self, msg: str) -> None:
+        pass
+
+    def error(self, msg: str) -> None:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    job = json.loads(argv[0])
+    _die_with_parent(int(job["parent"]))
+    proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # anything else yt-dlp or a library prints goes to stderr, not the protocol
+
+    def send(obj: dict[str, Any]) -> None:
+        proto.write(json.dumps(obj) + "\n")
+        proto.flush()
+
+    import yt_dlp
+    from yt_dlp.utils import DownloadError
+
+    send({"started": True})
+    work = Path(job["work"])
+
+    def hook(d: dict[str, Any]) -> None:
+        if d.get("status") in ("downloading", "finished"):
+            total = d.get("total_bytes") or d.get("total_bytes_estimate")
+            send({"bytes": int(d.get("downloaded_bytes") or 0), "total": int(total or 0) or None})
+
+    params: dict[str, Any] = {
+        "format": FORMAT,
+        "merge_output_format": "mp4",
+        "ffmpeg_location": job["ffmpeg"],
+        "outtmpl": {"default": str(work / "source.%(ext)s")},
+        "paths": {"home": str(work), "temp": str(work)},
+        "noplaylist": True,
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "progress_hooks": [hook],
+        "retries": 2,
+        "socket_timeout": float(job.get("socket_timeout", 30)),
+        "restrictfilenames": True,
+        "logger": _QuietLogger(),
+    }
+    try:
+        with yt_dlp.YoutubeDL(params) as ydl:
+            info = ydl.extract_info(job["url"], download=True)
+            if info is None:
+                send({"error": "yt-dlp returned nothing for this URL", "retryable": False})
+                return 0
+            clean = ydl.sanitize_info(info)
+    except DownloadError as exc:
+        message = str(exc).removeprefix("ERROR: ")
+        if "did not get any data blocks" in message.lower():
+            message = "the server sent no data (0 bytes)"
+        send({"error": f"download failed: {message}", "retryable": _retryable(message)})
+        return 0
+    except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
+        send({"error": f"download failed: {exc}", "retryable": True})
+        return 0
+    downloads = clean.get("requested_downloads") or []
+    send(
+        {
+            "ok": {
+                "filepath": downloads[0].get("filepath") if downloads else None,
+                "title": clean.get("title"),
+                "meta": {k: clean.get(k) for k in KEEP_META if clean.get(k) is not None},
+            }
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
