@@ -8,7 +8,6 @@ from rich.console import Console
 from rich.segment import Segment, Segments
 from sqlmodel import Session
 
-from heaters.console import iso
 from heaters.store import clips, review, search
 from heaters.store.home import Home
 from heaters.store.tables import Clip, SourceVideo
@@ -19,17 +18,7 @@ def clip_report(session: Session, home: Home, clip_id: int, model: str) -> dict[
     if clip is None:
         return None
     video = session.get(SourceVideo, clip.source_video_id)
-    history = [
-        {
-            "id": e.id,
-            "action": e.action,
-            "payload": e.payload,
-            "reviewer": e.reviewer,
-            "created_at": iso(e.created_at),
-            "committed_at": iso(e.committed_at),
-        }
-        for e in review.events(session, clip_id)
-    ]
+    history = review.history(session, clip_id)
     arts = [
         {"kind": a.kind, "strategy": a.strategy, "tag": a.tag, "path": a.path, "metadata": a.meta}
         for a in clips.artifacts(session, clip_id)

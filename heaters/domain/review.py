@@ -1,15 +1,25 @@
-"""Review semantics (DESIGN.md §7), pure: validation, commit planning, undo planning, replay.
+"""Review semantics (DESIGN.md §7), pure: validation, replacement, commit planning, undo, outcomes.
 
-The same functions decide what a commit does to the store and what a replay of the event log does
-to an in-memory model, so `heaters events --check` compares like with like. Everything works on
-*review levels* (unreviewed, approved, skipped, archived, merged, split), not on pipeline states:
-whether an approved clip has been keyframed yet is not a review fact.
+The rules, in one place (docs/decisions.md says them in prose):
+
+- An action names its clip; merge and group also record the partner the operator had in front of
+  them (`payload["with"]`, the clip's timeline predecessor when the key was pressed).
+- A later action on a clip replaces that clip's earlier pending action, except that splits of one
+  clip compose (two splits, three clips). Replaced actions are never applied.
+- At commit every surviving action is applied, in log order, against the store as the earlier ones
+  left it, or refused with a reason. Merge and split products always go back to review; a group
+  approves its partner only if that partner is still the very clip the operator saw.
+- Every event has one outcome, computed by `outcomes`: pending, applied, replaced, cancelled,
+  undone, or refused, each with why.
+
+Everything works on *review levels* (unreviewed, approved, skipped, archived, merged, split), not
+on pipeline states: whether an approved clip has been keyframed yet is not a review fact.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from heaters.domain.states import APPROVED_FAMILY
@@ -32,11 +42,13 @@ _LEVEL: dict[str, str] = {
     C.SPLIT: "split",
     **{state: APPROVED for state in APPROVED_FAMILY},
 }
+SUPERSEDED_LEVELS = frozenset({"merged", "split"})
+# Clips the operator has not been shown yet (no sprite): a group may not approve them.
+UNSEEN = frozenset({C.SPLICED, C.GENERATING_SPRITE, C.SPRITE_FAILED})
 
 _OUTCOME = {"approve": C.REVIEW_APPROVED, "skip": C.REVIEW_SKIPPED, "archive": C.REVIEW_ARCHIVED}
 _TRANSIENT_READY = {C.GENERATING_SPRITE: C.SPLICED, C.KEYFRAMING: C.REVIEW_APPROVED,
                     C.EMBEDDING: C.KEYFRAMED}  # fmt: skip
-PARTNER_LEVELS = frozenset({UNREVIEWED, APPROVED, "skipped"})
 
 
 class ReviewRefused(ValueError):
@@ -45,6 +57,19 @@ class ReviewRefused(ValueError):
 
 def level(state: str) -> str:
     return _LEVEL[state]
+
+
+def describe(action: str, clip_id: Any, payload: Mapping[str, Any] | None) -> str:
+    """One action in words, the same on every screen."""
+    payload = payload or {}
+    if action == UNDO:
+        return f"undo event {payload.get('event_id')}"
+    if action == "split":
+        return f"split clip {clip_id} at frame {payload.get('frame')}"
+    if action in ("merge", "group"):
+        partner = payload.get("with")
+        return f"{action} clip {clip_id} with {'clip ' + str(partner) if partner else 'previous'}"
+    return f"{action} clip {clip_id}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,7 @@ class ClipView:
     end: int
     state: str
     grouped_with: Any = None
+    origin: str = "splice"
 
 
 @dataclass(frozen=True)
@@ -98,10 +124,74 @@ def predecessor(clip: ClipView, others: Iterable[ClipView]) -> ClipView | None:
             other.key != clip.key
             and other.video_id == clip.video_id
             and other.end == clip.start
-            and level(other.state) not in ("merged", "split")
+            and level(other.state) not in SUPERSEDED_LEVELS
         ):
             return other
     return None
+
+
+# ------------------------------------------------------------------ pending actions
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A pending (uncommitted, not cancelled) action as the replacement rule sees it."""
+
+    id: int
+    clip: Any
+    action: str
+    payload: Mapping[str, Any]
+    created_at: float
+
+    @property
+    def partner(self) -> Any:
+        return self.payload.get("with") if self.action in ("merge", "group") else None
+
+
+def replacements(pending: Sequence[Pending]) -> dict[int, int]:
+    """{replaced event id: the later event that replaced it}. Per clip, a later action replaces
+    the earlier ones, except that a split composes with the splits right before it."""
+    by_clip: dict[Any, list[Pending]] = {}
+    for p in sorted(pending, key=lambda p: p.id):
+        by_clip.setdefault(p.clip, []).append(p)
+    out: dict[int, int] = {}
+    for events in by_clip.values():
+        for i, earlier in enumerate(events[:-1]):
+            for later in events[i + 1 :]:
+                if not (earlier.action == later.action == "split"):
+                    out[earlier.id] = later.id
+                    break
+    return out
+
+
+def cut_frames(pending: Sequence[Pending], clip: Any) -> list[int]:
+    """Frames of the pending splits of `clip` that will apply (they compose)."""
+    replaced = replacements(pending)
+    return sorted(
+        int(p.payload["frame"])
+        for p in pending
+        if p.clip == clip and p.action == "split" and p.id not in replaced
+    )
+
+
+# ------------------------------------------------------------------ validation and planning
+
+
+def _check_split(clip: ClipView, frame: Any, cuts: Sequence[int], min_len: int) -> int:
+    if not isinstance(frame, int) or isinstance(frame, bool):
+        raise ReviewRefused("split needs an integer source frame")
+    if not clip.start < frame < clip.end:
+        raise ReviewRefused(
+            f"frame {frame} is outside clip {clip.key} (frames [{clip.start}, {clip.end}))"
+        )
+    if frame in cuts:
+        raise ReviewRefused(f"clip {clip.key} already has a pending cut at frame {frame}")
+    edges = [clip.start, *sorted({*cuts, frame}), clip.end]
+    if any(b - a < min_len for a, b in zip(edges, edges[1:], strict=False)):
+        raise ReviewRefused(
+            f"split at {frame} leaves a part shorter than the minimum of {min_len} frames"
+        )
+    return frame
 
 
 def validate(
@@ -112,11 +202,12 @@ def validate(
     min_len: int,
     *,
     strict: bool = False,
+    cuts: Sequence[int] = (),
 ) -> ClipView | None:
-    """Refuse an invalid action with a reason; returns the partner clip for merge/group.
+    """Refuse an invalid new action with a reason; returns the partner clip for merge/group.
 
-    `strict` (when a reviewer acts) wants the clip exactly in pending_review, with its sprite;
-    a commit only needs it still unreviewed.
+    `strict` (when a reviewer acts) wants the clip exactly in pending_review, and a group's
+    partner shown to the operator already. `cuts` are the clip's pending split frames.
     """
     if action not in ACTIONS:
         raise ReviewRefused(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
@@ -130,24 +221,30 @@ def validate(
             raise ReviewRefused(
                 f"clip {clip.key} has no previous clip in its video to {action} with"
             )
-        if level(pred.state) not in PARTNER_LEVELS:
+        if action == "group" and pred.state in UNSEEN:
             raise ReviewRefused(
-                f"previous clip {pred.key} is {pred.state}; cannot {action} with it"
+                f"previous clip {pred.key} is {pred.state}: nobody has reviewed it yet, "
+                "so a group cannot approve it"
             )
         return pred
     if action == "split":
-        frame = payload.get("frame")
-        if not isinstance(frame, int) or isinstance(frame, bool):
-            raise ReviewRefused("split needs an integer source frame")
-        if not clip.start < frame < clip.end:
-            raise ReviewRefused(
-                f"frame {frame} is outside clip {clip.key} (frames {clip.start}-{clip.end - 1})"
-            )
-        if frame - clip.start < min_len or clip.end - frame < min_len:
-            raise ReviewRefused(
-                f"split at {frame} leaves a part shorter than the minimum of {min_len} frames"
-            )
+        _check_split(clip, payload.get("frame"), cuts, min_len)
     return None
+
+
+def resolve_split(clip: ClipView, others: Sequence[ClipView], frame: int) -> ClipView:
+    """The clip a split applies to: its own clip, or (splits compose) the part of it that an
+    earlier split of the same commit made and that holds the frame."""
+    if level(clip.state) != "split":
+        return clip
+    for other in others:
+        if (
+            other.origin == "split"
+            and clip.start <= other.start < frame < other.end <= clip.end
+            and level(other.state) == UNREVIEWED
+        ):
+            return other
+    raise ReviewRefused(f"clip {clip.key} was split since and no unreviewed part holds {frame}")
 
 
 def plan(
@@ -157,33 +254,55 @@ def plan(
     payload: Mapping[str, Any],
     min_len: int,
 ) -> Effects:
-    """What committing `action` does now; ReviewRefused if it no longer applies (then: a no-op)."""
-    partner = validate(action, clip, others, payload, min_len)
+    """What committing `action` does now; ReviewRefused (with why) if it no longer applies."""
+    if action == "split":
+        clip = resolve_split(clip, others, payload.get("frame"))  # type: ignore[arg-type]
+    if action not in ACTIONS:
+        raise ReviewRefused(f"unknown action {action!r}")
+    if level(clip.state) != UNREVIEWED:
+        raise ReviewRefused(f"clip {clip.key} is {clip.state} now, not waiting for review")
     if action in _OUTCOME:
         return Effects(changes=((clip.key, clip.state, _OUTCOME[action]),))
-    assert partner is not None or action == "split"
+    if action == "split":
+        frame = _check_split(clip, payload.get("frame"), (), min_len)
+        return Effects(
+            changes=((clip.key, clip.state, C.SPLIT),),
+            new_clips=(
+                NewClip(clip.video_id, clip.start, frame, "split"),
+                NewClip(clip.video_id, frame, clip.end, "split"),
+            ),
+        )
+    pred = predecessor(clip, others)
+    if pred is None:
+        raise ReviewRefused(f"clip {clip.key} has no previous clip to {action} with any more")
+    seen_key = payload.get("with", pred.key)
+    seen = next((o for o in others if o.key == seen_key), None)
+    if pred.key != seen_key:
+        chained = (
+            action == "merge"
+            and seen is not None
+            and pred.origin == "merge"
+            and level(pred.state) == UNREVIEWED
+            and pred.start <= seen.start
+            and seen.end <= pred.end
+        )
+        if not chained:
+            fate = f"is {seen.state}" if seen is not None else "is gone"
+            raise ReviewRefused(
+                f"the previous clip the operator saw ({seen_key}) {fate}; the previous clip is "
+                f"now {pred.key}, which {'nobody reviewed' if pred.state in UNSEEN else 'differs'}"
+            )
     if action == "merge":
-        assert partner is not None
         return Effects(
-            changes=((partner.key, partner.state, C.MERGED), (clip.key, clip.state, C.MERGED)),
-            new_clips=(NewClip(clip.video_id, partner.start, clip.end, "merge"),),
+            changes=((pred.key, pred.state, C.MERGED), (clip.key, clip.state, C.MERGED)),
+            new_clips=(NewClip(clip.video_id, pred.start, clip.end, "merge"),),
         )
-    if action == "group":
-        assert partner is not None
-        changes = [(clip.key, clip.state, str(C.REVIEW_APPROVED))]
-        if level(partner.state) != APPROVED:
-            changes.insert(0, (partner.key, partner.state, str(C.REVIEW_APPROVED)))
-        return Effects(
-            changes=tuple(changes), grouped=((clip.key, clip.grouped_with, partner.key),)
-        )
-    frame = int(payload["frame"])
-    return Effects(
-        changes=((clip.key, clip.state, C.SPLIT),),
-        new_clips=(
-            NewClip(clip.video_id, clip.start, frame, "split"),
-            NewClip(clip.video_id, frame, clip.end, "split"),
-        ),
-    )
+    if pred.state in UNSEEN:
+        raise ReviewRefused(f"previous clip {pred.key} is {pred.state}: nobody has reviewed it")
+    changes = [(clip.key, clip.state, str(C.REVIEW_APPROVED))]
+    if level(pred.state) != APPROVED:
+        changes.insert(0, (pred.key, pred.state, str(C.REVIEW_APPROVED)))
+    return Effects(changes=tuple(changes), grouped=((clip.key, clip.grouped_with, pred.key),))
 
 
 def restore_state(old: str) -> str:
@@ -230,13 +349,15 @@ def plan_undo(
             )
         target = restore_state(old)
         changes.append((key, view.state, target))
-        if level(view.state) == APPROVED and view.state != C.REVIEW_APPROVED:
-            drop_derived.append(key)
+        if target == C.REVIEW_APPROVED or (
+            level(view.state) == APPROVED and view.state != C.REVIEW_APPROVED
+        ):
+            drop_derived.append(key)  # the pipeline redoes keyframes and embeddings
     ungroup = tuple((key, old) for key, old, _new in effects.grouped)
     return UndoPlan(tuple(changes), tuple(new_keys), ungroup, tuple(drop_derived))
 
 
-# ------------------------------------------------------------------ replay
+# ------------------------------------------------------------------ outcomes
 
 
 @dataclass(frozen=True)
@@ -249,83 +370,72 @@ class EventView:
     committed_at: float | None
 
 
-def applied_events(events: Sequence[EventView]) -> list[EventView]:
-    """Committed events in the order a commit applied them, with losers and cancelled dropped.
+@dataclass(frozen=True)
+class Record:
+    """What a commit wrote down about an event (`event_effects`)."""
 
-    An action is cancelled when an undo names it before it was committed. Among one clip's actions
-    committed together, only the newest applies (the reviewer changed their mind).
-    """
-    undos = {int(e.payload["event_id"]): e for e in events if e.action == UNDO}
-    committed = [e for e in events if e.committed_at is not None]
-    committed.sort(key=lambda e: (e.committed_at, e.id))
-    newest: dict[tuple[Any, float], int] = {}
-    for e in committed:
+    kind: str  # applied | refused | replaced
+    why: str = ""
+    by: int | None = None  # replaced: the event that replaced it
+    undone_by: int | None = None
+    new_clip_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one event, with why: the one answer every view shows."""
+
+    status: str  # pending | applied | replaced | cancelled | undone | refused
+    why: str = ""
+    by: int | None = None  # the event that replaced or undid it
+
+    def text(self) -> str:
+        return f"{self.status} ({self.why})" if self.why else self.status
+
+
+OUTCOMES = ("pending", "applied", "replaced", "cancelled", "undone", "refused")
+
+
+def outcomes(events: Sequence[EventView], records: Mapping[int, Record]) -> dict[int, Outcome]:
+    """The outcome of every event in `events` (the whole log, so undos and replacements are seen)."""
+    undo_of: dict[int, EventView] = {}
+    for e in events:
         if e.action == UNDO:
-            continue
-        undo = undos.get(e.id)
-        if undo is not None and not (e.committed_at < undo.created_at):  # type: ignore[operator]
-            continue
-        group = (e.clip_key, e.committed_at)
-        newest[group] = max(newest.get(group, -1), e.id)
-    out = []
-    for e in committed:
+            undo_of.setdefault(int(e.payload["event_id"]), e)
+    pending = [
+        Pending(e.id, e.clip_key, e.action, e.payload, e.created_at)
+        for e in events
+        if e.committed_at is None and e.action != UNDO
+    ]
+    replaced = replacements(pending)
+    out: dict[int, Outcome] = {}
+    for e in events:
         if e.action == UNDO:
-            out.append(e)
+            out[e.id] = Outcome("applied", f"undid event {e.payload.get('event_id')}")
             continue
-        if newest.get((e.clip_key, e.committed_at)) == e.id:
-            out.append(e)
+        undo = undo_of.get(e.id)
+        rec = records.get(e.id)
+        if e.committed_at is None:
+            if e.id in replaced:
+                by = replaced[e.id]
+                out[e.id] = Outcome("replaced", f"by event {by}, still pending", by)
+            else:
+                out[e.id] = Outcome("pending", "commits after the grace period")
+        elif rec is not None and rec.kind == "applied":
+            if undo is not None or rec.undone_by is not None:
+                by = undo.id if undo is not None else rec.undone_by
+                out[e.id] = Outcome("undone", f"by event {by}", by)
+            else:
+                made = ", ".join(str(i) for i in rec.new_clip_ids)
+                out[e.id] = Outcome("applied", f"made clips {made}" if made else "")
+        elif rec is not None and rec.kind == "refused":
+            out[e.id] = Outcome("refused", rec.why)
+        elif rec is not None and rec.kind == "replaced":
+            out[e.id] = Outcome("replaced", f"by event {rec.by}", rec.by)
+        elif undo is not None:
+            out[e.id] = Outcome(
+                "cancelled", f"undone by event {undo.id} before it committed", undo.id
+            )
+        else:  # committed before outcomes were recorded
+            out[e.id] = Outcome("replaced", "by a newer action on the clip")
     return out
-
-
-def replay(
-    initial: Sequence[ClipView], events: Sequence[EventView], min_len: Mapping[int, int]
-) -> dict[Any, tuple[str, Any]]:
-    """Review level and grouping of every clip, from the spliced clips and the event log.
-
-    New clips are keyed `("e", event_id, start_frame)`: the event that made them and where they
-    start, which is how the store names them too (`origin_event_id`).
-    """
-    clips: dict[Any, ClipView] = {c.key: replace(c, state=_level_state(c.state)) for c in initial}
-    done: dict[int, tuple[Effects, tuple[Any, ...]]] = {}
-    for e in applied_events(events):
-        if e.action == UNDO:
-            target = int(e.payload["event_id"])
-            if target not in done:
-                continue
-            effects, new_keys = done.pop(target)
-            current = {k: v for k, v in clips.items()}
-            try:
-                undo = plan_undo(effects, current, new_keys, {})
-            except ReviewRefused:
-                continue
-            for key in undo.drop_new:
-                clips.pop(key, None)
-            for key, _cur, target_state in undo.changes:
-                clips[key] = replace(clips[key], state=target_state)
-            for key, old in undo.ungroup:
-                clips[key] = replace(clips[key], grouped_with=old)
-            continue
-        clip = clips.get(e.clip_key)
-        if clip is None:
-            continue
-        others = [c for c in clips.values() if c.video_id == clip.video_id]
-        try:
-            effects = plan(e.action, clip, others, e.payload, min_len.get(clip.video_id, 1))
-        except ReviewRefused:
-            continue
-        new_keys = []
-        for key, _old, new in effects.changes:
-            clips[key] = replace(clips[key], state=new)
-        for key, _old, new in effects.grouped:
-            clips[key] = replace(clips[key], grouped_with=new)
-        for n in effects.new_clips:
-            key = ("e", e.id, n.start)
-            clips[key] = ClipView(key, n.video_id, n.start, n.end, str(C.SPLICED))
-            new_keys.append(key)
-        done[e.id] = (effects, tuple(new_keys))
-    return {k: (level(v.state), v.grouped_with) for k, v in clips.items()}
-
-
-def _level_state(state: str) -> str:
-    """A representative state for a level (replay starts from spliced clips)."""
-    return {UNREVIEWED: C.PENDING_REVIEW, APPROVED: C.REVIEW_APPROVED}.get(level(state), state)

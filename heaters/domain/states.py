@@ -109,11 +109,12 @@ APPROVED_FAMILY: frozenset[ClipState] = frozenset(
 
 # Review commits and their undo, by rule rather than by enumeration:
 # - a pending clip gets its outcome, or is merged/split;
-# - a merge/group partner (unreviewed, skipped or approved, whatever pipeline stage) is merged,
-#   or approved by a group;
+# - a merge/group partner (whatever was decided on it, whatever pipeline stage) is merged,
+#   or approved by a group: the newer decision wins;
 # - undo puts clips back to a pre-action state, dropping pipeline progress.
-_PARTNERS = UNREVIEWED_STATES | APPROVED_FAMILY | {C.REVIEW_SKIPPED}
-_RESTORABLE = {C.SPLICED, C.PENDING_REVIEW, C.SPRITE_FAILED, C.REVIEW_APPROVED, C.REVIEW_SKIPPED}
+_PARTNERS = UNREVIEWED_STATES | APPROVED_FAMILY | {C.REVIEW_SKIPPED, C.REVIEW_ARCHIVED}
+_RESTORABLE = {C.SPLICED, C.PENDING_REVIEW, C.SPRITE_FAILED, C.REVIEW_APPROVED, C.REVIEW_SKIPPED,
+               C.REVIEW_ARCHIVED}  # fmt: skip
 _REVIEWED = APPROVED_FAMILY | {C.REVIEW_SKIPPED, C.REVIEW_ARCHIVED, C.MERGED, C.SPLIT}
 REVIEW_TRANSITIONS: frozenset[tuple[ClipState, ClipState]] = frozenset(
     {
@@ -122,7 +123,10 @@ REVIEW_TRANSITIONS: frozenset[tuple[ClipState, ClipState]] = frozenset(
         for out in (C.REVIEW_SKIPPED, C.REVIEW_ARCHIVED, C.SPLIT)
     }
     | {(state, C.MERGED) for state in _PARTNERS}
-    | {(state, C.REVIEW_APPROVED) for state in UNREVIEWED_STATES | {C.REVIEW_SKIPPED}}
+    | {
+        (state, C.REVIEW_APPROVED)
+        for state in UNREVIEWED_STATES | {C.REVIEW_SKIPPED, C.REVIEW_ARCHIVED}
+    }
     | {(state, back) for state in _REVIEWED for back in _RESTORABLE}
 )
 CLIP_TRANSITIONS = CLIP_TRANSITIONS | REVIEW_TRANSITIONS

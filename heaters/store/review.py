@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def view(clip: Clip) -> rules.ClipView:
     assert clip.id is not None
     return rules.ClipView(
         clip.id, clip.source_video_id, clip.start_frame, clip.end_frame, clip.state,
-        clip.grouped_with_clip_id,
+        clip.grouped_with_clip_id, clip.origin,
     )  # fmt: skip
 
 
@@ -61,14 +62,65 @@ def pending_events(session: Session) -> list[ClipEvent]:
     return list(session.exec(query.where(ClipEvent.action != rules.UNDO).order_by(ClipEvent.id)))
 
 
+def _pending_view(e: ClipEvent) -> rules.Pending:
+    return rules.Pending(e.id or 0, e.clip_id, e.action, e.payload or {}, e.created_at)
+
+
+def _live_pending(session: Session) -> tuple[list[ClipEvent], dict[int, int]]:
+    """Pending events and which of them are replaced (by which later one)."""
+    pend = pending_events(session)
+    return pend, rules.replacements([_pending_view(e) for e in pend])
+
+
+def busy_clips(session: Session) -> set[int]:
+    """Clips a pending action decides: its own clip, and the partner of a merge or group."""
+    pend, replaced = _live_pending(session)
+    busy = {e.clip_id for e in pend}
+    for e in pend:
+        partner = _pending_view(e).partner
+        if partner is not None and e.id not in replaced:
+            busy.add(int(partner))
+    return busy
+
+
 def queue(session: Session, video_id: int | None = None) -> list[Clip]:
-    """Clips waiting for a decision: pending_review with no pending action, in timeline order."""
+    """Clips waiting for a decision: pending_review and not part of a pending action."""
     query = select(Clip).where(Clip.state == "pending_review")
     if video_id is not None:
         query = query.where(Clip.source_video_id == video_id)
-    busy = {e.clip_id for e in pending_events(session)}
+    busy = busy_clips(session)
     rows = session.exec(query.order_by(Clip.source_video_id, Clip.start_frame)).all()
     return [c for c in rows if c.id not in busy]
+
+
+def waiting(session: Session, now: float, grace_s: float) -> tuple[int, float | None]:
+    """How many review actions wait for their grace period, and when the last of them commits."""
+    pend, _replaced = _live_pending(session)
+    newest: dict[int, float] = {}
+    for e in pend:
+        newest[e.clip_id] = max(newest.get(e.clip_id, 0.0), e.created_at)
+    if not pend:
+        return 0, None
+    return len(pend), max(newest.values()) + grace_s
+
+
+def decided_by(session: Session, clip_id: int) -> ClipEvent | None:
+    """The newest applied, not undone event that changed `clip_id` (or made it)."""
+    records = _records(session)
+    for e in reversed(events(session)):
+        rec = records.get(e.id or 0)
+        if rec is None or rec.kind != "applied" or rec.undone_by is not None:
+            continue
+        if clip_id in _touched(e, rec, session):
+            return e
+    return None
+
+
+@dataclass
+class Appended:
+    event: ClipEvent
+    replaced: list[ClipEvent]  # pending actions this one replaces (never applied unless undone)
+    notes: list[str]  # what else the operator should know, one line each
 
 
 def append(
@@ -80,60 +132,138 @@ def append(
     now: float,
 ) -> ClipEvent:
     """Validate and append one review action (not applied until the grace period passes)."""
+    return append_noted(session, clip_id, action, payload, cfg, now).event
+
+
+def append_noted(
+    session: Session,
+    clip_id: int,
+    action: str,
+    payload: dict[str, Any] | None,
+    cfg: ReviewConfig,
+    now: float,
+) -> Appended:
+    """`append`, also saying which pending actions it replaces and what it overrides."""
     clip = session.get(Clip, clip_id)
     if clip is None:
         raise rules.ReviewRefused(f"no clip {clip_id}")
-    payload = dict(payload or {})
-    rules.validate(
+    payload = {k: v for k, v in (payload or {}).items() if k != "with"}
+    pend, replaced = _live_pending(session)
+    live = [e for e in pend if e.id not in replaced]
+    for e in live:
+        partner = _pending_view(e).partner
+        if partner is not None and int(partner) == clip_id:
+            raise rules.ReviewRefused(
+                f"clip {clip_id} is part of pending event {e.id} "
+                f"({rules.describe(e.action, e.clip_id, e.payload)}); undo that first: "
+                f"heaters review undo {e.id}"
+            )
+    if clip.state != "pending_review" and action in rules.ACTIONS:
+        by = decided_by(session, clip_id)
+        if by is not None:
+            raise rules.ReviewRefused(
+                f"clip {clip_id} is {clip.state} by event {by.id} "
+                f"({rules.describe(by.action, by.clip_id, by.payload)}); undo that first: "
+                f"heaters review undo {by.id}"
+            )
+    mine = [e for e in live if e.clip_id == clip_id]
+    cuts = (
+        [int((e.payload or {})["frame"]) for e in mine if e.action == "split"]
+        if action == "split"
+        else []
+    )
+    partner = rules.validate(
         action,
         view(clip),
         video_views(session, clip.source_video_id),
         payload,
         min_len(session, clip.source_video_id, cfg.min_clip_s),
         strict=True,
+        cuts=cuts,
     )
+    notes: list[str] = []
+    if partner is not None:
+        payload["with"] = partner.key
+        other = [e for e in live if e.clip_id == partner.key]
+        if other:
+            notes.append(
+                f"clip {partner.key} has pending event {other[-1].id} "
+                f"({rules.describe(other[-1].action, other[-1].clip_id, other[-1].payload)}); "
+                f"it applies first, then this {action} overrides it"
+            )
+        elif rules.level(partner.state) != rules.UNREVIEWED:
+            by = decided_by(session, int(partner.key))
+            was = f" by event {by.id}" if by is not None else ""
+            notes.append(
+                f"clip {partner.key} is {partner.state}{was}; this {action} overrides that"
+                + ("; the merged clip goes to review" if action == "merge" else "")
+            )
+        if action == "merge":
+            notes.append("the merged clip goes to review like any new clip")
+    gone = [e for e in mine if not (action == "split" and e.action == "split")]
     event = ClipEvent(
         clip_id=clip_id, action=action, payload=payload, reviewer=cfg.reviewer, created_at=now
     )
     session.add(event)
     session.flush()
-    return event
+    return Appended(event, gone, notes)
+
+
+def _record(
+    session: Session,
+    event: ClipEvent,
+    kind: str,
+    *,
+    effects: rules.Effects | None = None,
+    new_ids: list[int] | None = None,
+    why: str = "",
+    by: int | None = None,
+) -> None:
+    data: dict[str, Any] = effects.as_json() if effects is not None else {}
+    data["kind"] = kind
+    if why:
+        data["why"] = why
+    if by is not None:
+        data["by"] = by
+    session.add(EventEffect(event_id=event.id, effects=data, new_clip_ids=new_ids or []))
 
 
 def commit_due(session: Session, now: float, grace_s: float, cfg: ReviewConfig) -> int:
-    """Apply, per clip, the newest pending action once it is older than the grace period."""
-    by_clip: dict[int, list[ClipEvent]] = {}
-    for event in pending_events(session):
-        by_clip.setdefault(event.clip_id, []).append(event)
-    due = [evs for evs in by_clip.values() if evs[-1].created_at <= now - grace_s]
-    due.sort(key=lambda evs: evs[-1].id or 0)
+    """Commit the pending actions of every clip whose newest action is past the grace period:
+    the surviving ones are applied in log order (or refused, with why), the replaced ones are
+    stamped as replaced. Returns how many were applied."""
+    pend, replaced = _live_pending(session)
+    newest: dict[int, float] = {}
+    for e in pend:
+        newest[e.clip_id] = max(newest.get(e.clip_id, 0.0), e.created_at)
+    due = [e for e in pend if newest[e.clip_id] <= now - grace_s]
     applied = 0
-    for events in due:
-        newest = events[-1]
-        clip = session.get(Clip, newest.clip_id)
-        effects: rules.Effects | None = None
-        if clip is not None:
-            try:
-                effects = rules.plan(
-                    newest.action,
-                    view(clip),
-                    video_views(session, clip.source_video_id),
-                    newest.payload or {},
-                    min_len(session, clip.source_video_id, cfg.min_clip_s),
-                )
-            except rules.ReviewRefused:
-                effects = None  # no longer applies (a later commit changed the timeline)
-        for event in events:
-            event.committed_at = now
-            session.add(event)
+    for event in due:
+        event.committed_at = now
+        session.add(event)
+        if event.id in replaced:
+            _record(session, event, "replaced", by=replaced[event.id or 0])
+            continue
         session.flush()
-        if effects is not None:
-            new_ids = _apply(session, newest, effects, cfg.home, now)
-            session.add(
-                EventEffect(event_id=newest.id, effects=effects.as_json(), new_clip_ids=new_ids)
+        clip = session.get(Clip, event.clip_id)
+        try:
+            if clip is None:
+                raise rules.ReviewRefused(f"clip {event.clip_id} no longer exists")
+            effects = rules.plan(
+                event.action,
+                view(clip),
+                video_views(session, clip.source_video_id),
+                event.payload or {},
+                min_len(session, clip.source_video_id, cfg.min_clip_s),
             )
-            session.flush()
-            applied += 1
+        except rules.ReviewRefused as exc:
+            _record(session, event, "refused", why=str(exc))
+            continue
+        new_ids = _apply(session, event, effects, cfg.home, now)
+        _record(session, event, "applied", effects=effects, new_ids=new_ids)
+        session.flush()
+        applied += 1
+    session.flush()
     return applied
 
 
@@ -206,21 +336,92 @@ def _apply(
     return new_ids
 
 
-def _undone_ids(session: Session) -> set[int]:
-    rows = session.exec(select(ClipEvent).where(ClipEvent.action == rules.UNDO)).all()
-    return {int((e.payload or {})["event_id"]) for e in rows}
+def _records(session: Session) -> dict[int, rules.Record]:
+    out = {}
+    for row in session.exec(select(EventEffect)):
+        data = row.effects or {}
+        out[row.event_id] = rules.Record(
+            kind=data.get("kind", "applied"),
+            why=data.get("why", ""),
+            by=data.get("by"),
+            undone_by=row.undone_by,
+            new_clip_ids=tuple(int(i) for i in row.new_clip_ids or []),
+        )
+    return out
+
+
+def _raw_effects(session: Session, event_id: int) -> rules.Effects | None:
+    row = session.get(EventEffect, event_id)
+    return rules.Effects.from_json(row.effects) if row is not None else None
+
+
+def _touched(event: ClipEvent, rec: rules.Record | None, session: Session) -> set[int]:
+    """Clips an event decides: for an applied one, those it changed or made; for a pending one,
+    its clip and its recorded partner."""
+    if rec is not None and rec.kind == "applied":
+        effects = _raw_effects(session, event.id or 0)
+        changed = {int(k) for k, _o, _n in effects.changes} if effects else set()
+        partners = {int(n) for _k, _o, n in effects.grouped if n is not None} if effects else set()
+        return changed | partners | set(rec.new_clip_ids)  # a group relies on its partner too
+    out = {event.clip_id}
+    partner = _pending_view(event).partner
+    if partner is not None:
+        out.add(int(partner))
+    return out
+
+
+def outcomes(session: Session, log: list[ClipEvent] | None = None) -> dict[int, rules.Outcome]:
+    """The outcome of every event (DESIGN.md §7): the one answer `events`, `show` and the TUI show."""
+    log = events(session) if log is None else log
+    return rules.outcomes([_event_view(e) for e in log], _records(session))
+
+
+def history(session: Session, clip_id: int | None = None) -> list[dict[str, Any]]:
+    """The log as `events` and `show` print it: each event with its one outcome and why.
+    `clip_id` keeps the events that name the clip (as its clip or as a merge/group partner)."""
+    log = events(session)
+    status = outcomes(session, log)
+    rows = []
+    for e in log:
+        partner = (e.payload or {}).get("with")
+        if clip_id is not None and clip_id not in (e.clip_id, partner):
+            continue
+        out = status[e.id or 0]
+        rows.append(
+            {
+                "id": e.id,
+                "clip_id": e.clip_id,
+                "action": e.action,
+                "payload": e.payload,
+                "what": rules.describe(e.action, e.clip_id, e.payload),
+                "reviewer": e.reviewer,
+                "created_at": _iso(e.created_at),
+                "committed_at": _iso(e.committed_at),
+                "status": out.status,
+                "why": out.why,
+                "by": out.by,
+            }
+        )
+    return rows
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 def undo_target(session: Session, reviewer: str, event_id: int | None) -> ClipEvent:
-    undone = _undone_ids(session)
+    status = outcomes(session)
     if event_id is not None:
         target = session.get(ClipEvent, event_id)
         if target is None:
             raise rules.ReviewRefused(f"no event {event_id}")
         if target.action == rules.UNDO:
             raise rules.ReviewRefused(f"event {event_id} is itself an undo")
-        if event_id in undone:
-            raise rules.ReviewRefused(f"event {event_id} was already undone")
+        out = status[event_id]
+        if out.status in ("undone", "cancelled"):
+            raise rules.ReviewRefused(f"event {event_id} was already undone ({out.text()})")
+        if out.status in ("refused", "replaced") and target.committed_at is not None:
+            raise rules.ReviewRefused(f"event {event_id} changed nothing ({out.text()})")
         return target
     query = (
         select(ClipEvent)
@@ -228,9 +429,29 @@ def undo_target(session: Session, reviewer: str, event_id: int | None) -> ClipEv
         .order_by(col(ClipEvent.id).desc())
     )
     for event in session.exec(query):
-        if event.id not in undone:
+        if status[event.id or 0].status in ("pending", "applied") or (
+            event.committed_at is None and status[event.id or 0].status == "replaced"
+        ):
             return event
     raise rules.ReviewRefused("nothing to undo")
+
+
+def _blocker(session: Session, target: ClipEvent, status: dict[int, rules.Outcome]) -> None:
+    """An applied action cannot be undone while a later live action decides one of its clips."""
+    records = _records(session)
+    mine = _touched(target, records.get(target.id or 0), session)
+    later = select(ClipEvent).where(ClipEvent.id > (target.id or 0), ClipEvent.action != rules.UNDO)
+    for e in session.exec(later.order_by(col(ClipEvent.id).desc())):
+        if status[e.id or 0].status not in ("pending", "applied"):
+            continue
+        shared = mine & _touched(e, records.get(e.id or 0), session)
+        if shared:
+            clips = ", ".join(str(i) for i in sorted(shared))
+            raise rules.ReviewRefused(
+                f"clip {clips} was reviewed since by event {e.id} "
+                f"({rules.describe(e.action, e.clip_id, e.payload)}, "
+                f"{status[e.id or 0].status}); undo that first"
+            )
 
 
 def undo(
@@ -243,7 +464,9 @@ def undo(
     removed: list[int] = []
     files: list[Path] = []
     effect = session.get(EventEffect, target.id)
+    status = outcomes(session)
     if target.committed_at is not None and effect is not None:
+        _blocker(session, target, status)
         effects = rules.Effects.from_json(effect.effects)
         new_ids = [int(i) for i in effect.new_clip_ids]
         keys = {int(k) for k, _o, _n in effects.changes} | set(new_ids)
@@ -252,12 +475,7 @@ def undo(
             clip = session.get(Clip, key)
             if clip is not None:
                 current[key] = view(clip)
-        undone = _undone_ids(session)
-        reviewed = {}
-        for clip_id in new_ids:
-            evs = session.exec(select(ClipEvent).where(ClipEvent.clip_id == clip_id)).all()
-            reviewed[clip_id] = any(e.action != rules.UNDO and e.id not in undone for e in evs)
-        plan = rules.plan_undo(effects, current, new_ids, reviewed)
+        plan = rules.plan_undo(effects, current, new_ids, {})
         for clip_id in plan.drop_new:
             files += _drop_clip(session, int(clip_id), cfg.home)
             removed.append(int(clip_id))
@@ -348,63 +566,119 @@ def events(session: Session, clip_id: int | None = None) -> list[ClipEvent]:
     return list(session.exec(query))
 
 
-def check(session: Session, min_clip_s: float) -> list[dict[str, Any]]:
-    """Replay the log over the spliced clips; list every clip whose review state differs."""
-    clips = list(session.exec(select(Clip)))
+def check(session: Session, min_clip_s: float = 1.0) -> list[dict[str, Any]]:
+    """Every clip whose review state no decision explains.
 
-    def key_of(c: Clip) -> Any:
-        return ("e", c.origin_event_id, c.start_frame) if c.origin_event_id else c.id
-
-    keys = {c.id: key_of(c) for c in clips}
-    initial = [
-        rules.ClipView(c.id, c.source_video_id, c.start_frame, c.end_frame, "pending_review")
-        for c in clips
-        if c.origin == "splice"
-    ]
-    log = [
-        rules.EventView(
-            e.id or 0, keys.get(e.clip_id, e.clip_id), e.action, e.payload or {}, e.created_at,
-            e.committed_at,
-        )
-        for e in events(session)
-    ]  # fmt: skip
-    lens = {v: min_len(session, v, min_clip_s) for v in {c.source_video_id for c in clips}}
-    expected = rules.replay(initial, log, lens)
+    Rebuilds each clip's review level and grouping from the spliced clips and what the log's
+    applied, not undone events changed (undos reverse them), and checks that each change is one
+    the event's action may make: approve/skip/archive their own clip; a group its clip and the
+    partner recorded when the operator pressed the key (never a clip nobody was shown); merge and
+    split their clip, its recorded partner, or clips made by merges/splits. Then compares the
+    result with the table. `min_clip_s` is kept for callers; the check needs no lengths.
+    """
+    del min_clip_s
+    clips = {c.id or 0: c for c in session.exec(select(Clip))}
+    log = events(session)
+    records = _records(session)
+    status = outcomes(session, log)
+    expect: dict[int, tuple[str, Any]] = {
+        i: (rules.UNREVIEWED, None) for i, c in clips.items() if c.origin == "splice"
+    }
+    origin: dict[int, str] = {i: c.origin for i, c in clips.items()}
     diffs: list[dict[str, Any]] = []
-    seen = set()
-    for c in clips:
-        key = key_of(c)
-        seen.add(key)
-        actual = (rules.level(c.state), keys.get(c.grouped_with_clip_id, c.grouped_with_clip_id))
-        want = expected.get(key)
-        if want != actual:
-            diffs.append({"clip_id": c.id, "expected": want, "actual": actual})
-    for key, want in expected.items():
-        if key not in seen:
-            diffs.append({"clip_id": None, "key": str(key), "expected": want, "actual": None})
+
+    def problem(clip_id: Any, why: str) -> None:
+        diffs.append({"clip_id": clip_id, "why": why, "expected": None, "actual": None})
+
+    happenings = sorted(
+        (e for e in log if e.committed_at is not None),
+        key=lambda e: (e.committed_at or 0.0, e.id or 0),
+    )
+    made: dict[int, tuple[int, ...]] = {}
+    for e in happenings:
+        if e.action == rules.UNDO:
+            target = int((e.payload or {})["event_id"])
+            effects = _raw_effects(session, target)
+            rec = records.get(target)
+            if effects is None or rec is None or rec.kind != "applied":
+                continue
+            for key in made.pop(target, ()):
+                expect.pop(key, None)
+            for key, old, _new in effects.changes:
+                if int(key) in expect:
+                    expect[int(key)] = (rules.level(old), expect[int(key)][1])
+            for key, old, _new in effects.grouped:
+                if int(key) in expect:
+                    expect[int(key)] = (expect[int(key)][0], old)
+            continue
+        rec = records.get(e.id or 0)
+        if rec is None or rec.kind != "applied":
+            continue
+        effects = _raw_effects(session, e.id or 0)
+        assert effects is not None
+        allowed = _may_change(e, effects, origin)
+        for key, old, new in effects.changes:
+            key = int(key)
+            if key not in expect:
+                problem(key, f"event {e.id} changed clip {key}, which the log never made")
+                continue
+            if expect[key][0] != rules.level(old):
+                problem(key, f"event {e.id} found clip {key} {old}; the log says {expect[key][0]}")
+            why = allowed(key, old, new)
+            if why:
+                problem(key, f"event {e.id} ({e.action}) {why}")
+            expect[key] = (rules.level(new), expect[key][1])
+        for key, _old, new in effects.grouped:
+            if int(key) in expect:
+                expect[int(key)] = (expect[int(key)][0], new)
+        made[e.id or 0] = rec.new_clip_ids
+        for key in rec.new_clip_ids:
+            expect[key] = (rules.UNREVIEWED, None)
+            origin.setdefault(key, e.action)
+    for clip_id, c in clips.items():
+        actual = (rules.level(c.state), c.grouped_with_clip_id)
+        want = expect.get(clip_id)
+        if want is None:
+            problem(clip_id, f"clip {clip_id} ({c.origin}) was made by no applied event")
+        elif want != actual:
+            diffs.append({"clip_id": clip_id, "expected": want, "actual": actual,
+                          "why": f"the log says {want[0]}, the table has {c.state}"})  # fmt: skip
+        if c.grouped_with_clip_id is not None:
+            partner = clips.get(c.grouped_with_clip_id)
+            if partner is None or rules.level(partner.state) != rules.APPROVED:
+                problem(
+                    clip_id, f"grouped with clip {c.grouped_with_clip_id}, which is not approved"
+                )
+    for key in expect:
+        if key not in clips:
+            diffs.append({"clip_id": key, "expected": expect[key], "actual": None,
+                          "why": "the log says it exists; the table has no such clip"})  # fmt: skip
+    del status
     return diffs
 
 
-def statuses(log: list[ClipEvent]) -> dict[int, str]:
-    """What became of each event: pending, committed, replaced (a newer action on the clip won),
-    cancelled (undone before it committed), undone (compensated after it), or done (an undo)."""
-    undos = {int((e.payload or {})["event_id"]): e for e in log if e.action == rules.UNDO}
-    applied = {e.id for e in rules.applied_events([_event_view(e) for e in log])}
-    out: dict[int, str] = {}
-    for e in log:
-        assert e.id is not None
-        undo = undos.get(e.id)
-        if e.action == rules.UNDO:
-            out[e.id] = "done"
-        elif undo is not None:
-            committed_before = e.committed_at is not None and e.committed_at < undo.created_at
-            out[e.id] = "undone" if committed_before else "cancelled"
-        else:
-            committed = e.committed_at is not None
-            out[e.id] = (
-                "pending" if not committed else ("committed" if e.id in applied else "replaced")
-            )
-    return out
+def _may_change(e: ClipEvent, effects: rules.Effects, origin: dict[int, str]) -> Any:
+    """A function (clip, old, new) -> why not, or "" when `e`'s action may make that change."""
+    partner = (e.payload or {}).get("with")
+
+    def allowed(key: int, old: str, new: str) -> str:
+        if rules.level(new) == rules.APPROVED:
+            if e.action == "approve" and key == e.clip_id:
+                return ""
+            if e.action == "group" and key in (e.clip_id, partner):
+                if key == partner and old in rules.UNSEEN:
+                    return f"approved clip {key}, which nobody had been shown ({old})"
+                return ""
+            return f"approved clip {key}, which it does not name"
+        if e.action in ("skip", "archive"):
+            return "" if key == e.clip_id else f"changed clip {key}, which it does not name"
+        superseded = {"merge": "merged", "split": "split"}.get(e.action)
+        if superseded is not None and rules.level(new) == superseded:
+            if key in (e.clip_id, partner) or origin.get(key) in ("merge", "split"):
+                return ""
+        return f"changed clip {key} {old} -> {new}"
+
+    return allowed
 
 
 def _event_view(e: ClipEvent) -> rules.EventView:

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from heaters.domain.review import ReviewRefused
+from heaters.domain.review import ReviewRefused, describe
 from heaters.settings import Settings
 from heaters.tui.desk import ClipCard, ReviewDesk
 from heaters.tui.mpv import MPV_MISSING, PlayRequest, find_mpv, run_mpv
@@ -83,8 +83,7 @@ class ReviewApp(App[None]):
     #left { width: 1fr; min-width: 30; }
     #side { width: 36; }
     #info { height: auto; border: round $primary; border-title-color: $text; padding: 0 1; }
-    #history { height: 1fr; border: round $panel-lighten-2; padding: 0 1;
-               text-wrap: nowrap; text-overflow: ellipsis; }
+    #history { height: 1fr; border: round $panel-lighten-2; padding: 0 1; overflow-y: hidden; }
     #prompt { height: auto; background: $warning 30%; color: $text; text-style: bold;
               display: none; }
     #prompt.on { display: block; }
@@ -201,13 +200,21 @@ class ReviewApp(App[None]):
             self.notify("nothing to review", severity="warning")
             return
         try:
-            self.desk.act(action, payload)
+            noted = self.desk.act_noted(action, payload)
         except ReviewRefused as exc:
             self.notify(str(exc), title=f"cannot {action}", severity="warning")
             return
         except OperationalError as exc:
             self.notify(_db_message(exc), title=f"{action} not saved", severity="error")
             return
+        for old in noted.replaced:
+            self.notify(
+                f"replaces event {old.id} ({describe(old.action, old.clip_id, old.payload)}):"
+                " it will not apply",
+                title=f"event {noted.event.id}",
+            )
+        for note in noted.notes:
+            self.notify(note, title=f"event {noted.event.id}")
         self.show_current()
 
     def action_split(self) -> None:

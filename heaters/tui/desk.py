@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from heaters.domain.review import ReviewRefused
+from heaters.domain.review import ReviewRefused, describe
 from heaters.store import clips as clip_store
 from heaters.store import review as review_store
-from heaters.store.review import ReviewConfig
+from heaters.store.review import Appended, ReviewConfig
 from heaters.store.store import Store
 from heaters.store.tables import Clip, ClipEvent, SourceVideo
 from heaters.tui.sprite import SpriteSheet
@@ -49,23 +49,25 @@ class ClipCard:
 
 @dataclass(frozen=True)
 class RecentAction:
-    """One line of the history panel."""
+    """One line of the history panel: the action and its outcome, as `heaters events` has it."""
 
     event_id: int
     clip_id: int
     action: str
     payload: dict[str, Any]
-    pending: bool
-    undone: bool
+    status: str  # pending | applied | replaced | cancelled | undone | refused
+    why: str = ""
+
+    @property
+    def pending(self) -> bool:
+        return self.status == "pending"
+
+    @property
+    def undone(self) -> bool:
+        return self.status in ("undone", "cancelled")
 
     def describe(self) -> str:
-        if self.action == "undo":
-            return f"undo #{self.payload.get('event_id')}"
-        if self.action == "split":
-            return f"split clip {self.clip_id} at {self.payload.get('frame')}"
-        if self.action in ("merge", "group"):
-            return f"{self.action} clip {self.clip_id} ← prev"
-        return f"{self.action} clip {self.clip_id}"
+        return describe(self.action, self.clip_id, self.payload)
 
 
 @dataclass(frozen=True)
@@ -170,14 +172,20 @@ class ReviewDesk:
 
     def act(self, action: str, payload: dict[str, Any] | None = None) -> ClipEvent:
         """Append a decision on the current clip and move on; ReviewRefused writes nothing."""
+        return self.act_noted(action, payload).event
+
+    def act_noted(self, action: str, payload: dict[str, Any] | None = None) -> Appended:
+        """`act`, with what the action replaces or overrides (for the screen to say so)."""
         clip = self.current_clip()
         if clip is None or clip.id is None:
             raise ReviewRefused("no clip to review")
         with self.store.tx() as session:
-            event = review_store.append(session, clip.id, action, payload, self.cfg, self.clock())
+            noted = review_store.append_noted(
+                session, clip.id, action, payload, self.cfg, self.clock()
+            )
         self.decided.add(clip.id)
         self.reload()
-        return event
+        return noted
 
     def undo(self) -> Undone:
         """Undo the reviewer's newest action; its clip, back in the queue, becomes current."""
@@ -197,17 +205,18 @@ class ReviewDesk:
         return Undone(target.id or 0, target.action, target.clip_id)
 
     def recent(self, limit: int = 8) -> list[RecentAction]:
+        """The reviewer's newest actions with their outcomes (the store's one answer)."""
         with self.store.tx(write=False) as session:
-            rows = review_store.recent(session, self.cfg.reviewer, limit=max(limit, 50))
-        status = review_store.statuses(rows)  # an undo is newer than its target: in the window
+            rows = review_store.recent(session, self.cfg.reviewer, limit=limit)
+            status = review_store.outcomes(session)
         return [
             RecentAction(
                 event_id=e.id or 0,
                 clip_id=e.clip_id,
                 action=e.action,
                 payload=dict(e.payload or {}),
-                pending=e.committed_at is None,
-                undone=status.get(e.id or 0) in ("undone", "cancelled"),
+                status=status[e.id or 0].status,
+                why=status[e.id or 0].why,
             )
-            for e in rows[:limit]
+            for e in rows
         ]

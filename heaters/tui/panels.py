@@ -38,26 +38,33 @@ class ClipInfo(Static):
         self.update(clip_facts(card, position) if card else "")
 
 
+_MARKS = {
+    "pending": "bold yellow",
+    "applied": "green",
+    "replaced": "dim",
+    "cancelled": "dim",
+    "undone": "dim",
+    "refused": "bold red",
+}
+
+
 def history_lines(actions: Sequence[RecentAction]) -> Text:
-    """Newest first, each with whether it is still pending (undo-able for free) or committed."""
-    text = Text(no_wrap=True, overflow="ellipsis")
+    """Newest first: each action whole, with its outcome as `heaters events` states it (and why,
+    where it did not apply)."""
+    text = Text()
     if not actions:
         text.append("no actions yet", style="italic")
         return text
     for i, a in enumerate(actions):
         if i:
             text.append("\n")
-        if a.action == "undo":
-            mark, style = "↶", "dim"
-        elif a.undone:
-            mark, style = "undone", "dim strike"
-        elif a.pending:
-            mark, style = "pending", "bold yellow"
-        else:
-            mark, style = "done", "green"
+        mark = "↶ undo" if a.action == "undo" else a.status
         text.append(f"#{a.event_id:<4}", style="dim")
-        text.append(f"{mark:<8}", style=style)
-        text.append(a.describe(), style="dim" if a.undone or a.action == "undo" else "")
+        text.append(f"{mark:<9}", style="dim" if a.action == "undo" else _MARKS[a.status])
+        gone = a.status in ("replaced", "cancelled", "undone", "refused")
+        text.append(a.describe(), style="dim strike" if gone and a.status != "refused" else "")
+        if a.action != "undo" and a.why and a.status in ("replaced", "refused", "undone"):
+            text.append(f"\n      {a.why}", style="dim italic")
     return text
 
 

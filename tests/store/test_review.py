@@ -247,7 +247,7 @@ def test_replay_of_the_log_matches_the_table(
         assert s.get(SourceVideo, 1) is not None
 
 
-def test_statuses_tell_what_became_of_each_event(tmp_path: Path) -> None:
+def test_outcomes_tell_what_became_of_each_event(tmp_path: Path) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         a = review.append(s, 1, "approve", None, cfg, now=1.0)
@@ -259,8 +259,180 @@ def test_statuses_tell_what_became_of_each_event(tmp_path: Path) -> None:
         review.commit_due(s, 300.0, 10.0, cfg)
         u2 = review.undo(s, cfg, now=400.0).event  # compensates d
         e = review.append(s, 4, "approve", None, cfg, now=500.0)
-        got = review.statuses(review.events(s))
+        f = review.append(s, 5, "skip", None, cfg, now=501.0)
+        g = review.append(s, 5, "archive", None, cfg, now=502.0)  # replaces f while pending
+        got = {k: (o.status, o.by) for k, o in review.outcomes(s).items()}
     assert got == {
-        a.id: "replaced", b.id: "committed", c.id: "cancelled", u1.id: "done",
-        d.id: "undone", u2.id: "done", e.id: "pending",
+        a.id: ("replaced", b.id), b.id: ("applied", None), c.id: ("cancelled", u1.id),
+        u1.id: ("applied", None), d.id: ("undone", u2.id), u2.id: ("applied", None),
+        e.id: ("pending", None), f.id: ("replaced", g.id), g.id: ("pending", None),
     }  # fmt: skip
+
+
+def _commit(store: Store, cfg: review.ReviewConfig, now: float) -> None:
+    with store.tx() as s:
+        review.commit_due(s, now, 10.0, cfg)
+
+
+def _outcome(store: Store, event_id: int | None) -> tuple[str, str]:
+    with store.tx(write=False) as s:
+        o = review.outcomes(s)[event_id or 0]
+    return o.status, o.why
+
+
+def _ok(store: Store) -> None:
+    with store.tx(write=False) as s:
+        assert review.check(s) == []
+
+
+def test_group_after_merge_never_approves_the_unseen_merged_clip(tmp_path: Path) -> None:
+    """Issue 12.1: merge 2, group 3, commit: the merged clip goes to review, the group is refused."""
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        m = review.append(s, 2, "merge", None, cfg, now=1.0)
+        g = review.append(s, 3, "group", None, cfg, now=2.0)
+    _commit(store, cfg, 100.0)
+    with store.tx(write=False) as s:
+        merged = s.exec(select(Clip).where(Clip.origin == "merge")).one()
+        assert merged.state == "spliced" and merged.grouped_with_clip_id is None
+        assert s.get(Clip, 3).state == "pending_review"  # type: ignore[union-attr]
+        assert 3 in [c.id for c in review.queue(s)]  # back in front of the operator
+    assert _outcome(store, m.id)[0] == "applied"
+    status, why = _outcome(store, g.id)
+    assert status == "refused" and "(2)" in why and "nobody reviewed" in why
+    _ok(store)
+
+
+def test_group_refuses_a_partner_nobody_was_shown(tmp_path: Path) -> None:
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        one = s.get(Clip, 1)
+        assert one is not None
+        one.state = "spliced"  # no sprite yet: never in front of the operator
+        s.add(one)
+    with pytest.raises(ReviewRefused, match="nobody has reviewed it"), store.tx() as s:
+        review.append(s, 2, "group", None, cfg, now=1.0)
+
+
+def test_two_splits_of_one_clip_compose(tmp_path: Path) -> None:
+    """Issue 12.2: two cuts in one clip make three clips; undo goes newest first."""
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        s1 = review.append(s, 3, "split", {"frame": 150}, cfg, now=1.0)
+        noted = review.append_noted(s, 3, "split", {"frame": 135}, cfg, now=2.0)
+        assert noted.replaced == []  # splits compose, they do not replace each other
+        with pytest.raises(ReviewRefused, match="already has a pending cut"):
+            review.append(s, 3, "split", {"frame": 150}, cfg, now=3.0)
+        with pytest.raises(ReviewRefused, match="shorter than the minimum"):
+            review.append(s, 3, "split", {"frame": 160}, cfg, now=3.0)
+    _commit(store, cfg, 100.0)
+    with store.tx(write=False) as s:
+        live = sorted((c.start_frame, c.end_frame) for c in s.exec(select(Clip))
+                      if c.origin == "split" and c.state == "spliced")  # fmt: skip
+    assert live == [(120, 135), (135, 150), (150, 180)]
+    assert _outcome(store, s1.id)[0] == _outcome(store, noted.event.id)[0] == "applied"
+    _ok(store)
+    with pytest.raises(ReviewRefused, match="undo that first"), store.tx() as s:
+        review.undo(s, cfg, now=200.0, event_id=s1.id)  # the second cut split one of its parts
+    with store.tx() as s:
+        review.undo(s, cfg, now=201.0)
+        review.undo(s, cfg, now=202.0)
+    assert states(store)[3] == "pending_review"
+    _ok(store)
+
+
+def test_a_later_decision_replaces_a_pending_split_and_says_so(tmp_path: Path) -> None:
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        sp = review.append(s, 3, "split", {"frame": 150}, cfg, now=1.0)
+        noted = review.append_noted(s, 3, "approve", None, cfg, now=2.0)
+        assert [e.id for e in noted.replaced] == [sp.id]
+    _commit(store, cfg, 100.0)
+    assert states(store)[3] == "review_approved"
+    assert _outcome(store, sp.id) == ("replaced", f"by event {noted.event.id}")
+
+
+def test_merge_takes_the_previous_clip_whatever_was_decided(tmp_path: Path) -> None:
+    """Issue 12.3: one story. A merge overrides what was decided on the previous clip (pending
+    or committed, archived or approved), says so when it is made, and the result goes to review."""
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        ar = review.append(s, 1, "archive", None, cfg, now=1.0)
+        noted = review.append_noted(s, 2, "merge", None, cfg, now=2.0)
+        assert any("pending event" in n and "overrides" in n for n in noted.notes)
+        review.append(s, 3, "approve", None, cfg, now=3.0)
+    _commit(store, cfg, 100.0)
+    assert (
+        _outcome(store, ar.id)[0] == "applied" and _outcome(store, noted.event.id)[0] == "applied"
+    )
+    assert states(store)[1] == states(store)[2] == "merged"
+    with store.tx() as s:
+        four = review.append_noted(s, 4, "merge", None, cfg, now=200.0)  # 3 is approved
+        assert any("review_approved by event" in n for n in four.notes)
+    _commit(store, cfg, 300.0)
+    assert states(store)[3] == "merged"
+    _ok(store)
+    with store.tx() as s:
+        review.undo(s, cfg, now=400.0)
+    assert states(store)[3] == "review_approved"  # the approval comes back with the undo
+    _ok(store)
+
+
+def test_a_partner_of_a_pending_merge_cannot_be_decided_alone(tmp_path: Path) -> None:
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        m = review.append(s, 3, "merge", None, cfg, now=1.0)
+        assert 2 not in [c.id for c in review.queue(s)]
+    with pytest.raises(ReviewRefused, match=f"pending event {m.id}"), store.tx() as s:
+        review.append(s, 2, "archive", None, cfg, now=2.0)
+
+
+def test_merges_chain(tmp_path: Path) -> None:
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        review.append(s, 2, "merge", None, cfg, now=1.0)
+        review.append(s, 3, "merge", None, cfg, now=2.0)
+    _commit(store, cfg, 100.0)
+    with store.tx(write=False) as s:
+        live = [(c.start_frame, c.end_frame, c.state) for c in s.exec(select(Clip))
+                if c.state not in ("merged", "split")]  # fmt: skip
+    assert (0, 180, "spliced") in live
+    _ok(store)
+
+
+def test_undo_of_an_approve_a_group_relies_on_is_refused(tmp_path: Path) -> None:
+    """Issue 12.4: no stale group. Undo the group first, then the approve."""
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        ap = review.append(s, 1, "approve", None, cfg, now=1.0)
+    _commit(store, cfg, 100.0)
+    with store.tx() as s:
+        gr = review.append(s, 2, "group", None, cfg, now=200.0)
+    _commit(store, cfg, 300.0)
+    with pytest.raises(ReviewRefused, match=f"event {gr.id}"), store.tx() as s:
+        review.undo(s, cfg, now=400.0, event_id=ap.id)
+    with store.tx() as s:
+        review.undo(s, cfg, now=401.0)
+        review.undo(s, cfg, now=402.0)
+        two = s.get(Clip, 2)
+        assert two is not None and two.grouped_with_clip_id is None
+    assert states(store)[1] == states(store)[2] == "pending_review"
+    _ok(store)
+
+
+def test_check_reports_a_state_no_decision_explains(tmp_path: Path) -> None:
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        review.append(s, 2, "merge", None, cfg, now=1.0)
+    _commit(store, cfg, 100.0)
+    with store.tx() as s:  # what the old commit did: approve the merged clip by a group on 3
+        merged = s.exec(select(Clip).where(Clip.origin == "merge")).one()
+        merged.state = "review_approved"
+        s.add(merged)
+        three = s.get(Clip, 3)
+        assert three is not None
+        three.state, three.grouped_with_clip_id = "review_approved", merged.id
+        s.add(three)
+    with store.tx(write=False) as s:
+        diffs = review.check(s)
+    assert {d["clip_id"] for d in diffs} == {merged.id, 3}

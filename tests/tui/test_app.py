@@ -201,7 +201,7 @@ def test_undo_brings_the_previous_clip_back(review_home: ReviewHome) -> None:
         assert app.desk.current == ids[0]
         assert "1 of 4" in text_of(app.query_one("#info"))
         history = text_of(app.query_one("#history"))
-        assert "undone" in history and "undo #1" in history
+        assert "cancelled" in history and "undo event 1" in history
         await pilot.press("u")  # nothing left to undo: refused, said, no crash
         assert "nothing to undo" in notes(app)[-1]
 
@@ -306,7 +306,7 @@ def test_a_locked_database_is_a_notification(
         raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
 
     async def script(pilot: Pilot[None]) -> None:
-        monkeypatch.setattr(app.desk, "act", locked)
+        monkeypatch.setattr(app.desk, "act_noted", locked)
         monkeypatch.setattr(app.desk, "undo", locked)
         await pilot.press("a")
         assert "database is locked" in notes(app)[-1] and "nothing was written" in notes(app)[-1]
