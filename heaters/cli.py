@@ -761,6 +761,7 @@ def search(
 
     Example: [bold]heaters search "motorbike"[/bold]
     """
+    from heaters.domain.label_query import MIN_SCORE
     from heaters.stages.text_encoder import query_labels
     from heaters.store import search as search_store
 
@@ -772,7 +773,7 @@ def search(
     if not weights and not as_json:
         err.print(f"no ImageNet class matches {query!r}: search knows objects and animals")
     with store.tx(write=False) as session:
-        hits = search_store.text(session, weights, settings.model, k)
+        hits = search_store.text(session, weights, settings.model, k, MIN_SCORE)
     rows = _hits_json(store, hits)
     print_json(rows) if as_json else _print_hits(rows)
 

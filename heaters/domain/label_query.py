@@ -10,7 +10,9 @@ it had nothing to do with. Now a query is first resolved to the classes it means
 2. by meaning: the text encoder's cosine of the query to each class name, keeping only the
    classes within `margin` of the best one and above `floor` (a relative cut-off), weighted by
    how close they come to the best. When the words already name synsets, only near-synonyms
-   join (a stricter cut-off): "bird" keeps its 59 birds and does not add "birdhouse".
+   of kin classes join (a stricter cut-off): "bird" keeps its 59 birds and does not add
+   "birdhouse", "antelope" does not add "ant". A query with words that name nothing ("web
+   page": only "web" does) asks the encoder about the whole phrase as well.
 
 A clip then scores by the probability it gives the matched classes: `sum(p(tag) * weight(tag))`,
 in [0, 1]. A clip whose tags are not matched scores 0, however confident it is. Pure: no I/O.
@@ -134,6 +136,9 @@ class MatchParams:
 
 
 DEFAULT_PARAMS = MatchParams()
+# A clip must give the named classes at least this probability to be a hit: 1 % is the
+# classifier's leftovers (a motorcycle photo's "mountain bike" 0.4 %), not an answer.
+MIN_SCORE = 0.01
 
 
 @dataclass(frozen=True)
@@ -158,8 +163,15 @@ def query_words(query: str) -> list[str]:
 def lexical_matches(query: str, hierarchy: Hierarchy, max_ngram: int = 4) -> dict[int, str]:
     """Classes named by the query's words: the longest word runs that are a lemma (or a plural of
     one) in the tree, each expanded to every class under its synsets."""
+    return _lexical(query, hierarchy, max_ngram)[0]
+
+
+def _lexical(query: str, hierarchy: Hierarchy, max_ngram: int) -> tuple[dict[int, str], bool]:
+    """`lexical_matches`, and whether every content word was part of a name ("web page": only
+    "web" names a synset, so the phrase's meaning must still be asked)."""
     words = query_words(query)
     out: dict[int, str] = {}
+    unnamed = 0
     i = 0
     while i < len(words):
         for n in range(min(max_ngram, len(words) - i), 0, -1):
@@ -179,8 +191,9 @@ def lexical_matches(query: str, hierarchy: Hierarchy, max_ngram: int = 4) -> dic
                 i += n
                 break
         else:
+            unnamed += words[i] not in STOPWORDS
             i += 1
-    return out
+    return out, unnamed == 0
 
 
 def meaning_matches(
@@ -206,13 +219,14 @@ def match(
 ) -> LabelMatch:
     """The classes a query means: by name through the tree, plus those the encoder finds close
     in meaning (`similarities[i]` for class i; None: by name only)."""
-    named = lexical_matches(query, hierarchy, params.max_ngram)
+    named, whole = _lexical(query, hierarchy, params.max_ngram)
     weights: dict[int, float] = {c: 1.0 for c in named}
     reasons: dict[int, str] = dict(named)
+    strict = bool(named) and whole  # every word is a name: only kin near-synonyms may join
     if similarities is not None:
-        cut = params if not named else MatchParams(params.alias_floor, params.alias_margin)
+        cut = MatchParams(params.alias_floor, params.alias_margin) if strict else params
         for c, w in meaning_matches(similarities, cut).items():
-            if named and not any(hierarchy.kin(c, n, params.alias_kin) for n in named):
+            if strict and not any(hierarchy.kin(c, n, params.alias_kin) for n in named):
                 continue
             if c not in weights:
                 weights[c] = w

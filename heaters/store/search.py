@@ -36,11 +36,12 @@ def similar(
 
 
 def text(
-    session: Session, weights: Mapping[str, float], model: str, k: int
+    session: Session, weights: Mapping[str, float], model: str, k: int, min_score: float = 0.0
 ) -> list[tuple[int, float]]:
     """Clips by the probability their tags give the labels a query named (`weights`: label ->
     weight in (0, 1], from `heaters.domain.label_query`), best first; a clip none of whose tags
-    is named scores nothing, however confident it is. Reads only the matched labels' rows of
+    is named scores nothing, however confident it is; below `min_score` a hit is noise (the
+    classifier's leftovers), not an answer. Reads only the matched labels' rows of
     `embedding_tags` (an index on model, label), not every clip."""
     if not weights:
         return []
@@ -54,10 +55,10 @@ def text(
             " SELECT e.clip_id, MAX(e.score) AS best FROM per_embedding e"
             " JOIN clips c ON c.id = e.clip_id"
             " WHERE c.state NOT IN ('merged', 'split')"
-            " GROUP BY e.clip_id HAVING best > 0"
+            " GROUP BY e.clip_id HAVING best > 0 AND best >= :min"
             " ORDER BY best DESC, e.clip_id LIMIT :k"
         ),
-        {"weights": json.dumps(dict(weights)), "m": model, "k": k},
+        {"weights": json.dumps(dict(weights)), "m": model, "k": k, "min": min_score},
     ).all()
     return [(int(clip_id), float(score)) for clip_id, score in rows]
 

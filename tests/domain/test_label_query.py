@@ -147,3 +147,11 @@ def test_motorbike_admits_the_scooter_but_antelope_never_the_ant() -> None:
     assert set(moto) == {"moped", "motor scooter"}
     ante = match("antelope", h, sims).by_name(labels)
     assert "ant" not in ante and {"impala", "gazelle"} <= set(ante)
+
+
+def test_a_phrase_only_partly_named_still_asks_the_encoder() -> None:
+    # "pug house": "pug" names a class, "house" nothing; the encoder likes the tie for the phrase
+    sims = [0.1, 0.3, 0.1, 0.1, 0.7]
+    assert set(match("pug house", TOY, sims).weights) == {1, 4}
+    strict = MatchParams(alias_kin=2)  # in the toy tree everything meets under "entity" (5)
+    assert set(match("pug", TOY, sims, strict).weights) == {1}  # fully named: the tie is no kin
