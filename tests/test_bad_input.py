@@ -317,7 +317,8 @@ def test_titles_are_one_clean_bounded_line(outcome: Outcome) -> None:
 
 def test_nothing_is_written_outside_the_home(outcome: Outcome) -> None:
     assert list(outcome.cwd.iterdir()) == []
-    allowed = {"config.toml", "heaters.db", "heaters.db-shm", "heaters.db-wal", "media", "run.lock"}
+    allowed = {"config.toml", "heaters.db", "heaters.db-shm", "heaters.db-wal", "media", "run.lock",
+               "home.id"}  # fmt: skip
     assert {p.name for p in outcome.home.iterdir()} <= allowed
     for path in (outcome.home / "media").rglob("*"):
         rel = path.relative_to(outcome.home / "media").parts

@@ -309,3 +309,36 @@ def test_outside_text_is_shown_as_text(home: Path, tmp_path: Path) -> None:
     status = fk.heaters(home, "status").stdout
     assert "[generic]" in status  # yt-dlp's own words, not eaten as markup
     assert "Errno 1094995529" not in status and "not a video" in status
+
+
+def test_an_emptied_or_foreign_database_never_meets_the_media(home: Path, tmp_path: Path) -> None:
+    """`: > heaters.db` (or a missing one, or another home's) must not turn into an empty library
+    whose `gc` frees every media file: every command refuses with one line."""
+    from heaters.synthetic import make_video
+
+    video = make_video(tmp_path / "v.mp4", (1.0, 1.0), width=160, height=90, seed=2)
+    fk.make_home(home)
+    assert fk.heaters(home, "ingest", str(video.path), "--quiet").code == 0
+    assert fk.heaters(home, "run", "--quiet").code in (0, 1)  # the source is in media/
+    media = sorted(p for p in (home / "media").rglob("*") if p.is_file())
+    assert media and (home / "home.id").is_file()
+    other = fk.make_home(tmp_path / "other")
+    assert fk.heaters(other, "status").code == 0
+    saved = (home / "heaters.db").read_bytes()
+    for damage in ("emptied", "missing", "foreign"):
+        for suffix in ("-wal", "-shm"):
+            (home / f"heaters.db{suffix}").unlink(missing_ok=True)
+        db = home / "heaters.db"
+        if damage == "emptied":
+            db.write_bytes(b"")
+        elif damage == "missing":
+            db.unlink()
+        else:
+            db.write_bytes((other / "heaters.db").read_bytes())
+        for args in (("status",), ("gc",), ("run", "--once")):
+            res = fk.heaters(home, *args)
+            assert res.code == 1 and len(res.stderr.strip().splitlines()) == 1, (damage, res)
+            assert "Traceback" not in res.stderr
+        assert sorted(p for p in (home / "media").rglob("*") if p.is_file()) == media, damage
+        db.write_bytes(saved)
+    assert fk.heaters(home, "status").code == 0

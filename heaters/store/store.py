@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -31,11 +34,15 @@ class Store:
         try:
             home.root.mkdir(parents=True, exist_ok=True)
             home.media.mkdir(exist_ok=True)
+            refuse_empty_database(home)
             raw = connect_raw(home.db_path)
             try:
                 migrate(raw)
+                claim_identity(home, raw)
             finally:
                 raw.close()
+        except StoreError:
+            raise
         except OSError as exc:
             raise StoreError(f"cannot use home folder {home.root}: {exc.strerror or exc}") from exc
         except Exception as exc:  # sqlean errors: not a database, read-only, disk full
@@ -49,6 +56,91 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+# The home's identity, in the database and in a file beside it: a database that is missing,
+# emptied (`: > heaters.db`) or another home's must not meet this home's media, or `status` would
+# show an empty library and `gc` would free every media file as unreferenced.
+ID_FILE = "home.id"
+
+
+def _id_file(home: Home) -> str | None:
+    try:
+        text = (home.root / ID_FILE).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return text or None
+
+
+def _has_media(home: Home) -> bool:
+    try:
+        return any(p.is_file() for p in home.media.rglob("*"))
+    except OSError:
+        return False
+
+
+def refuse_empty_database(home: Home) -> None:
+    """Before anything is written: a new or empty database in a home that has had one."""
+    db = home.db_path
+    empty = not db.exists() or db.stat().st_size == 0
+    if not empty:
+        return
+    if _id_file(home) is not None or _has_media(home):
+        what = "is missing" if not db.exists() else "is empty"
+        raise StoreError(
+            f"{db} {what} but this home has media (or {ID_FILE}): refusing to start an empty"
+            " library over it; restore heaters.db from a backup, or move media/ and"
+            f" {ID_FILE} away to start afresh"
+        )
+
+
+def claim_identity(home: Home, raw: Any) -> str:
+    """The home's id, recorded in the database and in `home.id` (made on first use); StoreError
+    when they differ (a database copied from another home) or the database lost its id."""
+    raw.execute(
+        "CREATE TABLE IF NOT EXISTS home_identity"
+        " (one INTEGER PRIMARY KEY CHECK (one = 1), home_id TEXT NOT NULL)"
+    )
+    file_id = _id_file(home)
+    row = raw.execute("SELECT home_id FROM home_identity WHERE one = 1").fetchone()
+    if row is None:
+        has_rows = raw.execute("SELECT EXISTS (SELECT 1 FROM source_videos)").fetchone()[0]
+        if file_id is not None and not has_rows:
+            raise StoreError(
+                f"{home.db_path} is empty but this home's {ID_FILE} says it had a library:"
+                " refusing to start an empty one over its media; restore heaters.db from a"
+                f" backup, or move media/ and {ID_FILE} away to start afresh"
+            )
+        # A home from before ids (or a brand-new one): this database is its database.
+        raw.execute(
+            "INSERT OR IGNORE INTO home_identity (one, home_id) VALUES (1, ?)",
+            (file_id or uuid.uuid4().hex,),
+        )
+        row = raw.execute("SELECT home_id FROM home_identity WHERE one = 1").fetchone()
+    db_id = str(row[0])
+    if file_id is None:
+        _write_id(home, db_id)
+        file_id = _id_file(home) or db_id
+    if file_id != db_id:
+        raise StoreError(
+            f"{home.db_path} belongs to another home (its id {db_id[:12]}, this folder's"
+            f" {ID_FILE} {file_id[:12]}): refusing to mix its rows with this media"
+        )
+    return db_id
+
+
+def _write_id(home: Home, home_id: str) -> None:
+    """Create home.id unless another process just did (then theirs stands and is compared)."""
+    tmp = home.root / f".tmp-{uuid.uuid4().hex}-{ID_FILE}"
+    try:
+        tmp.write_text(home_id + "\n", encoding="utf-8")
+        os.link(tmp, home.root / ID_FILE)
+    except FileExistsError:
+        pass
+    except OSError:  # a read-only home: nothing to protect it with, nothing to write either
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _full(root: Path) -> str:
