@@ -1070,6 +1070,20 @@ def demo(
 # ---------------------------------------------------------------- entry point
 
 
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected error: the database driver's own words (never SQLAlchemy's
+    SQL text and links), and what to do about a damaged database."""
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper around the driver's error
+    cause = orig if isinstance(orig, BaseException) else exc
+    text = one_line(str(cause), 300)
+    if any(m in text.lower() for m in ("malformed", "not a database", "file is encrypted")):
+        return (
+            f"the database is damaged ({text}); restore heaters.db from a backup"
+            " (heaters doctor runs SQLite's integrity check)"
+        )
+    return f"{type(cause).__name__}: {text} (run with --debug for details)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one-line errors and exit codes 2 (bad usage/input), 1 (failed), 0."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -1120,9 +1134,7 @@ def main(argv: list[str] | None = None) -> None:
                 markup=False,
             )
             sys.exit(1)
-        err.print(
-            f"error: {type(exc).__name__}: {exc} (run with --debug for details)", markup=False
-        )
+        err.print(f"error: {_describe(exc)}", markup=False)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -93,7 +93,7 @@ def _models() -> list[Check]:
                 expected[parts[1].lstrip("*")] = parts[0]
     checks = []
     for name in ("efficientnet_lite0.onnx", "minilm_l6_v2_int8.onnx", "imagenet_labels.txt",
-                 "minilm_vocab.txt", "imagenet_label_text.npy"):  # fmt: skip
+                 "minilm_vocab.txt", "imagenet_label_text.npy", "transnetv2.onnx"):  # fmt: skip
         path = directory / name
         if not path.exists():
             checks.append(
@@ -137,6 +137,28 @@ def _home(home: Path) -> Check:
         )
 
 
+def _database(home: Path) -> Check:
+    """SQLite's own integrity check over the home's database, read-only."""
+    db = home / "heaters.db"
+    if not db.exists():
+        return Check("database", True, f"{db}: none yet (made on first use)")
+    try:
+        import sqlean
+
+        conn = sqlean.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check(5)").fetchall()]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            conn.close()
+    except Exception as exc:  # noqa: BLE001 - not a database, unreadable, locked
+        return Check("database", False, f"{db}: {exc}; restore it from a backup")
+    if rows != ["ok"]:
+        problems = "; ".join(r.replace("\n", " ") for r in rows)[:300]
+        return Check("database", False, f"{db} is damaged ({problems}); restore it from a backup")
+    return Check("database", True, f"{db}: integrity ok (schema {version})")
+
+
 def _terminal() -> Check:
     from heaters.tui.images import multiplexed
 
@@ -151,4 +173,8 @@ def _terminal() -> Check:
 
 
 def run_checks(home: Path) -> list[Check]:
-    return [_ffmpeg(), _pyav(), _onnxruntime(), _sqlite(), *_models(), _home(home), _terminal()]
+    return [
+        *(_ffmpeg(), _pyav(), _onnxruntime(), _sqlite()),
+        *_models(),
+        *(_home(home), _database(home), _terminal()),
+    ]

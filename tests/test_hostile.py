@@ -342,3 +342,30 @@ def test_an_emptied_or_foreign_database_never_meets_the_media(home: Path, tmp_pa
         assert sorted(p for p in (home / "media").rglob("*") if p.is_file()) == media, damage
         db.write_bytes(saved)
     assert fk.heaters(home, "status").code == 0
+
+
+def test_a_damaged_database_is_one_line_and_doctor_says_so(home: Path, tmp_path: Path) -> None:
+    port = free_port()
+    urls = [f"http://127.0.0.1:{port}/v{i}.mp4" for i in range(40)]
+    assert fk.heaters(home, "ingest", *urls, "--quiet").code == 0
+    with fk.db(home) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'source_videos'"
+        ).fetchone()[0]
+    db = home / "heaters.db"
+    data = bytearray(db.read_bytes())
+    page = 4096 * (root - 1)
+    data[page : page + 4096] = bytes((i * 31 + 7) % 256 for i in range(4096))
+    db.write_bytes(bytes(data))
+    for args in (("status",), ("videos",), ("run", "--once")):
+        res = fk.heaters(home, *args)
+        assert res.code == 1 and len(res.stderr.strip().splitlines()) == 1, (args, res)
+        assert "damaged" in res.stderr and "[SQL" not in res.stderr and "sqlalche" not in res.stderr
+    doctor = fk.heaters(home, "doctor")
+    assert doctor.code == 1 and "FAIL database" in doctor.stdout, doctor
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    (noise / "heaters.db").write_bytes(bytes((i * 7919 + 13) % 251 for i in range(100_000)))
+    doctor = fk.heaters(noise, "doctor")
+    assert doctor.code == 1 and "FAIL database" in doctor.stdout, doctor
