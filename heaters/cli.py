@@ -513,10 +513,27 @@ def review_main(
         return
     if images not in ("auto", "tgp", "sixel", "halfcell", "none"):
         raise BadInput(f"unknown --images mode {images!r}")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # else it never exits, writing escapes
+        raise BadInput(
+            "heaters review needs a terminal; in scripts use heaters review approve|skip|archive"
+            "|merge|group|split CLIP_ID"
+        )
     from heaters.tui.launch import launch
 
     store = open_store(home)
-    launch(store, settings_for(store), video_id=video, images=images)
+    settings = settings_for(store)
+    with store.tx(write=False) as session:  # a damaged database fails here, in one line
+        from sqlalchemy import text
+
+        check = session.execute(text("PRAGMA quick_check(1)")).scalar()
+        if check != "ok":
+            raise OperationFailed(
+                f"the database is damaged ({one_line(str(check), 200)}); restore heaters.db from"
+                " a backup"
+            )
+        if video is not None and videos.get(session, video) is None:
+            raise BadInput(f"no video {video}")
+    launch(store, settings, video_id=video, images=images)
 
 
 def _act(

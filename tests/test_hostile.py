@@ -369,3 +369,10 @@ def test_a_damaged_database_is_one_line_and_doctor_says_so(home: Path, tmp_path:
     (noise / "heaters.db").write_bytes(bytes((i * 7919 + 13) % 251 for i in range(100_000)))
     doctor = fk.heaters(noise, "doctor")
     assert doctor.code == 1 and "FAIL database" in doctor.stdout, doctor
+
+
+def test_review_without_a_terminal_refuses_at_once(home: Path) -> None:
+    """`heaters review </dev/null` (cron, a pipe) would never exit and write escape codes."""
+    res = fk.heaters(home, "review", timeout=60)  # subprocess: stdin/stdout are pipes
+    _one_line_refusal(res, "review")
+    assert "terminal" in res.stderr and not res.stdout
