@@ -863,7 +863,7 @@ def export(
         )
     rep = reporter(quiet, as_json)
     params = export_stage.ExportParams(copy=copy)
-    with rep:
+    with rep, export_stage.out_folder(target):  # a killed export's temp files go first
         task = rep.task("export", len(items), "files")
         result = export_stage.run(items, params, ffmpeg_exe(), task.update)
     rows = [

@@ -162,3 +162,42 @@ def test_claim_owner_is_provably_gone_only_on_this_host() -> None:
     assert not owner.provably_gone(f"other-host:{boot}:{dead.pid}:1:1")
     assert not owner.provably_gone(f"{host}:{pid}:{thread}")  # the old form: lease only
     assert not owner.provably_gone(None)
+
+
+def _ffmpegs_writing_to(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and "ffmpeg" in cmdline.split(" ", 1)[0]:
+            found.append(int(entry.name))
+    return found
+
+
+def test_kill_9_of_export_leaves_no_ffmpeg_and_no_temp_files(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "long.mp4", (12.0,), width=320, height=180, seed=5)
+    home = fk.make_home(tmp_path / "home")
+    assert fk.heaters(home, "ingest", str(video.path), "--quiet").code == 0
+    assert fk.heaters(home, "run", "--quiet").code == 0
+    clip = json.loads(fk.heaters(home, "clips", "--json").stdout)[0]["id"]
+    assert fk.heaters(home, "review", "approve", str(clip), "--quiet").code == 0
+    assert fk.heaters(home, "run", "--once", "--quiet").code == 0  # commits it (grace 0)
+    out = tmp_path / "out"
+    proc = _start(home, "export", "--out", str(out), "--quiet")
+    deadline = time.monotonic() + 60
+    while not list(out.glob(".tmp-*")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    assert _ffmpegs_writing_to(str(out))  # ffmpeg is encoding into the out folder
+    proc.kill()
+    proc.wait()
+    time.sleep(0.5)
+    assert _ffmpegs_writing_to(str(out)) == []
+    res = fk.heaters(home, "export", "--out", str(out), "--json")
+    assert res.code == 0, res
+    assert [json.loads(res.stdout)[0]["status"]] == ["ok"]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []

@@ -56,3 +56,15 @@ def clear_temps(folder: Path) -> int:
             entry.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def die_with_parent() -> None:
+    """For `preexec_fn`: the child gets SIGKILL when the process that started it dies (Linux
+    PR_SET_PDEATHSIG), so a killed run or export leaves no ffmpeg behind."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass

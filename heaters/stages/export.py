@@ -25,13 +25,17 @@ rule. Files are written to a temp name in the same folder and renamed (DESIGN.md
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
+import os
+import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -41,7 +45,7 @@ import av
 import av.error
 
 from heaters.domain.sources import error_text, one_line
-from heaters.stages.atomic import atomic_path
+from heaters.stages.atomic import TEMP_PREFIX, atomic_path, die_with_parent
 
 STAMP_PREFIX = "heaters-export:v1:"  # start of the mp4 comment tag of a file we wrote
 
@@ -250,6 +254,38 @@ def run(
     )
 
 
+COPY_PREFIX = ".heaters-copy-"
+
+
+@contextmanager
+def out_folder(folder: Path) -> Iterator[int]:
+    """Hold `folder` for one export; returns how many stale temp files it removed.
+
+    Every export holds a shared lock on the folder (flock on the folder itself) while it writes.
+    One that gets it exclusively first knows no export is writing there, so the `.tmp-*` files
+    and copy folders there were left by a killed one: it removes them, then shares.
+    """
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    removed = 0
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass  # another export is writing here: its temp files are live
+        else:
+            for entry in folder.iterdir():
+                if entry.name.startswith(COPY_PREFIX) and entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+                elif entry.name.startswith(TEMP_PREFIX) and entry.is_file():
+                    entry.unlink(missing_ok=True)
+                    removed += 1
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield removed
+    finally:
+        os.close(fd)
+
+
 class _Failed(Exception):
     """One item failed; the message is its one-line error."""
 
@@ -415,7 +451,7 @@ def _copy(item: ExportItem, src: _Source, ffmpeg: str, out: Path, tag: str) -> N
         return
     # Several parts: copy each to a temp file (each starts on a keyframe with zero-based
     # timestamps), then join them with the concat demuxer, still without re-encoding.
-    with tempfile.TemporaryDirectory(prefix=".heaters-copy-", dir=out.parent) as tmpdir:
+    with tempfile.TemporaryDirectory(prefix=COPY_PREFIX, dir=out.parent) as tmpdir:
         pieces: list[Path] = []
         for i, seg in enumerate(parts):
             piece = Path(tmpdir) / f"part{i:04d}{out.suffix or '.mp4'}"
@@ -440,9 +476,17 @@ def _concat_quote(path: Path) -> str:
 
 
 def _ffmpeg(ffmpeg: str, args: list[str]) -> None:
-    """Run ffmpeg with an argument list; a failure becomes one line with stderr's tail."""
+    """Run ffmpeg with an argument list; a failure becomes one line with stderr's tail.
+
+    ffmpeg dies with us (PR_SET_PDEATHSIG): a `kill -9` of the export leaves no encoder running.
+    """
     proc = subprocess.run(  # noqa: S603 (argument list, no shell)
-        [ffmpeg, *args], capture_output=True, text=True, errors="replace", check=False
+        [ffmpeg, *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        check=False,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, nothing else
     )
     if proc.returncode != 0:
         tail = [ln.strip() for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]
