@@ -470,3 +470,23 @@ def test_ctrl_c_during_a_stalled_download_stops_at_once(slow_server: str, tmp_pa
     v = json.loads(fk.heaters(home, "videos", "--json").stdout)[0]
     assert (v["state"], v["attempts"]) == ("new", 0), v
     assert not list((home / "media" / "sources" / "1").iterdir())
+
+
+def test_a_stream_whose_size_changes_midway_fails_once_saying_so(tmp_path: Path) -> None:
+    """A `.ts` of 320x240 then 640x360 (two broadcasts cut together): not retried as if
+    transient, and the reason names the sizes (not an OpenCV assertion)."""
+    parts = []
+    for name, size, src in (("a", "320x240", "testsrc2"), ("b", "640x360", "testsrc")):
+        part = tmp_path / f"{name}.ts"
+        _ffmpeg("-f", "lavfi", "-i", f"{src}=s={size}:r=30", "-t", "2", "-c:v", "libx264",
+                "-f", "mpegts", str(part))  # fmt: skip
+        parts.append(part.read_bytes())
+    video = tmp_path / "changes.ts"
+    video.write_bytes(b"".join(parts))
+    home = fk.make_home(tmp_path / "home")
+    assert fk.heaters(home, "ingest", str(video), "--quiet").code == 0
+    res = fk.heaters(home, "run", "--quiet")
+    assert res.code == 1 and len(res.stderr.splitlines()) == 1, res
+    v = json.loads(fk.heaters(home, "videos", "--json").stdout)[0]
+    assert (v["state"], v["attempts"]) == ("splicing_failed", 1), v
+    assert "320x240 to 640x360" in v["last_error"] and "OpenCV" not in v["last_error"], v

@@ -33,6 +33,7 @@ from heaters.runner.context import Failure, RunContext, keep_alive
 from heaters.settings import resolve_model
 from heaters.stages import download, embed, keyframes, splice, sprites
 from heaters.stages.atomic import clear_temps, write_bytes
+from heaters.stages.frames import size_change
 from heaters.store import artifacts, claims, clips, vectors, videos
 from heaters.store.home import Home
 from heaters.store.tables import Clip, SourceVideo
@@ -154,7 +155,12 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
         try:
             with keep_alive(ctx, step, [video_id]):
                 faults.hit("splice.start")
-                result = splice.run(path, video_id, params, on_progress=task.update)
+                try:
+                    result = splice.run(path, video_id, params, on_progress=task.update)
+                except StageError:
+                    raise
+                except Exception as exc:
+                    raise _explain_splice_failure(path, exc) from exc
             faults.hit("splice.detected")
             buf = io.BytesIO()
             np.save(buf, np.asarray(result.frame_times, dtype=np.float64))
@@ -167,6 +173,21 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
 
         write = partial(_record_splice, video_id=video_id, result=result)
         _commit_each(ctx, step, [(video_id, None, write)])
+
+
+def _explain_splice_failure(path: Path, exc: Exception) -> Exception:
+    """A detector error that a retry cannot fix, said plainly: the picture size changes midway.
+    Anything else is returned as it is (retried, as transient)."""
+    changed = size_change(path)
+    if changed is None:
+        return exc
+    (w1, h1), (w2, h2), at = changed
+    return StageError(
+        f"the picture size changes midway ({w1}x{h1} to {w2}x{h2} at frame {at}): scene"
+        " detection needs one size; re-encode the source to one size (e.g. ffmpeg -vf"
+        f" scale={w1}:{h1}) and ingest that",
+        retryable=False,
+    )
 
 
 def _record_splice(session: Session, *, video_id: int, result: SpliceResult) -> None:

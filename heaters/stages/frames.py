@@ -351,3 +351,28 @@ def _encode_jpeg_av(rgb: np.ndarray, quality: int) -> bytes:
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     packets = cc.encode(frame.reformat(format="yuvj420p")) + cc.encode(None)
     return b"".join(bytes(p) for p in packets)
+
+
+def size_change(source: Path) -> tuple[tuple[int, int], tuple[int, int], int] | None:
+    """(first size, next size, frame index) where the picture size first changes, or None.
+
+    For explaining a failure: a stream whose resolution changes midway (a `.ts` cut from two
+    broadcasts) cannot be spliced frame against frame. Decodes until the change (or the end).
+    """
+    try:
+        with av.open(str(source)) as container:
+            if not container.streams.video:
+                return None
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            first: tuple[int, int] | None = None
+            for i, frame in enumerate(container.decode(stream)):
+                interrupt.check()
+                size = (frame.width, frame.height)
+                if first is None:
+                    first = size
+                elif size != first:
+                    return first, size, i
+    except av.error.FFmpegError:
+        return None
+    return None
