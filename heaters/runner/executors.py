@@ -160,7 +160,10 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
                 except StageError:
                     raise
                 except Exception as exc:
-                    raise _explain_splice_failure(path, exc) from exc
+                    explained = _explain_splice_failure(path, exc)
+                    if explained is exc:
+                        raise
+                    raise explained from exc
             faults.hit("splice.detected")
             buf = io.BytesIO()
             np.save(buf, np.asarray(result.frame_times, dtype=np.float64))
