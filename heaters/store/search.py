@@ -45,22 +45,24 @@ def text(
     `embedding_tags` (an index on model, label), not every clip."""
     if not weights:
         return []
+    # One group per embedding, the clip's state looked up once per group (not per tag row);
+    # a clip with embeddings of two strategies could come twice: keep its best.
     rows = session.execute(
         sql(
-            "WITH w(label, weight) AS (SELECT key, value FROM json_each(:weights)),"
-            " per_embedding(clip_id, score) AS ("
-            "  SELECT t.clip_id, SUM(t.prob * w.weight)"
-            "  FROM w JOIN embedding_tags t ON t.model = :m AND t.label = w.label"
-            "  GROUP BY t.embedding_id)"
-            " SELECT e.clip_id, MAX(e.score) AS best FROM per_embedding e"
-            " JOIN clips c ON c.id = e.clip_id"
-            " WHERE c.state NOT IN ('merged', 'split')"
-            " GROUP BY e.clip_id HAVING best > 0 AND best >= :min"
-            " ORDER BY best DESC, e.clip_id LIMIT :k"
+            "WITH w(label, weight) AS (SELECT key, value FROM json_each(:weights))"
+            " SELECT t.clip_id, SUM(t.prob * w.weight) AS score"
+            " FROM w JOIN embedding_tags t ON t.model = :m AND t.label = w.label"
+            " GROUP BY t.embedding_id"
+            " HAVING score > 0 AND score >= :min"
+            "  AND (SELECT c.state FROM clips c WHERE c.id = t.clip_id) NOT IN ('merged', 'split')"
+            " ORDER BY score DESC, t.clip_id LIMIT :limit"
         ),
-        {"weights": json.dumps(dict(weights)), "m": model, "k": k, "min": min_score},
+        {"weights": json.dumps(dict(weights)), "m": model, "min": min_score, "limit": 2 * k},
     ).all()
-    return [(int(clip_id), float(score)) for clip_id, score in rows]
+    best: dict[int, float] = {}
+    for clip_id, score in rows:
+        best.setdefault(int(clip_id), float(score))
+    return list(best.items())[:k]
 
 
 def tags_by_clip(session: Session, clip_ids: list[int]) -> dict[int, list[list[Any]]]:
