@@ -81,7 +81,8 @@ def test_bad_inputs_fail_alone_with_a_clear_error(
     assert res.code == 0, res.stderr
     ids = dict(zip(sources, [r["id"] for r in res.json()], strict=True))  # type: ignore[union-attr]
     res = cli(home, "run", "--quiet")
-    assert res.code == 0, res.stderr
+    assert res.code == 1, res.stderr  # items failed for good: exit 1, one line each
+    assert all(line.startswith("video ") for line in res.stderr.splitlines()), res.stderr
     vids = {v["id"]: v for v in cli(home, "videos", "--json").json()}  # type: ignore[union-attr]
     assert vids[ids["good_file"]]["state"] == "spliced"
     assert vids[ids["good_url"]]["state"] == "spliced"
@@ -111,7 +112,7 @@ def test_attempt_limit_then_retry(home: Path, bad_files: dict[str, Path]) -> Non
     (home / "config.toml").write_text("retry_base_s = 0\n")
     port = free_port()
     assert cli(home, "ingest", f"http://127.0.0.1:{port}/x.mp4").code == 0
-    assert cli(home, "run", "--quiet").code == 0
+    assert cli(home, "run", "--quiet").code == 1  # the third attempt failed it for good
     v = cli(home, "videos", "--json").json()[0]  # type: ignore[index]
     assert v["state"] == "download_failed" and v["attempts"] == 3
     res = cli(home, "retry", "--json")
