@@ -76,3 +76,64 @@ def test_unusable_files_fail_with_a_reason(
     with pytest.raises(StageError, match=expected) as info:
         download.run(5, str(bad_files[kind]), "file", tmp_path / "v5", ffmpeg_exe())
     assert info.value.retryable is False
+
+
+@pytest.fixture
+def endless_url() -> object:
+    """A body that never ends (no Content-Length), on 127.0.0.1."""
+    import http.server
+    import threading
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.end_headers()
+            block = bytes(range(256)) * 256
+            try:
+                while True:
+                    self.wfile.write(block)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/endless.mp4"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_source_that_outgrows_the_free_space_fails_alone(
+    endless_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk keeps `min_free_bytes` free: a download that would eat into it stops, is
+    charged (retryable: space may be freed), and leaves nothing behind."""
+    dest = tmp_path / "v9"
+    room = 4 << 20  # pretend 4 MB are free beyond the reserve, whatever the real disk says
+    limits = download.Limits(stall_s=30, min_free_bytes=64 << 20)
+
+    def free(folder: Path) -> int:
+        used = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+        return limits.min_free_bytes + room - used
+
+    monkeypatch.setattr(download, "_free", free)
+    with pytest.raises(StageError) as info:
+        download.run(9, endless_url, "url", dest, ffmpeg_exe(), None, limits)
+    assert info.value.retryable and "does not fit on the disk" in str(info.value)
+    assert list(dest.iterdir()) == []
+
+
+def test_no_room_at_all_stops_the_run_instead(
+    endless_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the reserve before a byte came: the disk is full, not this source (DiskFull stops
+    the run, no attempt charged)."""
+    from heaters.errors import DiskFull
+
+    monkeypatch.setattr(download, "_free", lambda folder: 1 << 20)
+    with pytest.raises(DiskFull):
+        download.run(9, endless_url, "url", tmp_path / "v9", ffmpeg_exe(), None)
