@@ -129,7 +129,7 @@ def test_a_video_that_kills_every_run_ends_failed(home: Path, small: Path, tmp_p
         assert _video(home, 1)[:2] == ("splicing", attempt)
         fk.wait_for_claims(home)
     res = fk.heaters(home, "run", "--quiet")
-    assert res.code == 0 and not res.stderr, res.stderr
+    assert res.code == 1 and res.stderr.startswith("video 1: splice failed"), res.stderr
     state, attempts, error, _ = _video(home, 1)
     assert (state, attempts) == ("splicing_failed", 3)
     assert "claim expired" in error or "claim taken back" in error  # the killed run's

@@ -32,6 +32,7 @@ class RunReport:
     committed: int = 0
     reclaimed: int = 0
     failures: list[Failure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def merge(self, other: RunReport) -> None:
         self.passes += other.passes
@@ -49,10 +50,16 @@ def commit_reviews(ctx: RunContext) -> int:
 
 def run_pass(ctx: RunContext) -> RunReport:
     report = RunReport(passes=1)
+    failed: list[claims.Reclaimed] = []
     with ctx.store.tx() as session:
         report.reclaimed = claims.reclaim_expired(
-            session, ctx.clock(), ctx.settings.retry, gone=owner.provably_gone
+            session, ctx.clock(), ctx.settings.retry, gone=owner.provably_gone, failed=failed
         )
+    for r in failed:  # a row whose every attempt killed its run: failed for good, now
+        ctx.failures.append(
+            Failure(r.step.subject, r.row_id, r.step.name, r.step.failure, True, r.attempts,
+                    r.error, None)
+        )  # fmt: skip
     report.committed = commit_reviews(ctx)
     for step in STEPS:
         executor = EXECUTORS.get(step.name)
@@ -212,4 +219,5 @@ def run(ctx: RunContext, *, once: bool = False, workers: int = 1) -> RunReport:
     if errors:
         raise errors[0]
     total.failures = list(ctx.failures)
+    total.notes = list(ctx.notes)
     return total

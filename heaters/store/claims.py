@@ -8,6 +8,8 @@ the table name comes from a fixed mapping, never from input, and all values are 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -164,6 +166,16 @@ def release(session: Session, step: Step, ids: list[int], worker: str, now: floa
     return released
 
 
+@dataclass(frozen=True)
+class Reclaimed:
+    """A row a reclaim sent to its failed state (its claims ran out of attempts)."""
+
+    step: Step
+    row_id: int
+    attempts: int
+    error: str
+
+
 def held_by(session: Session, process: str) -> list[tuple[Step, int]]:
     """Every row claimed by a worker of `process` (a claim owner up to its thread)."""
     found: list[tuple[Step, int]] = []
@@ -204,6 +216,7 @@ def reclaim_expired(
     now: float,
     policy: RetryPolicy,
     gone: Callable[[str | None], bool] | None = None,
+    failed: list[Reclaimed] | None = None,
 ) -> int:
     """Rows whose claim expired (a killed run) go back to their previous state, one attempt used.
 
@@ -229,12 +242,13 @@ def reclaim_expired(
                         " updated_at = :now, last_error = 'claim taken back: the run holding it"
                         " stopped (killed or crashed) during ' || :name"
                         " WHERE id = :id AND state = :claim AND claimed_by = :owner"
+                        " RETURNING id, state, attempts, last_error"
                     ),
                     {"max": policy.max_attempts, "failure": step.failure, "ready": step.ready,
                      "now": now, "name": step.name, "id": row_id, "claim": step.claim,
                      "owner": owner},
-                )  # fmt: skip
-                total += result.rowcount or 0
+                ).all()  # fmt: skip
+                total += _note_failed(result, step, failed)
         result = session.execute(
             text(
                 f"UPDATE {table} SET state = CASE WHEN attempts + 1 >= :max THEN :failure"
@@ -242,6 +256,7 @@ def reclaim_expired(
                 " claimed_until = NULL, next_attempt_at = NULL, updated_at = :now,"
                 " last_error = 'claim expired: the worker stopped during ' || :name"
                 " WHERE state = :claim AND claimed_until < :now"
+                " RETURNING id, state, attempts, last_error"
             ),
             {
                 "max": policy.max_attempts,
@@ -251,9 +266,18 @@ def reclaim_expired(
                 "name": step.name,
                 "claim": step.claim,
             },
-        )
-        total += result.rowcount or 0
+        ).all()
+        total += _note_failed(result, step, failed)
     return total
+
+
+def _note_failed(rows: Any, step: Step, failed: list[Reclaimed] | None) -> int:
+    """Count reclaimed rows; those that reached the failed state go into `failed`."""
+    if failed is not None:
+        failed += [
+            Reclaimed(step, int(r[0]), int(r[2]), str(r[3])) for r in rows if r[1] == step.failure
+        ]
+    return len(rows)
 
 
 def has_due_work(session: Session, now: float) -> bool:
