@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from heaters.stages.text_encoder import query_labels
 from heaters.synthetic import SyntheticVideo, ffmpeg_exe, make_video
 from tests.conftest import cli
 
@@ -79,6 +80,12 @@ def test_tags_and_text_search(library: tuple[Path, SyntheticVideo, Path]) -> Non
     assert res.code == 0, res.stderr
     hits = res.json()
     assert hits and any(label in [t[0] for t in h["tags"]] for h in hits[:2])  # type: ignore[union-attr]
+    # every hit carries a label the query names; a query naming no class says so, not guesses
+    named = set(query_labels(label)[1])
+    assert all(named & {t[0] for t in h["tags"]} for h in hits)  # type: ignore[union-attr]
+    res = cli(home, "search", "happy")
+    assert res.code == 0 and "no results" in res.stdout and "no ImageNet class" in res.stderr
+    assert cli(home, "search", "happy", "--json").json() == []
 
 
 def test_superseded_clips_never_appear(

@@ -101,3 +101,29 @@ def search_migration() -> list[str]:
 
     (script,) = [m for m in MIGRATIONS if "CREATE TABLE embedding_tags" in m]
     return _split(script)
+
+
+def test_the_issue_examples_with_the_real_query_matching(tmp_path: Path) -> None:
+    """The clips of issue 15: a confident tie clip and a library clip no longer top queries they
+    have nothing to do with, and "antelope" finds the ibex/gazelle/impala clip."""
+    from heaters.stages.text_encoder import query_labels
+
+    albatross = [("albatross", 0.6), ("goose", 0.1), ("drake", 0.05)]
+    antelope = [("ibex", 0.3), ("gazelle", 0.25), ("impala", 0.2)]
+    bus = [("trolleybus", 0.5), ("passenger car", 0.2), ("streetcar", 0.1)]
+    store = _store(tmp_path, [TIE, SCOOTER, SHOP, albatross, antelope, bus, DOG])
+    tie, scooter, shop, bird, ante, bus_clip, dog = range(1, 8)
+
+    def top(query: str) -> list[int]:
+        return [c for c, _ in _text(store, query_labels(query)[1], model="m")]
+
+    for query in ("scooter", "motorbike", "bridge", "bus", "bicycle", "bird", "racing car"):
+        assert tie not in top(query), query
+    for query in ("bicycle", "rabbit", "deer", "taxi", "hand", "dice"):
+        assert shop not in top(query), query
+    assert top("scooter")[0] == scooter and top("motorbike")[0] == scooter
+    assert top("antelope") == [ante]
+    assert top("bird") == [bird] and top("birds") == [bird]
+    assert top("dog") == [dog] and top("a dog on the sofa")[0] == dog
+    assert top("bus") == [bus_clip] and set(top("vehicle")) == {scooter, bus_clip}
+    assert top("necktie")[0] == tie
