@@ -132,6 +132,7 @@ class MatchParams:
     alias_floor: float = 0.65
     alias_margin: float = 0.06
     alias_kin: int = 50
+    compound_margin: float = 0.15  # a compound's head keeps the classes this close to the best
     max_ngram: int = 4
 
 
@@ -166,34 +167,51 @@ def lexical_matches(query: str, hierarchy: Hierarchy, max_ngram: int = 4) -> dic
     return _lexical(query, hierarchy, max_ngram)[0]
 
 
-def _lexical(query: str, hierarchy: Hierarchy, max_ngram: int) -> tuple[dict[int, str], bool]:
-    """`lexical_matches`, and whether every content word was part of a name ("web page": only
-    "web" names a synset, so the phrase's meaning must still be asked)."""
+def _lexical(query: str, hierarchy: Hierarchy, max_ngram: int) -> tuple[dict[int, str], bool, bool]:
+    """`lexical_matches`, and whether the names say it all. They don't when a content word names
+    nothing ("web page": only "web" is a name) or when adjacent names form a compound the tree
+    lacks ("computer screen": the head, "screen", is kept; "computer" only qualifies it); then
+    the phrase's meaning must be asked too. A name before a head that names nothing is dropped
+    ("web page" is no spider web). Returns (classes, names say it all, compound)."""
     words = query_words(query)
-    out: dict[int, str] = {}
+    runs: list[list[dict[int, str] | None]] = [[]]  # per run of adjacent content words: its
+    # segments in order, the classes a name gives or None for a word that names nothing
     unnamed = 0
     i = 0
     while i < len(words):
+        if words[i] in STOPWORDS:
+            runs.append([])
+            i += 1
+            continue
         for n in range(min(max_ngram, len(words) - i), 0, -1):
             run = words[i : i + n]
-            if n == 1 and run[0] in STOPWORDS:
+            if any(w in STOPWORDS for w in run[1:]) and n > 1:
                 continue
             phrase = " ".join(run)
-            forms = [phrase, phrase.replace("-", " ")]
+            forms = [phrase, phrase.replace("-", " "), phrase + "s"]  # "cows" is a lemma
             singular = hierarchy.singular(run[-1])
             if singular is not None:
                 forms.append(" ".join([*run[:-1], singular]))
             hits = [w for f in forms for w in hierarchy.synsets_named(f)]
-            classes = [(w, c) for w in hits for c in hierarchy.classes_under(w)]
+            classes = {c: f"{phrase!r} names {w}" for w in hits for c in hierarchy.classes_under(w)}
             if classes:
-                for wnid, c in classes:
-                    out.setdefault(c, f"{phrase!r} names {wnid}")
+                runs[-1].append(classes)
                 i += n
                 break
         else:
-            unnamed += words[i] not in STOPWORDS
+            runs[-1].append(None)
+            unnamed += 1
             i += 1
-    return out, unnamed == 0
+    out: dict[int, str] = {}
+    compound = False
+    for segments in runs:
+        # the head is the run's last word: "web page" is no web, "a red car" is a car
+        if not segments or segments[-1] is None:
+            continue
+        compound = compound or sum(seg is not None for seg in segments) > 1
+        for c, why in segments[-1].items():
+            out.setdefault(c, why)
+    return out, unnamed == 0 and not compound, compound
 
 
 def meaning_matches(
@@ -211,15 +229,38 @@ def meaning_matches(
     }
 
 
+def only_a_modifier(query: str, label: str) -> bool:
+    """Whether the query's words occur in the class name only as a modifier of another head noun:
+    a tree frog is a frog, a hand blower a blower, a running shoe a shoe. The encoder likes
+    such names for "tree", "hand", "running" because they share a word, not a meaning."""
+    q = [w for w in query_words(query) if w not in STOPWORDS]
+    words = query_words(label)
+    if not q or len(words) <= len(q):
+        return False
+    for i in range(len(words) - len(q)):  # every position but the one ending on the head
+        if words[i : i + len(q)] == q:
+            return True
+    return False
+
+
 def match(
     query: str,
     hierarchy: Hierarchy,
     similarities: Sequence[float] | None,
     params: MatchParams = DEFAULT_PARAMS,
+    labels: Sequence[str] | None = None,
 ) -> LabelMatch:
     """The classes a query means: by name through the tree, plus those the encoder finds close
-    in meaning (`similarities[i]` for class i; None: by name only)."""
-    named, whole = _lexical(query, hierarchy, params.max_ngram)
+    in meaning (`similarities[i]` for class i; None: by name only). With `labels` (class names),
+    a class whose name holds the query only as a modifier is never a meaning match."""
+    named, whole, compound = _lexical(query, hierarchy, params.max_ngram)
+    if compound and similarities is not None:
+        # "computer screen" names every "screen" (curtains, shoji, a fire screen); keep those the
+        # whole phrase is close to, as for a meaning match but with a wider margin
+        best = max(similarities, default=0.0)
+        named = {
+            c: why for c, why in named.items() if similarities[c] >= best - params.compound_margin
+        }
     weights: dict[int, float] = {c: 1.0 for c in named}
     reasons: dict[int, str] = dict(named)
     strict = bool(named) and whole  # every word is a name: only kin near-synonyms may join
@@ -227,6 +268,8 @@ def match(
         cut = MatchParams(params.alias_floor, params.alias_margin) if strict else params
         for c, w in meaning_matches(similarities, cut).items():
             if strict and not any(hierarchy.kin(c, n, params.alias_kin) for n in named):
+                continue
+            if labels is not None and only_a_modifier(query, labels[c]):
                 continue
             if c not in weights:
                 weights[c] = w

@@ -246,9 +246,8 @@ def query_labels(
     """The classes a query names and their weights by label name (what the store scores by)."""
     labels = load_labels(EFFICIENTNET_LITE0, models_dir)
     assert labels is not None
-    found = match(
-        query, hierarchy(models_dir), similarity_vector(query, models_dir).tolist(), params
-    )
+    sims = similarity_vector(query, models_dir).tolist()
+    found = match(query, hierarchy(models_dir), sims, params, labels)
     return found, found.by_name(labels)
 
 

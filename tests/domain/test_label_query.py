@@ -150,8 +150,23 @@ def test_motorbike_admits_the_scooter_but_antelope_never_the_ant() -> None:
 
 
 def test_a_phrase_only_partly_named_still_asks_the_encoder() -> None:
-    # "pug house": "pug" names a class, "house" nothing; the encoder likes the tie for the phrase
+    # "house pug": the head "pug" names a class, "house" nothing; the encoder likes the tie
     sims = [0.1, 0.3, 0.1, 0.1, 0.7]
-    assert set(match("pug house", TOY, sims).weights) == {1, 4}
+    assert set(match("house pug", TOY, sims).weights) == {1, 4}
+    # "pug house": the head names nothing, so it is no pug ("web page" is no spider web)
+    assert set(match("pug house", TOY, sims).weights) == {4}
     strict = MatchParams(alias_kin=2)  # in the toy tree everything meets under "entity" (5)
     assert set(match("pug", TOY, sims, strict).weights) == {1}  # fully named: the tie is no kin
+
+
+def test_a_compound_keeps_its_head_and_only_the_senses_the_phrase_is_close_to() -> None:
+    # "robin car": both words name classes; the head "car" is kept, the robin only qualifies it
+    sims = [0.1, 0.1, 0.3, 0.8, 0.1]
+    assert set(match("robin car", TOY, sims).weights) == {3}
+    h, labels = real()
+    sims2 = [0.0] * 1000
+    for name, cos in (("screen", 0.81), ("window screen", 0.72), ("monitor", 0.62),
+                      ("fire screen", 0.58), ("shower curtain", 0.09)):  # fmt: skip
+        sims2[labels.index(name)] = cos
+    found = match("computer screen", h, sims2).by_name(labels)
+    assert set(found) == {"screen", "window screen"}  # not the shower curtain, a "screen" too
