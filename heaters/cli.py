@@ -789,6 +789,10 @@ def search(
     _match, weights = query_labels(query)
     if not weights and not as_json:
         err.print(f"no ImageNet class matches {query!r}: search knows objects and animals")
+    elif not as_json:  # say what the query was taken to mean, best-weighted classes first
+        named = sorted(weights, key=lambda label: (-weights[label], label))
+        more = f" and {len(named) - 6} more" if len(named) > 6 else ""
+        err.print(f"classes: {', '.join(named[:6])}{more}")
     with store.tx(write=False) as session:
         hits = search_store.text(session, weights, settings.model, k, MIN_SCORE)
     rows = _hits_json(store, hits)
