@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -139,10 +140,14 @@ def run(
         float | None, typer.Option("--grace", min=0, help="Seconds before a review action commits.")
     ] = None,
     detector: Annotated[
-        str | None, typer.Option("--detector", help="Scene detector: content | pyscenedetect.")
+        str | None,
+        typer.Option(
+            "--detector", help="Scene detector: hybrid | content | transnetv2 | pyscenedetect."
+        ),
     ] = None,
     threshold: Annotated[
-        float | None, typer.Option("--threshold", help="Detector threshold.")
+        float | None,
+        typer.Option("--threshold", help="Hard-cut stand-out (3), network probability (0.5)."),
     ] = None,
     min_clip_s: Annotated[
         float | None,
@@ -163,8 +168,6 @@ def run(
     from heaters.runner.dispatch import run as dispatch_run
     from heaters.settings import resolve_model
 
-    if detector is not None and detector not in ("content", "pyscenedetect"):
-        raise BadInput(f"unknown detector {detector!r} (choose content or pyscenedetect)")
     store = open_store(home)
     settings = settings_for(
         store,
@@ -174,6 +177,7 @@ def run(
         threshold=threshold,
         min_clip_s=min_clip_s,
     )
+    _check_detector(settings.detector, settings.threshold)
     try:  # a model that cannot load would fail every clip it reaches: refuse before any work
         resolve_model(settings)
     except ConfigError as exc:
@@ -201,6 +205,7 @@ def run(
                 "committed": report.committed,
                 "reclaimed": report.reclaimed,
                 "failures": [_failure_dict(f) for f in report.failures],
+                "notes": report.notes,
                 **summary,
             }
         )
@@ -208,11 +213,23 @@ def run(
         for failure in report.failures:  # even with --quiet: cron mails what went wrong
             err.print(_failure_line(failure))
         if not quiet:
+            for note in report.notes:
+                out.print(note, markup=False)
             done = ", ".join(f"{k} {v}" for k, v in report.claimed.items()) or "nothing to do"
             out.print(f"run: {done}")
             _print_counts(summary)
     if any(f.final for f in report.failures):
         raise typer.Exit(1)  # an item reached a failed state in this run (docs/robustness.md)
+
+
+def _check_detector(detector: str | None, threshold: float | None) -> None:
+    """Refuse a detector or threshold no splice could use, before any work (exit 2)."""
+    from heaters.domain.scenes import check_detector
+
+    try:
+        check_detector(detector, threshold)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
 
 
 def _failure_dict(f: Any) -> dict[str, Any]:
@@ -892,6 +909,50 @@ def export(
             out.print(f"nothing to export (no {state} clips)")
     if any(r["status"] == "failed" for r in rows):
         raise typer.Exit(1)
+
+
+@app.command()
+def resplice(
+    video_id: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="Source video id.")],
+    home: HomeOpt = None,
+    detector: Annotated[
+        str | None, typer.Option("--detector", help="hybrid | content | transnetv2.")
+    ] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="See heaters run.")] = None,
+    min_clip_s: Annotated[
+        float | None, typer.Option("--min-clip-s", min=0, help="Shortest clip.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cut a video again from its stored per-frame scores (no decoding), if nobody reviewed it.
+
+    Example: [bold]heaters resplice 3 --threshold 2.5 --min-clip-s 0.5[/bold]
+    """
+    from heaters.runner.resplice import RespliceRefused
+    from heaters.runner.resplice import resplice as do_resplice
+
+    _check_detector(detector, threshold)
+    store = open_store(home)
+    try:
+        r = do_resplice(
+            store, video_id, detector=detector, threshold=threshold, min_clip_s=min_clip_s
+        )
+    except RespliceRefused as exc:
+        raise BadInput(str(exc)) from exc
+    if as_json:
+        print_json(dataclasses.asdict(r))
+        return
+    merged = (
+        f"; {r.merged_cuts} cuts inside scenes under {r.min_clip_s:g} s joined their neighbours"
+        if r.merged_cuts
+        else ""
+    )
+    out.print(
+        f"video {r.video_id}: {r.clips_before} clips -> {r.clips_after} clips"
+        f" ({r.detector}, threshold {r.threshold:g}, min {r.min_clip_s:g} s{merged})"
+        f" in {r.duration_ms} ms; heaters run draws their sprites",
+        markup=False,
+    )
 
 
 @app.command()

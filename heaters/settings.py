@@ -14,7 +14,7 @@ from heaters.domain.steps import RetryPolicy
 
 @dataclass(frozen=True)
 class Settings:
-    detector: str = "content"
+    detector: str = "hybrid"
     threshold: float | None = None
     min_clip_s: float = 1.0
     grace_s: float = 10.0
@@ -128,7 +128,7 @@ _RANGES: dict[str, tuple[float, float]] = {
 
 def _choices(key: str) -> tuple[str, ...]:
     if key == "detector":
-        from heaters.stages.splice import DETECTORS
+        from heaters.domain.scenes import DETECTORS
 
         return tuple(DETECTORS)
     if key == "keyframe_strategy":

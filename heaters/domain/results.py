@@ -72,6 +72,13 @@ class SpliceResult:
     detector: str
     params: dict[str, Any]
     duration_ms: int
+    kinds: tuple[str, ...] = ()  # per raw cut: "cut", "fade", "dissolve" or "net"
+    scores: Any = None  # float32 (frames, len(scenes.COLUMNS)): kept for `heaters resplice`
+
+    @property
+    def merged_cuts(self) -> int:
+        """Boundaries found but dropped because a scene was shorter than the minimum length."""
+        return len(set(self.cuts)) - max(0, len(self.spans) - 1)
 
 
 @dataclass(frozen=True)

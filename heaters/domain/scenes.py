@@ -1,13 +1,18 @@
-"""Shot-boundary maths: from per-frame change scores to cuts, and from cuts to clips.
+"""Shot-boundary maths: from per-frame scores to clip boundaries, and from boundaries to clips.
 
 Pure functions (numpy, no I/O) so that the rules that decide where clips start can be tested
-exhaustively without media: the splice stage only measures frames and hands the numbers here.
+exhaustively without media, and re-run on stored scores without decoding (`heaters resplice`):
+the splice stage only measures frames (and runs the network where asked) and hands the numbers
+here. Hard cuts, fades through black and dissolves are found by separate rules
+(`hard_cuts`, `black_boundaries`, `gradual_boundaries`); `boundaries` combines them per detector.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -76,131 +81,300 @@ def _boundary_to_drop(
     return end if next_len < prev_len else start
 
 
-def neighbour_baseline(
-    x: npt.ArrayLike, window: int, ignore_below: float = 0.0, min_kept: int = 3
-) -> FloatArray:
-    """Median of the `window` values on each side of every element, the element itself excluded.
 
-    Values below `ignore_below` do not count: a duplicated frame (animation "on twos", pulldown)
-    changes by ~0 and would otherwise halve the median of a busy shot, making every real change
-    in it look exceptional. Where fewer than `min_kept` neighbours are left (a static shot: all
-    of them are ~0) every neighbour counts again, so that one other large value (the second
-    half of a cut's two-frame signature) never becomes the baseline by itself. Near the ends
-    only the neighbours that exist count; with none the baseline is 0.
+# ---- detectors ---------------------------------------------------------------------------------
+DETECTORS = ("hybrid", "content", "transnetv2", "pyscenedetect")
+DEFAULT_DETECTOR = "hybrid"
+# What "threshold" means per detector: a hard cut's stand-out (hybrid, content), the network's
+# probability (transnetv2), ContentDetector's own threshold (pyscenedetect).
+DEFAULT_THRESHOLD = {"hybrid": 3.0, "content": 3.0, "transnetv2": 0.5, "pyscenedetect": 27.0}
+
+
+def check_detector(detector: str | None, threshold: float | None) -> None:
+    """ValueError (one line) for a detector name or threshold no splice could use."""
+    name = detector or DEFAULT_DETECTOR
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r} (choose {', '.join(DETECTORS)})")
+    if threshold is None:
+        return
+    if not math.isfinite(threshold) or threshold <= 0:
+        raise ValueError(f"threshold must be a positive number, got {threshold}")
+    if name == "transnetv2" and threshold >= 1:
+        raise ValueError(f"transnetv2's threshold is a probability below 1, got {threshold}")
+
+
+# ---- per-frame scores ----------------------------------------------------------------------------
+# The splice pass measures every frame once and keeps these columns (float32, one row a frame) next
+# to the video, so that `heaters resplice` can cut again without decoding. Changing their meaning
+# is a format change: bump SCORES_VERSION.
+SCORES_VERSION = 1
+COLUMNS = ("pix1", "pix2", "pix3", "hist1", "hist2", "hist3", "luma", "spread", "q", "far", "net")
+COL = {name: i for i, name in enumerate(COLUMNS)}
+
+
+@dataclass(frozen=True)
+class CutRules:
+    """The constants of the detectors, in one place (recorded with every splice).
+
+    Chosen on pool "a" of the real-shot montages plus `tests/media` (see benchmarks/README.md),
+    checked on pool "b" and on the synthetic variants.
+    """
+
+    threshold: float = DEFAULT_THRESHOLD["content"]  # a hard cut's change / (its calmer side's usual change + offset)
+    window: int = 8  # frames on each side whose median change is "usual"
+    offset: float = 2.0  # added to the usual pixel change: a static shot's noise is not news
+    floor: float = 8.0  # a hard cut changes the picture by at least this (mean abs, 0-255)
+    hist_min: float = 1.5  # ... and its colours stand out at least this much (no flicker cuts)
+    colour_jump: float = 25.0  # or: this much of the colour histogram moves at once (percent),
+    colour_sp: float = 1.2  # standing out `threshold` times, and the picture jumps this much
+    flash_keep: float = 0.5  # frames i-1 and i+1 (i-2, i+2) still differ by half the change
+    black_luma: float = 24.0  # a frame this dark (mean Y, 0-255) ...
+    black_spread: float = 10.0  # ... with this little luma spread is black (not a dark scene)
+    flat_spread: float = 4.0  # a frame with less luma spread has no picture (a flat field)
+    picture_reach: int = 15  # frames around black where a picture (or a blend) is looked for
+    q_candidate: float = 0.3  # mid/far below this: the frame looks like a blend of its neighbours
+    q_accept: float = 0.2  # ... this low, the classic detector calls it a gradual transition
+    blend_far: float = 12.0  # ... if its two ends differ this much (two shots, not a slow move)
+    min_region: int = 3  # frames a blend must last to be a transition
+    region_gap: int = 0  # ... in a row (brightness flicker makes single frames look blended)
+    net_accept: float = 0.3  # the network's transition probability that confirms a candidate
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A clip boundary: the first frame of the new clip, what found it and how sure it is."""
+
+    frame: int
+    kind: str  # "cut", "fade" or "dissolve"
+    strength: float  # >= 1: how far past its acceptance level (ranks boundaries in `tile`)
+
+
+def side_baselines(
+    x: npt.ArrayLike, window: int, ignore_below: float = 0.5, min_kept: int = 3
+) -> tuple[FloatArray, FloatArray]:
+    """Median of the `window` values before, and of those after, each element (NaN: none).
+
+    Values below `ignore_below` do not count when at least `min_kept` others remain: duplicated
+    frames (animation on twos, pulldown) change by ~0 and would otherwise halve the median of a
+    busy shot, making every drawing look like a cut.
     """
     a = np.asarray(x, dtype=np.float64)
     n = len(a)
     if n == 0 or window <= 0:
-        return np.zeros(n)
+        return np.full(n, np.nan), np.full(n, np.nan)
     pad = np.full(window, np.nan)
     view = np.lib.stride_tricks.sliding_window_view(np.concatenate([pad, a, pad]), 2 * window + 1)
-    around = np.delete(view, window, axis=1)
-    kept = np.where(around < ignore_below, np.nan, around)
-    enough = np.sum(~np.isnan(kept), axis=1) >= min_kept
-    around = np.where(enough[:, None], kept, around)
-    out = np.zeros(n)
-    has = ~np.all(np.isnan(around), axis=1)
-    if has.any():
-        out[has] = np.nanmedian(around[has], axis=1)
-    return out
+    out = []
+    for side in (view[:, :window], view[:, window + 1 :]):
+        kept = np.where(side < ignore_below, np.nan, side)
+        enough = np.sum(~np.isnan(kept), axis=1) >= min_kept
+        side = np.where(enough[:, None], kept, side)
+        med = np.full(n, np.nan)
+        has = ~np.all(np.isnan(side), axis=1)
+        if has.any():
+            med[has] = np.nanmedian(side[has], axis=1)
+        out.append(med)
+    return out[0], out[1]
 
 
-def stand_out(
-    x: npt.ArrayLike, window: int, *, ignore_below: float = 0.0, offset: float = 1.0
-) -> FloatArray:
-    """How many times larger each value is than its neighbourhood's (`x / (baseline + offset)`).
+def stand_out(x: npt.ArrayLike, window: int, offset: float) -> FloatArray:
+    """How many times each value exceeds the usual change of its *busier* side (plus offset).
 
-    The offset keeps a static shot, whose baseline is ~0, from turning every small change into
-    a huge ratio. Like PySceneDetect's AdaptiveDetector, this is what tells a cut (one frame
-    that stands out) from fast motion, grain or flicker (every frame changes a lot).
+    Measured against both sides, a cut from a calm shot into a busy one still stands out against
+    the busy one; the start of fast motion inside a shot does not (it is usual after it).
     """
     a = np.asarray(x, dtype=np.float64)
-    return a / (neighbour_baseline(a, window, ignore_below) + offset)
+    before, after = side_baselines(a, window)
+    usual = np.nan_to_num(np.fmax(before, after))
+    return a / (usual + offset)
 
 
-def persistent_change(changes: npt.ArrayLike) -> FloatArray:
-    """Change across the boundary before frame i that persists: the least of every comparison
-    that straddles it.
+def hard_cuts(scores: npt.ArrayLike, rules: CutRules) -> list[Boundary]:
+    """Frames where the picture jumps once and stays changed: a hard cut.
 
-    `changes[k][i]` compares frame i-k-1 with frame i (k = 0: the previous frame). The boundary
-    between frames i-1 and i is straddled by every comparison (a, b) with a < i <= b and
-    b - a <= K. At a cut all of them are large; around a flash of up to K-1 frames one of them
-    joins the frames before and after it, which match, so neither the flash's start nor its end
-    scores. Comparisons reaching before frame 0 or past the end do not exist and are skipped;
-    frame 0 scores 0. Pass `stand_out` ratios rather than raw changes: in fast motion a change
-    over three frames is naturally larger than over one.
+    A frame is a cut when its change from the previous frame is at least `floor`, the frames
+    around it still differ when the cut frame is skipped (a one- or two-frame flash returns to
+    the same picture), and either its pixel change stands out `threshold` times against both
+    neighbourhoods while its colour histogram stands out too (a brightness swing moves pixels,
+    not the luma-centred histogram), or a large part of the colour histogram moves at once,
+    standing out as much, while the picture jumps (cuts between shots in constant fast motion,
+    where every frame's pixels change a lot). Of adjacent qualifying frames the strongest wins.
     """
-    c = np.atleast_2d(np.asarray(changes, dtype=np.float64))
-    lags, n = c.shape
-    out = np.full(n, np.inf)
-    idx = np.arange(n)
-    for k in range(lags):
-        lag = k + 1
-        for ahead in range(lag):  # comparison (i + ahead - lag, i + ahead)
-            vals = np.full(n, np.inf)
-            vals[: n - ahead] = c[k, ahead:]
-            vals[idx + ahead - lag < 0] = np.inf
-            out = np.minimum(out, vals)
-    if n:
-        out[0] = 0.0
+    s = np.asarray(scores, dtype=np.float64)
+    n = len(s)
+    if n == 0:
+        return []
+    d1, h1 = s[:, COL["pix1"]], s[:, COL["hist1"]]
+    sp = stand_out(d1, rules.window, rules.offset)
+    sh = stand_out(h1, rules.window, 1.0)
+    keep = rules.flash_keep
+    lasts = _straddle(s, "pix") >= keep * d1  # not a flash, by the picture ...
+    pixel_led = (sp >= rules.threshold) & (sh >= rules.hist_min)
+    colour_led = (
+        (h1 >= rules.colour_jump)
+        & (sh >= rules.threshold)
+        & (sp >= rules.colour_sp)
+        & (_straddle(s, "hist") >= keep * h1)  # ... and by the colours (busy shots)
+    )
+    ok = (d1 >= rules.floor) & lasts & (pixel_led | colour_led)
+    ok[0] = False
+    strength = np.where(pixel_led, sp, 0.0)
+    strength = np.maximum(strength, np.where(colour_led, sh, 0.0)) / rules.threshold
+    return [Boundary(i, "cut", float(strength[i])) for i in _peaks(strength, ok)]
+
+
+def _straddle(s: FloatArray, measure: str) -> FloatArray:
+    """The least change across the boundary before frame i between frames up to two apart from
+    it: (i-3, i), (i-1, i+1), (i-2, i+1) and (i-1, i+2). Large at a cut; small at either end of
+    a flash of one or two frames (the pictures around the flash match)."""
+    n = len(s)
+    two, three = s[:, COL[f"{measure}2"]], s[:, COL[f"{measure}3"]]
+    out = np.where(np.arange(n) >= 3, three, np.inf)
+    out[:-1] = np.minimum(out[:-1], np.minimum(two[1:], three[1:]))
+    out[:-2] = np.minimum(out[:-2], three[2:])
     return out
 
 
-def pick_peaks(
-    strength: npt.ArrayLike, threshold: float, eligible: npt.ArrayLike | None = None
-) -> tuple[list[int], dict[int, float]]:
-    """Frames with `strength >= threshold` (and `eligible`), one per run of adjacent frames.
-
-    Of adjacent qualifying frames only the strongest is kept, since a boundary is one frame.
-    Returns the frames in order and `strength / threshold` for each (>= 1), which ranks
-    boundaries when short shots are merged.
-    """
-    st = np.asarray(strength, dtype=np.float64)
-    ok = st >= threshold
-    if eligible is not None:
-        ok &= np.asarray(eligible, dtype=bool)
+def _peaks(strength: FloatArray, ok: npt.NDArray[np.bool_]) -> list[int]:
+    """The strongest frame of each run of adjacent qualifying frames."""
     peaks: list[int] = []
     for i in np.flatnonzero(ok).tolist():
         if peaks and i - peaks[-1] <= 1:
-            if st[i] > st[peaks[-1]]:
+            if strength[i] > strength[peaks[-1]]:
                 peaks[-1] = i
             continue
         peaks.append(i)
-    return peaks, {i: float(st[i] / threshold) for i in peaks}
+    return peaks
 
 
-def detect_cuts(
-    pix: npt.ArrayLike,
-    hist: npt.ArrayLike,
-    *,
-    threshold: float,
-    window: int,
-    floor: float,
-    min_jump: float = 1.5,
-    duplicate_below: float = 0.5,
-) -> tuple[list[int], dict[int, float]]:
-    """Hard cuts from two per-frame change measures, each taken 1..K frames back.
+def _runs(mask: npt.NDArray[np.bool_], gap: int = 0) -> list[tuple[int, int]]:
+    """`[start, end)` runs of True, joining runs separated by at most `gap` False values."""
+    runs: list[tuple[int, int]] = []
+    for i in np.flatnonzero(mask).tolist():
+        if runs and i - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
 
-    `pix[k][i]` is the mean absolute pixel difference (0-255) between frames i-k-1 and i: it
-    sees any change, motion included. `hist[k][i]` is a colour-histogram distance in percent
-    (0-100): blind to motion, but fooled by brightness swings (the caller centres luma to blunt
-    that). Each comparison series is first turned into a `stand_out` ratio against its own
-    neighbourhood, then `persistent_change` keeps what all straddling comparisons agree on (no
-    flashes). A cut is where the geometric mean of the pixel and histogram ratios reaches
-    `threshold` (both measures find the frame exceptional), the pixel change from the previous
-    frame is at least `floor` and at least `min_jump` times its neighbourhood's (a histogram
-    that jumps while the picture changes as usual is a binning accident, not a cut).
+
+def _black(s: FloatArray, rules: CutRules) -> npt.NDArray[np.bool_]:
+    return (s[:, COL["luma"]] <= rules.black_luma) & (s[:, COL["spread"]] <= rules.black_spread)
+
+
+def black_boundaries(scores: npt.ArrayLike, rules: CutRules) -> list[Boundary]:
+    """The edges of each stretch of black: its first frame, and the first frame after it.
+
+    A fade through black becomes: the fading picture, the black hold (its own clip, or joined
+    to a neighbour when shorter than the minimum clip length), the next picture. A fade-out at
+    the end of the video gives one boundary, at its first black frame. A dip to black between
+    frames with no picture at all (a flat field fading) is no shot change and gives nothing.
     """
-    p = np.atleast_2d(np.asarray(pix, dtype=np.float64))
-    h = np.atleast_2d(np.asarray(hist, dtype=np.float64))
-    if p.shape[1] == 0:
-        return [], {}
+    s = np.asarray(scores, dtype=np.float64)
+    n = len(s)
+    dark = _black(s, rules)
+    spread = s[:, COL["spread"]]
+    reach = rules.picture_reach
+    out: list[Boundary] = []
+    for a, b in _runs(dark):
+        # A fade dims the picture's spread too: look for a picture a little further away.
+        before = spread[max(0, a - reach) : a].max(initial=0.0) > rules.flat_spread
+        after = spread[b : b + reach].max(initial=0.0) > rules.flat_spread
+        if not (before or after):
+            continue
+        out += [Boundary(f, "fade", 1.0) for f in (a, b) if 0 < f < n]
+    return out
 
-    def ratio(c: FloatArray) -> FloatArray:
-        return persistent_change(
-            [stand_out(row, window, ignore_below=duplicate_below) for row in c]
-        )
 
-    combined = np.sqrt(ratio(p) * ratio(h))
-    jump = stand_out(p[0], window, ignore_below=duplicate_below)
-    return pick_peaks(combined, threshold, (p[0] >= floor) & (jump >= min_jump))
+def blend_regions(scores: npt.ArrayLike, rules: CutRules) -> list[tuple[int, int]]:
+    """`[start, end)` stretches where pictures look like blends of their neighbours.
+
+    `q` is |2 f(i) - f(i-h) - f(i+h)| / (2 |f(i-h) - f(i+h)|), least over a few h, where the two
+    ends differ enough: ~0 inside a dissolve or a fade (the frame is the mix of its ends), ~0.5
+    in motion. Slow, smooth change inside a shot (a zoom, a pan over a gradient) looks like a
+    blend too, so these are only candidates (see `gradual_boundaries`). Frames with no picture
+    (a flat field) are no candidates, and neither are stretches that touch black: the edges of
+    the black are the boundaries there (`black_boundaries`).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    n = len(s)
+    q = np.nan_to_num(s[:, COL["q"]], nan=np.inf)
+    picture = s[:, COL["spread"]] > rules.flat_spread
+    dark = _black(s, rules)
+    reach = rules.picture_reach
+    out = []
+    for a, b in _runs((q <= rules.q_candidate) & picture, gap=rules.region_gap):
+        if b - a < rules.min_region or dark[max(0, a - reach) : min(n, b + reach)].any():
+            continue
+        out.append((a, b))
+    return out
+
+
+def gradual_boundaries(
+    scores: npt.ArrayLike, rules: CutRules, *, use_net: bool, taken: Sequence[int] = ()
+) -> list[Boundary]:
+    """Dissolves and fades not already at a boundary in `taken` (hard cuts, black edges).
+
+    Each blend region is accepted by the network's probability (`use_net`, where it was
+    computed: the splice runs it on candidate regions only) or, without it, by how clean a blend
+    it is; the boundary goes where the network peaks (one frame after: it marks a shot's last
+    frame), else to the middle of the blend.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    n = len(s)
+    q = np.nan_to_num(s[:, COL["q"]], nan=np.inf)
+    net = s[:, COL["net"]]
+    near = set()
+    for f in taken:
+        near.update(range(f - 3, f + 4))
+    out: list[Boundary] = []
+    for a, b in blend_regions(s, rules):
+        lo, hi = max(0, a - 3), min(n, b + 3)
+        if near.intersection(range(lo, hi)):
+            continue
+        window = net[lo:hi]
+        if use_net and not np.isnan(window).all():
+            best = float(np.nanmax(window))
+            if best < rules.net_accept:
+                continue
+            frame = lo + int(np.nanargmax(window)) + 1
+            strength = best / rules.net_accept
+        else:
+            best_q = float(q[a:b].min())
+            far = float(s[a:b, COL["far"]].max())
+            if best_q > rules.q_accept or far < rules.blend_far:
+                continue
+            frame = (a + b) // 2
+            strength = rules.q_accept / max(best_q, 1e-3)
+        out.append(Boundary(min(max(frame, 1), n - 1), "dissolve", strength))
+    return out
+
+
+def net_boundaries(scores: npt.ArrayLike, threshold: float = 0.5) -> list[Boundary]:
+    """TransNetV2 alone: one boundary after each peak of its per-frame probability."""
+    s = np.asarray(scores, dtype=np.float64)
+    p = np.nan_to_num(s[:, COL["net"]], nan=0.0)
+    ok = p >= threshold
+    return [
+        Boundary(i + 1, "net", float(p[i] / threshold)) for i in _peaks(p, ok) if i + 1 < len(p)
+    ]
+
+
+def boundaries(scores: npt.ArrayLike, detector: str, rules: CutRules) -> list[Boundary]:
+    """Every clip boundary a detector finds in a video's per-frame scores, in frame order.
+
+    "content": hard cuts, black edges and clean blends, no network. "hybrid": the same, with
+    blend candidates confirmed by the network. "transnetv2": the network alone. One boundary
+    per frame; a hard cut wins over a fade or dissolve found at the same place.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if detector == "transnetv2":
+        return net_boundaries(s)
+    found = hard_cuts(s, rules)
+    have = {b.frame for b in found}
+    for b in black_boundaries(s, rules):
+        if not have.intersection(range(b.frame - 2, b.frame + 3)):
+            found.append(b)
+            have.add(b.frame)
+    found += gradual_boundaries(s, rules, use_net=detector == "hybrid", taken=sorted(have))
+    return sorted(found, key=lambda b: b.frame)

@@ -38,6 +38,7 @@ class RunContext:
     clock: Callable[[], float] = time.time
     # Every failed attempt of this run (one line each for the operator), appended by any worker.
     failures: list[Failure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth a line to the operator (merged cuts)
 
     @property
     def worker(self) -> str:

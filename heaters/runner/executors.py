@@ -42,6 +42,7 @@ from heaters.synthetic import ffmpeg_exe
 Executor = Callable[[RunContext, Step, list[int]], None]
 
 FRAME_TIMES = "frames.npy"
+SCORES = "scores.npy"  # the splice's per-frame scores (heaters.domain.scenes.COLUMNS): resplice
 
 
 def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException) -> str:
@@ -165,9 +166,7 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
                         raise
                     raise explained from exc
             faults.hit("splice.detected")
-            buf = io.BytesIO()
-            np.save(buf, np.asarray(result.frame_times, dtype=np.float64))
-            write_bytes(home.source_dir(video_id) / FRAME_TIMES, buf.getvalue())
+            save_splice_arrays(home.source_dir(video_id), result)
         except Exception as exc:
             record_failure(ctx, step, video_id, exc)
             continue
@@ -176,6 +175,37 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
 
         write = partial(_record_splice, video_id=video_id, result=result)
         _commit_each(ctx, step, [(video_id, None, write)])
+        note = merged_note(video_id, result, settings.min_clip_s)
+        if note:
+            ctx.notes.append(note)
+            ctx.reporter.note(note)
+
+
+def save_splice_arrays(folder: Path, result: SpliceResult) -> None:
+    """Frame times (what sprites and keyframes seek by) and per-frame scores (what resplice
+    cuts from), each written atomically."""
+    for name, array in (
+        (FRAME_TIMES, np.asarray(result.frame_times, dtype=np.float64)),
+        (SCORES, result.scores),
+    ):
+        if array is None:
+            continue
+        buf = io.BytesIO()
+        np.save(buf, array)
+        write_bytes(folder / name, buf.getvalue())
+
+
+def merged_note(video_id: int, result: SpliceResult, min_clip_s: float) -> str | None:
+    """Say when found cuts were joined (scenes under the minimum length), so that a cut that was
+    found and merged never looks like a miss."""
+    k = result.merged_cuts
+    if k <= 0:
+        return None
+    cuts = "cut" if k == 1 else "cuts"
+    return (
+        f"video {video_id}: {k} {cuts} inside scenes under {min_clip_s:g} s joined their"
+        f" neighbours ({len(result.spans)} clips from {len(set(result.cuts))} cuts)"
+    )
 
 
 def _explain_splice_failure(path: Path, exc: Exception) -> Exception:

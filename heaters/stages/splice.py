@@ -1,11 +1,19 @@
 """Splice stage: find the shot boundaries of a video and turn them into clip frame ranges.
 
-One pass of PyAV decoding (threads on) is the whole cost: the default "content" detector reads a
-few thousand samples of each decoded frame's Y, U and V planes straight from the decoder's
-buffers (strided numpy views, no colour conversion), so it keeps up with the decoder. The scores
-are then judged against their own neighbourhood (`heaters.domain.scenes`), which is what keeps
-fast motion, grain and flicker from looking like cuts. No database and no clip files: the result
-is frame ranges with the decoded frames' own timestamps (variable frame rate is real).
+One pass of PyAV decoding (threads on) is the whole cost. Each decoded frame is measured once from
+a few thousand samples of its Y, U and V planes, read straight from the decoder's buffers (strided
+numpy views, no colour conversion): changes from the 1-3 frames before it, brightness, spread, and
+how much it looks like a blend of the frames 4-12 before and after it (dissolves and fades). These
+per-frame scores (`heaters.domain.scenes.COLUMNS`) are the result's `scores`, kept beside the
+video so that `heaters resplice` cuts again without decoding; the rules that turn them into clip
+boundaries are pure (`heaters.domain.scenes`).
+
+Detectors: "hybrid" (default) = hard cuts and black from the scores, blend candidates confirmed by
+TransNetV2, run only on the frames around candidates (48x27 thumbnails made from the same
+samples); "content" = the same without the network; "transnetv2" = the network on every frame;
+"pyscenedetect" = exactly `scenedetect.detect(path, ContentDetector(...))` (its own decode), for
+comparison. No database and no clip files: the result is frame ranges with the decoded frames' own
+timestamps (variable frame rate is real).
 """
 
 from __future__ import annotations
@@ -23,21 +31,26 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from heaters.domain import scenes
 from heaters.domain.results import ClipSpan, SpliceResult, StageError
-from heaters.domain.scenes import detect_cuts, tile
+from heaters.domain.scenes import COL, COLUMNS, CutRules, tile
 
 log = logging.getLogger(__name__)
 
-DETECTORS = ("content", "pyscenedetect")
-DEFAULT_THRESHOLD = {"content": 2.5, "pyscenedetect": 27.0}
+DETECTORS, DEFAULT_DETECTOR, DEFAULT_THRESHOLD = (
+    scenes.DETECTORS,
+    scenes.DEFAULT_DETECTOR,
+    scenes.DEFAULT_THRESHOLD,
+)
 
-# Content detector constants (recorded in the result's params with the threshold).
+# Measurement constants (recorded in the result's params).
 SAMPLE_WIDTH = 160  # Y samples per row: plenty to see a cut, cheap enough to be free
 ROW_FACTOR = 2  # sample every ROW_FACTOR-th sampled row only (rows cost memory bandwidth)
-WINDOW = 8  # frames on each side whose median change is a frame's "normal" change
-FLOOR = 6.0  # minimum mean abs pixel difference (0-255) that can be a cut at all
-MIN_JUMP = 1.5  # ... and at least this many times the neighbourhood's usual change
 LAGS = 3  # compare each frame with the 1..3 before it: flashes of up to 2 frames are no cut
+BLEND_H = (4, 8, 12)  # a frame is compared with the mix of the frames h before and after it
+FAR_MIN = 8.0  # ... when those two differ at least this much (mean abs, 0-255)
+RING = 128  # thumbnails kept while looking for candidates (a window + the blend lag)
+NET_BLOCK = 500  # frames per network call batch for the "transnetv2" detector
 PROGRESS_EVERY_S = 0.1
 
 U8 = npt.NDArray[np.uint8]
@@ -47,7 +60,7 @@ U8 = npt.NDArray[np.uint8]
 class SpliceParams:
     """How to splice: detector name, its threshold (None: the detector's default), min clip."""
 
-    detector: str = "content"
+    detector: str = DEFAULT_DETECTOR
     threshold: float | None = None
     min_clip_s: float = 1.0
 
@@ -65,17 +78,7 @@ def run(
     is truncated or corrupt part-way is spliced as far as it decodes.
     """
     started = time.monotonic()
-    if params.detector not in DETECTORS:
-        raise StageError(
-            f"unknown detector {params.detector!r} (choose from {', '.join(DETECTORS)})"
-        )
-    if params.min_clip_s < 0 or not math.isfinite(params.min_clip_s):
-        raise StageError(f"min_clip_s must be a non-negative number, got {params.min_clip_s}")
-    threshold = (
-        params.threshold if params.threshold is not None else DEFAULT_THRESHOLD[params.detector]
-    )
-    if threshold <= 0 or not math.isfinite(threshold):
-        raise StageError(f"threshold must be a positive number, got {threshold}")
+    threshold = check_params(params)
     _check_file(path)
 
     try:
@@ -90,12 +93,7 @@ def run(
         configure_decoder(stream)
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
         estimate = _frame_estimate(container, stream, fps)
-        if params.detector == "content":
-            scorer: _Scorer = _ContentScorer()
-        else:
-            scorer = _SceneDetectScorer(
-                threshold, min_len=min(15, _min_len(params.min_clip_s, fps))
-            )
+        scorer = _Scorer(net=_net_mode(params.detector))
         times, last_duration, skipped = _decode(container, stream, scorer, estimate, on_progress)
     finally:
         container.close()
@@ -106,7 +104,14 @@ def run(
     if skipped:
         log.warning("%s: skipped %d undecodable packets", path, skipped)
     min_len = _min_len(params.min_clip_s, fps)
-    cuts, strength = scorer.cuts(threshold)
+    scores = scorer.finish()
+    if params.detector == "pyscenedetect":
+        cuts, strength, kinds = _pyscenedetect(path, threshold, n), {}, {}
+    else:
+        found = detect(scores, params.detector, threshold)
+        cuts = [b.frame for b in found]
+        strength = {b.frame: b.strength for b in found}
+        kinds = {b.frame: b.kind for b in found}
     ranges = tile(cuts, n, min_len, strength)
     end_time = times[-1] + last_duration
     spans = tuple(
@@ -118,12 +123,14 @@ def run(
         )
         for a, b in ranges
     )
-    recorded: dict[str, Any] = {**asdict(params), "threshold": threshold, **scorer.settings()}
+    recorded: dict[str, Any] = {**asdict(params), "threshold": threshold, **settings()}
     return SpliceResult(
         status="ok",
         video_id=video_id,
         spans=spans,
         cuts=tuple(cuts),
+        kinds=tuple(kinds.get(c, "cut") for c in cuts),
+        scores=scores,
         frame_count=n,
         frame_times=tuple(times),
         detector=params.detector,
@@ -238,36 +245,99 @@ def _decode(
     return times, last_duration, skipped
 
 
+
+def check_params(params: SpliceParams) -> float:
+    """The threshold to use; StageError (one line, not retryable) for unusable parameters."""
+    try:
+        scenes.check_detector(params.detector, params.threshold)
+    except ValueError as e:
+        raise StageError(str(e), retryable=False) from e
+    if params.min_clip_s < 0 or not math.isfinite(params.min_clip_s):
+        raise StageError(
+            f"min_clip_s must be a non-negative number, got {params.min_clip_s}", retryable=False
+        )
+    if params.threshold is not None:
+        return params.threshold
+    return DEFAULT_THRESHOLD[params.detector]
+
+
+def detect(scores: np.ndarray, detector: str, threshold: float) -> list[scenes.Boundary]:
+    """Clip boundaries from a video's per-frame scores (the splice pass's or stored ones)."""
+    if detector == "transnetv2":
+        return scenes.net_boundaries(scores, threshold)
+    return scenes.boundaries(scores, detector, CutRules(threshold=threshold))
+
+
+def settings() -> dict[str, Any]:
+    """The measurement and rule constants, recorded with every splice."""
+    return {
+        "sample_width": SAMPLE_WIDTH,
+        "row_factor": ROW_FACTOR,
+        "lags": LAGS,
+        "blend_h": list(BLEND_H),
+        "far_min": FAR_MIN,
+        "rules": asdict(CutRules()),
+        "scores_version": scenes.SCORES_VERSION,
+    }
+
+
+def _net_mode(detector: str) -> str:
+    return {"hybrid": "candidates", "transnetv2": "all"}.get(detector, "none")
+
+
+def _pyscenedetect(path: Path, threshold: float, n: int) -> list[int]:
+    """Exactly what `scenedetect.detect(path, ContentDetector(threshold))` reports (its own
+    decode, its own frame numbers), for comparison with PySceneDetect as its users run it."""
+    import scenedetect
+    from scenedetect.detectors import ContentDetector
+
+    try:
+        found = scenedetect.detect(str(path), ContentDetector(threshold=threshold))
+    except Exception as e:  # PySceneDetect wraps OpenCV: its errors have no common base
+        raise StageError(f"PySceneDetect failed: {_one_line(e)}") from e
+    return [s[0].frame_num for s in found[1:] if 0 < s[0].frame_num < n]
+
+
+@dataclass(frozen=True)
+class _Sample:
+    y: U8
+    u: U8
+    v: U8
+    flat: U8  # y, u, v samples in one vector (blend comparisons)
+    hist: npt.NDArray[np.float32]
+    hist_half: npt.NDArray[np.float32]
+
+
 class _Scorer:
-    """Consumes decoded frames one by one; afterwards says where the cuts are."""
-
-    def add(self, frame: av.VideoFrame) -> None:
-        raise NotImplementedError
-
-    def cuts(self, threshold: float) -> tuple[list[int], dict[int, float]]:
-        raise NotImplementedError
-
-    def settings(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-
-class _ContentScorer(_Scorer):
-    """heaters' own detector: sparse YUV samples, two change measures, adaptive threshold.
+    """Measures decoded frames one by one into the per-frame score columns.
 
     Per frame: a strided sample of Y (`SAMPLE_WIDTH` columns) and of U and V (half that), read
     from the decoder's planes without colour conversion, and an 8x8x8 YUV histogram of the
     chroma-grid samples with luma centred on its mean (so brightness flicker barely moves it),
-    in two luma bin phases.
-    Each frame is compared with the `LAGS` frames before it; the maths that turns these numbers
-    into cuts lives in `heaters.domain.scenes.detect_cuts`.
+    in two luma bin phases. With `net` ("candidates" or "all") it also makes the network's
+    48x27 RGB thumbnail from the same samples and runs TransNetV2 on the frames around blend
+    candidates, or on all of them.
     """
 
-    def __init__(self) -> None:
-        self._recent: list[_Sample] = []  # the last LAGS frames, newest first
-        self._pix: list[list[float]] = [[] for _ in range(LAGS)]
-        self._hist: list[list[float]] = [[] for _ in range(LAGS)]
+    def __init__(self, net: str = "none") -> None:
+        self._recent: list[_Sample] = []  # the last 2 * max(BLEND_H) + 1 frames, newest first
+        self._rows: list[list[float]] = []
         self._step = 0
         self._small: tuple[int, int] | None = None
+        self._net_mode = net
+        self._full_range = False
+        self._ring: list[npt.NDArray[np.uint8]] = []  # thumbnails of the last RING frames
+        self._kept: dict[int, npt.NDArray[np.uint8]] = {}  # thumbnails the network will see
+        self._keep_until = -1
+        self._net_scores: dict[int, float] = {}
+        self._pending: list[npt.NDArray[np.uint8]] = []  # "all": thumbnails not yet scored
+        self._pending_from = 0
+        if net != "none":
+            from heaters.stages import transnet  # onnxruntime: only when the network is used
+
+            self._tn = transnet
+
+    # -- measuring ---------------------------------------------------------------------------
 
     def _sample(self, frame: av.VideoFrame) -> _Sample:
         """Every `step`-th sample of Y, U and V, read from the decoder's own buffers."""
@@ -278,6 +348,8 @@ class _ContentScorer(_Scorer):
                 h = max(2, round(frame.height * w / max(1, frame.width) / 2) * 2)
                 self._small = (w, h)
             frame = frame.reformat(width=self._small[0], height=self._small[1], format="yuv420p")
+        else:
+            self._full_range = frame.format.name == "yuvj420p"
         if not self._step:
             self._step = max(1, round(frame.width / SAMPLE_WIDTH))
         s = self._step
@@ -305,7 +377,8 @@ class _ContentScorer(_Scorer):
         hist_half = np.concatenate(
             [fine[:1], fine[1:15].reshape(7, 2, 8, 8).sum(axis=1), fine[15:]]
         )
-        return _Sample(ys, u, v, hist, hist_half)
+        flat = np.concatenate([ys.ravel(), u.ravel(), v.ravel()])
+        return _Sample(ys, u, v, flat, hist, hist_half)
 
     @staticmethod
     def _compare(a: _Sample, b: _Sample) -> tuple[float, float]:
@@ -317,75 +390,120 @@ class _ContentScorer(_Scorer):
         )
         return (dy + dc) / 2, dh / 2
 
+    def _thumbnail(self, s: _Sample) -> npt.NDArray[np.uint8]:
+        """The network's 48x27 RGB frame, from the samples already taken (no second scale of the
+        full frame: that would cost about half a decode)."""
+        size = (self._tn.WIDTH, self._tn.HEIGHT)
+        y = cv2.resize(s.y, size, interpolation=cv2.INTER_AREA)
+        if not self._full_range:  # limited range (16-235): stretch as a player would
+            y = cv2.convertScaleAbs(y, alpha=255 / 219, beta=-16 * 255 / 219)
+        u = cv2.resize(s.u, size, interpolation=cv2.INTER_AREA)
+        v = cv2.resize(s.v, size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(cv2.merge([y, u, v]), cv2.COLOR_YUV2RGB)
+
     def add(self, frame: av.VideoFrame) -> None:
         cur = self._sample(frame)
-        for k in range(LAGS):
-            pix, hist = self._compare(cur, self._recent[k]) if k < len(self._recent) else (0.0, 0.0)
-            self._pix[k].append(pix)
-            self._hist[k].append(hist)
-        self._recent = [cur, *self._recent[: LAGS - 1]]
+        i = len(self._rows)
+        row = [0.0] * len(COLUMNS)
+        for k in range(min(LAGS, len(self._recent))):
+            pix, hist = self._compare(cur, self._recent[k])
+            row[COL[f"pix{k + 1}"]] = pix
+            row[COL[f"hist{k + 1}"]] = hist
+        mean, std = cv2.meanStdDev(cur.y)
+        row[COL["luma"]], row[COL["spread"]] = float(mean[0, 0]), float(std[0, 0])
+        row[COL["q"]], row[COL["far"]], row[COL["net"]] = math.inf, 0.0, math.nan
+        self._rows.append(row)
+        self._recent = [cur, *self._recent[: 2 * max(BLEND_H)]]
+        candidate = self._blends(i)
+        if self._net_mode != "none":
+            self._feed_net(i, self._thumbnail(cur), candidate)
 
-    def cuts(self, threshold: float) -> tuple[list[int], dict[int, float]]:
-        return detect_cuts(
-            self._pix,
-            self._hist,
-            threshold=threshold,
-            window=WINDOW,
-            floor=FLOOR,
-            min_jump=MIN_JUMP,
-        )
+    def _blends(self, i: int) -> int | None:
+        """Score frame i - h as a blend of frames i - 2h and i; return a new candidate's index."""
+        cur = self._recent[0].flat
+        found: int | None = None
+        for h in BLEND_H:
+            if len(self._recent) <= 2 * h:
+                break
+            a, m = self._recent[2 * h].flat, self._recent[h].flat
+            far = cv2.norm(a, cur, cv2.NORM_L1) / a.size
+            if far < FAR_MIN:
+                continue
+            mid = cv2.norm(m, cv2.addWeighted(a, 0.5, cur, 0.5, 0.0), cv2.NORM_L1) / a.size
+            row = self._rows[i - h]
+            if mid / far < row[COL["q"]]:
+                row[COL["q"]], row[COL["far"]] = mid / far, far
+                if mid / far <= CutRules().q_candidate:
+                    found = i - h if found is None else min(found, i - h)
+        return found
 
-    def settings(self) -> dict[str, Any]:
-        return {
-            "sample_width": SAMPLE_WIDTH,
-            "row_factor": ROW_FACTOR,
-            "window": WINDOW,
-            "floor": FLOOR,
-            "min_jump": MIN_JUMP,
-            "lags": LAGS,
-        }
+    # -- the network ---------------------------------------------------------------------------
 
+    def _feed_net(self, i: int, thumb: npt.NDArray[np.uint8], candidate: int | None) -> None:
+        if self._net_mode == "all":
+            self._pending.append(thumb)
+            if len(self._pending) >= NET_BLOCK + 2 * self._tn.CONTEXT:
+                self._score_pending(final=False)
+            return
+        # Candidates: keep the thumbnails of the frames a centred window around any candidate
+        # can read; which candidates the network sees is decided at the end (`_score_regions`).
+        reach = self._tn.WINDOW  # a window centred near the candidate lies within this
+        self._ring.append(thumb)
+        if len(self._ring) > RING:
+            self._ring.pop(0)
+        if candidate is not None:
+            first = i - len(self._ring) + 1
+            for j in range(max(candidate - reach, first), i + 1):
+                self._kept.setdefault(j, self._ring[j - first])
+            self._keep_until = max(self._keep_until, candidate + reach)
+        if i <= self._keep_until:
+            self._kept[i] = thumb
 
-@dataclass(frozen=True)
-class _Sample:
-    y: U8
-    u: U8
-    v: U8
-    hist: npt.NDArray[np.float32]
-    hist_half: npt.NDArray[np.float32]
+    def _score_pending(self, final: bool) -> None:
+        """Score the buffered thumbnails (all but the last `context` frames unless `final`)."""
+        ctx, stride = self._tn.CONTEXT, self._tn.STRIDE
+        frames = np.stack(self._pending)
+        base = self._pending_from  # video frame of frames[0]
+        start = base if base == 0 else base + ctx
+        stop = base + len(frames) if final else base + len(frames) - ctx
+        stop = start + (stop - start) // stride * stride if not final else stop
+        if stop <= start:
+            return
+        probs = self._tn.load_transnet().predict_range(frames, start, stop, offset=base)
+        for j, p in enumerate(probs.tolist()):
+            self._net_scores[start + j] = p
+        keep_from = stop - ctx
+        self._pending = self._pending[keep_from - base :]
+        self._pending_from = keep_from
 
+    def _score_regions(self, scores: np.ndarray) -> None:
+        """One network window (100 frames) centred on each blend region the rules will judge;
+        a region longer than half a window gets one window per half window."""
+        n = len(scores)
+        win, half = self._tn.WINDOW, self._tn.WINDOW // 2
+        net = self._tn.load_transnet()
+        for a, b in scenes.blend_regions(scores, CutRules()):
+            lo, hi = max(0, a - 6), min(n, b + 6)
+            centre = lo
+            while centre < hi:
+                mid = min(centre + half // 2, hi)
+                start = min(max(0, mid - half), max(0, n - win))
+                idx = np.clip(np.arange(start, start + win), 0, n - 1)
+                if not all(int(j) in self._kept for j in idx):
+                    break  # thumbnails missing (a candidate seen too late): judge it classically
+                probs, _ = net.predict_window(np.stack([self._kept[int(j)] for j in idx]))
+                for j in range(max(centre, start), min(hi, start + win, centre + half)):
+                    self._net_scores[j] = float(probs[j - start])
+                centre += half
 
-class _SceneDetectScorer(_Scorer):
-    """PySceneDetect's ContentDetector, fed with our decoded frames (same frame indices/times)."""
-
-    def __init__(self, threshold: float, min_len: int) -> None:
-        from scenedetect.common import FrameTimecode
-        from scenedetect.detectors import ContentDetector
-        from scenedetect.scene_manager import compute_downscale_factor
-
-        self._tc = FrameTimecode
-        self._compute_downscale = compute_downscale_factor
-        self._detector = ContentDetector(threshold=threshold, min_scene_len=min_len)
-        self._min_len = min_len
-        self._found: list[int] = []
-        self._n = 0
-        self._size: tuple[int, int] | None = None
-
-    def add(self, frame: av.VideoFrame) -> None:
-        if self._size is None:
-            factor = max(1.0, self._compute_downscale(frame.width))
-            self._size = (max(1, round(frame.width / factor)), max(1, round(frame.height / factor)))
-        img = frame.to_ndarray(width=self._size[0], height=self._size[1], format="bgr24")
-        tc = self._tc(self._n, 1000.0)
-        self._found += [c.frame_num for c in self._detector.process_frame(tc, img)]
-        self._n += 1
-
-    def cuts(self, threshold: float) -> tuple[list[int], dict[int, float]]:
-        if self._n:
-            self._found += [
-                c.frame_num for c in self._detector.post_process(self._tc(self._n - 1, 1000.0))
-            ]
-        return sorted({c for c in self._found if 0 < c < self._n}), {}
-
-    def settings(self) -> dict[str, Any]:
-        return {"min_scene_len": self._min_len, "downscale_to": list(self._size or ())}
+    def finish(self) -> np.ndarray:
+        """The per-frame scores, network probabilities included where they were computed."""
+        if self._net_mode == "all" and self._pending:
+            self._score_pending(final=True)
+        out = np.asarray(self._rows, dtype=np.float32).reshape(-1, len(COLUMNS))
+        if self._net_mode == "candidates" and self._kept:
+            self._score_regions(out)
+        for j, p in self._net_scores.items():
+            if j < len(out):
+                out[j, COL["net"]] = p
+        return out

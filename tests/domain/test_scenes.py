@@ -1,4 +1,9 @@
-"""Shot-boundary maths: tiling, min-length merging, adaptive peak picking."""
+"""Shot-boundary maths: tiling and min-length merging; the cut, fade and dissolve rules.
+
+The rules are checked on score matrices measured here, by a plain reference of the splice's
+measurements (`_measure`: loops over toy frames, written apart from the stage), from toy videos
+whose truth is known by construction.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heaters.domain.scenes import (
-    detect_cuts,
-    neighbour_baseline,
-    persistent_change,
-    pick_peaks,
+    COL,
+    COLUMNS,
+    CutRules,
+    black_boundaries,
+    boundaries,
+    check_detector,
+    hard_cuts,
+    net_boundaries,
+    side_baselines,
     stand_out,
     tile,
 )
@@ -134,172 +144,222 @@ def test_tile_min_len_one_is_identity(frame_count: int, cuts: list[int]) -> None
     assert [a for a, _ in ranges[1:]] == sorted({c for c in cuts if c < frame_count})
 
 
-# ---- neighbour_baseline -----------------------------------------------------------------------
+# ---- a reference of the measurements, on toy frames -------------------------------------------
+
+RULES = CutRules()
+RNG = np.random.default_rng(0)
 
 
-def test_baseline_excludes_the_frame_itself() -> None:
-    x = np.array([1.0, 1.0, 1.0, 50.0, 1.0, 1.0, 1.0])
-    base = neighbour_baseline(x, 2)
-    assert base[3] == 1.0
-    assert base[2] == 1.0  # median of (1, 1, 50, 1)
+def _hist(f: np.ndarray) -> np.ndarray:
+    """Histogram (percent) of the picture with its mean moved to mid-grey, as the stage does."""
+    centred = np.clip(f - f.mean() + 128, 0, 255)
+    return np.histogram(centred, bins=16, range=(0, 256))[0] * 100.0 / f.size
 
 
-def test_baseline_edges_use_existing_neighbours() -> None:
-    base = neighbour_baseline(np.array([5.0, 1.0, 3.0]), 4)
-    assert base.tolist() == [2.0, 4.0, 3.0]
+def _measure(frames: list[np.ndarray]) -> np.ndarray:
+    n = len(frames)
+    s = np.zeros((n, len(COLUMNS)))
+    s[:, COL["q"]] = np.inf
+    s[:, COL["net"]] = np.nan
+    for i, f in enumerate(frames):
+        for k in (1, 2, 3):
+            if i >= k:
+                s[i, COL[f"pix{k}"]] = np.abs(f - frames[i - k]).mean()
+                s[i, COL[f"hist{k}"]] = np.abs(_hist(f) - _hist(frames[i - k])).sum() / 2
+        s[i, COL["luma"]], s[i, COL["spread"]] = f.mean(), f.std()
+        for h in (4, 8, 12):
+            if h <= i < n - h:
+                a, b = frames[i - h], frames[i + h]
+                far = np.abs(a - b).mean()
+                q = np.abs(f - (a + b) / 2).mean() / far if far >= 8 else np.inf
+                if q < s[i, COL["q"]]:
+                    s[i, COL["q"]], s[i, COL["far"]] = q, far
+    return s
 
 
-def test_baseline_degenerate() -> None:
-    assert neighbour_baseline(np.array([]), 3).tolist() == []
-    assert neighbour_baseline(np.array([7.0]), 3).tolist() == [0.0]
-    assert neighbour_baseline(np.array([7.0, 8.0]), 0).tolist() == [0.0, 0.0]
-
-
-# ---- stand_out / persistent_change / pick_peaks / detect_cuts ----------------------------------
-
-
-def test_baseline_ignores_duplicate_frames() -> None:
-    # Animation on twos: every other frame repeats, so half the changes are 0.
-    x = np.array([0.0, 40.0] * 10)
-    assert neighbour_baseline(x, 4)[10] == pytest.approx(20.0)
-    assert neighbour_baseline(x, 4, ignore_below=0.5)[10] == 40.0
-
-
-def test_stand_out_is_ratio_to_baseline_plus_offset() -> None:
-    x = np.full(21, 4.0)
-    x[10] = 50.0
-    r = stand_out(x, 4, offset=1.0)
-    assert r[10] == pytest.approx(10.0)
-    assert r[0] == pytest.approx(0.8)
-
-
-def _lags(frames: list[float], lags: int) -> np.ndarray:
-    """changes[k][i] = |f[i] - f[i-k-1]| for a 1-D 'picture' per frame (0 where no such frame)."""
-    f = np.asarray(frames, dtype=float)
-    out = np.zeros((lags, len(f)))
-    for k in range(lags):
-        out[k, k + 1 :] = np.abs(f[k + 1 :] - f[: -k - 1])
+def _shot(n: int, seed: int, motion: float = 0.0) -> list[np.ndarray]:
+    """A textured picture (64x64) drifting by `motion` pixels a frame, with sensor noise; each
+    seed its own brightness and contrast (two shots rarely share a colour histogram)."""
+    rng = np.random.default_rng(seed)
+    level, contrast = rng.uniform(70, 150), rng.uniform(20, 60)
+    base = rng.uniform(level - contrast, level + contrast, (64, 192))
+    base = (base + np.roll(base, 1, 1) + np.roll(base, 1, 0)) / 3  # some spatial correlation
+    out = []
+    for t in range(n):
+        x = int(round(t * motion)) % 128
+        out.append(base[:, x : x + 64] + rng.normal(0, 1.5, (64, 64)))
     return out
 
 
-def test_persistent_change_scores_a_cut() -> None:
-    frames = [0, 1, 0, 1, 50, 51, 50, 51]  # small motion, a cut into frame 4
-    s = persistent_change(_lags(frames, 3))
-    assert s[4] >= 49
-    assert max(np.delete(s, 4)) <= 1
+def _frames(s: np.ndarray) -> list[int]:
+    return [b.frame for b in boundaries(s, "content", RULES)]
 
 
-def test_persistent_change_ignores_one_and_two_frame_flashes() -> None:
-    one = [0, 1, 0, 1, 90, 1, 0, 1, 0]  # frame 4 is a flash
-    two = [0, 1, 0, 1, 90, 91, 0, 1, 0, 1]  # frames 4-5
-    assert persistent_change(_lags(one, 2)).max() <= 2
-    assert persistent_change(_lags(two, 3)).max() <= 2
-    assert persistent_change(_lags(two, 2)).max() >= 89  # two lags only see one-frame flashes
+# ---- hard cuts ------------------------------------------------------------------------------------
 
 
-def test_persistent_change_near_the_ends() -> None:
-    s = persistent_change(_lags([0, 50, 50, 50, 50, 90], 3))
-    assert s[0] == 0
-    assert s[1] == 50  # no frame two back: the comparisons that exist decide
-    assert s[5] == 40  # last frame: no frame ahead
-    assert persistent_change(np.zeros((3, 0))).tolist() == []
+def test_side_baselines_look_one_way() -> None:
+    x = np.array([1.0] * 5 + [9.0] * 5)
+    before, after = side_baselines(x, 3)
+    assert before[5] == 1.0 and after[4] == 9.0
+    assert np.isnan(before[0]) and np.isnan(after[-1])
 
 
-def test_persistent_change_one_dimensional_input() -> None:
-    assert persistent_change([0.0, 5.0, 1.0]).tolist() == [0.0, 5.0, 1.0]
+def test_stand_out_against_the_busier_side() -> None:
+    calm_then_busy = np.array([1.0] * 10 + [40.0] + [10.0] * 10)
+    assert stand_out(calm_then_busy, 8, 2.0)[10] == pytest.approx(40 / 12)
 
 
-def test_pick_peaks_keeps_strongest_of_adjacent() -> None:
-    st_ = np.array([0, 5, 7, 0, 0, 6, 0], dtype=float)
-    peaks, strength = pick_peaks(st_, 3.0)
-    assert peaks == [2, 5]
-    assert strength == {2: pytest.approx(7 / 3), 5: 2.0}
+def test_cut_between_still_shots() -> None:
+    s = _measure(_shot(30, 1) + _shot(30, 2))
+    assert _frames(s) == [30]
 
 
-def test_pick_peaks_eligibility() -> None:
-    st_ = np.array([0, 5, 0, 6], dtype=float)
-    assert pick_peaks(st_, 3.0, [True, False, True, True])[0] == [3]
-    assert pick_peaks(np.array([]), 3.0) == ([], {})
+def test_cut_from_a_calm_shot_into_a_busy_one() -> None:
+    """The glass-to-dice case: the busy side's usual change is far below the cut's."""
+    s = _measure(_shot(30, 1) + _shot(30, 2, motion=3.0))
+    assert _frames(s) == [30]
 
 
-def _measures(frames: np.ndarray, lags: int = 3) -> np.ndarray:
-    return _lags(list(frames), lags)
+def test_fast_motion_alone_is_no_cut() -> None:
+    assert _frames(_measure(_shot(60, 3, motion=7.0))) == []
 
 
-def test_detect_cuts_finds_cuts_in_busy_and_quiet_shots() -> None:
-    rng = np.random.default_rng(0)
-    # A 1-D stand-in for frames: each value is a "picture"; motion moves it a little.
-    pix = np.cumsum(rng.choice([-25.0, 25.0], 300))  # fast motion: 25 per frame
-    pix[150:] = pix[149] + rng.uniform(-0.5, 0.5, 150)  # then a near-static shot
-    hist = rng.uniform(0, 3, 300)  # the colour histogram barely moves
-    for at in (60, 100, 200, 260):
-        pix[at:] += 400.0
-        hist[at:] += 60.0
-    cuts, strength = detect_cuts(
-        _measures(pix), _measures(hist), threshold=2.0, window=8, floor=6.0
-    )
-    assert cuts == [60, 100, 200, 260]
-    assert all(v >= 1.0 for v in strength.values())
+@pytest.mark.parametrize("length", [1, 2])
+def test_flashes_are_no_cut(length: int) -> None:
+    frames = _shot(50, 4, motion=1.0)
+    for i in range(20, 20 + length):
+        frames[i] = np.full((64, 64), 250.0)
+    assert _frames(_measure(frames)) == []
 
 
-def test_detect_cuts_needs_both_measures() -> None:
-    rng = np.random.default_rng(1)
-    pix = np.cumsum(rng.uniform(8, 12, 200))
-    hist = np.cumsum(rng.uniform(1, 3, 200))
-    pix[50:] += 35.0  # a sudden motion burst: pixels jump, colours do not
-    hist[120:] += 15.0  # a colour jump with no matching pixel change
-    p, h = _measures(pix), _measures(hist)
-    assert detect_cuts(p, h, threshold=2.0, window=8, floor=6.0)[0] == []
-    hist[50:] += 15.0  # both together make a cut
-    assert detect_cuts(p, _measures(hist), threshold=2.0, window=8, floor=6.0)[0] == [50]
+def test_a_cut_too_small_to_see_is_none() -> None:
+    a = _shot(30, 5)
+    b = [f + 3.0 for f in a[-1:] * 30]  # the same picture, slightly brighter: no new shot
+    assert hard_cuts(_measure(a + b), RULES) == []
 
 
-def test_detect_cuts_static_to_static() -> None:
-    pix = np.full(100, 10.0) + np.tile([0.0, 0.2], 50)  # encoder noise only
-    hist = np.full(100, 5.0) + np.tile([0.0, 0.1], 50)
-    pix[50:] += 60.0
-    hist[50:] += 40.0
-    assert detect_cuts(_measures(pix), _measures(hist), threshold=2.0, window=8, floor=6.0)[0] == [
-        50
+def test_the_threshold_is_the_stand_out() -> None:
+    s = _measure(_shot(30, 1) + _shot(30, 2, motion=3.0))
+    found = hard_cuts(s, RULES)
+    ratio = found[0].strength * RULES.threshold  # how far the cut stands out
+    assert found[0].strength >= 1
+    assert hard_cuts(s, CutRules(threshold=ratio * 1.01)) == []
+    assert [b.frame for b in hard_cuts(s, CutRules(threshold=ratio * 0.99))] == [30]
+
+
+# ---- fades and dissolves ------------------------------------------------------------------------
+
+
+def _fade(a: list[np.ndarray], b: list[np.ndarray], out: int, hold: int, into: int):
+    """`a`, fading to black over `out` frames, `hold` black frames, `b` fading in."""
+    black = np.full((64, 64), 16.0)
+    frames = list(a)
+    for i in range(out):
+        w = 1 - (i + 1) / (out + 1)
+        frames.append(16 + (a[-1] - 16) * w)
+    frames += [black + RNG.normal(0, 0.5, (64, 64)) for _ in range(hold)]
+    for i in range(into):
+        w = (i + 1) / (into + 1)
+        frames.append(16 + (b[0] - 16) * w)
+    return frames + list(b)
+
+
+def test_fade_through_black_gives_the_black_edges() -> None:
+    frames = _fade(_shot(40, 1), _shot(40, 2), out=8, hold=6, into=8)
+    s = _measure(frames)
+    black = [i for i, f in enumerate(frames) if f.mean() <= RULES.black_luma and f.std() < 10]
+    found = boundaries(s, "content", RULES)
+    assert [b.frame for b in found] == [black[0], black[-1] + 1]
+    assert {b.kind for b in found} == {"fade"}
+
+
+def test_fade_out_at_the_end_gives_one_boundary() -> None:
+    a = _shot(40, 1)
+    frames = _fade(a, [], out=8, hold=10, into=0)
+    first_black = next(i for i, f in enumerate(frames) if f.mean() <= RULES.black_luma)
+    assert [b.frame for b in black_boundaries(_measure(frames), RULES)] == [first_black]
+
+
+def test_a_flat_field_dipping_to_black_is_no_boundary() -> None:
+    frames = [np.full((64, 64), 16 + 200 * abs(np.cos(t / 10))) for t in range(80)]
+    s = _measure(frames)
+    assert (s[:, COL["luma"]] <= RULES.black_luma).any()
+    assert boundaries(s, "content", RULES) == []
+    assert boundaries(s, "hybrid", RULES) == []
+
+
+def _dissolve(length: int = 16) -> tuple[list[np.ndarray], int, int]:
+    a, b = _shot(40, 1), _shot(40 + length, 2)
+    mixed = [
+        a[-1] * (1 - (i + 1) / (length + 1)) + b[i] * (i + 1) / (length + 1) for i in range(length)
     ]
+    return a + mixed + b[length:], 40, 40 + length
 
 
-def test_detect_cuts_needs_the_picture_to_jump() -> None:
-    rng = np.random.default_rng(2)
-    pix = np.cumsum(rng.uniform(7.0, 9.0, 120))  # steady motion, ~8 per frame
-    hist = rng.uniform(0, 3, 120)
-    hist[60:] += 45.0  # the histogram leaps (a peak crossing a bin edge), the picture does not
-    p, h = _measures(pix), _measures(hist)
-    assert detect_cuts(p, h, threshold=2.0, window=8, floor=6.0, min_jump=0.0)[0] == [60]
-    assert detect_cuts(p, h, threshold=2.0, window=8, floor=6.0)[0] == []
+@pytest.mark.parametrize("length", [8, 16, 24])
+def test_dissolve_found_by_the_classic_rule(length: int) -> None:
+    frames, start, end = _dissolve(length)
+    found = boundaries(_measure(frames), "content", RULES)
+    assert len(found) == 1 and found[0].kind == "dissolve"
+    assert start - 2 <= found[0].frame <= end + 2
 
 
-def test_detect_cuts_floor() -> None:
-    pix = np.zeros(100)
-    hist = np.zeros(100)
-    pix[50:] += 4.0  # huge ratio, tiny change
-    hist[50:] += 30.0
-    p, h = _measures(pix), _measures(hist)
-    assert detect_cuts(p, h, threshold=2.0, window=8, floor=6.0)[0] == []
-    assert detect_cuts(p, h, threshold=2.0, window=8, floor=3.0)[0] == [50]
+def test_hybrid_follows_the_network_where_it_ran() -> None:
+    frames, start, end = _dissolve(16)
+    s = _measure(frames)
+    s[:, COL["net"]] = 0.01  # the network saw the candidate and says: no transition
+    assert boundaries(s, "hybrid", RULES) == []
+    s[start + 9, COL["net"]] = 0.9  # ... or: the last frame of the old shot is start + 9
+    assert [b.frame for b in boundaries(s, "hybrid", RULES)] == [start + 10]
+    s[:, COL["net"]] = np.nan  # never ran (no thumbnails): the classic rule decides
+    assert len(boundaries(s, "hybrid", RULES)) == 1
 
 
-def test_detect_cuts_empty() -> None:
-    assert detect_cuts(np.zeros((3, 0)), np.zeros((3, 0)), threshold=2.0, window=8, floor=6.0) == (
-        [],
-        {},
-    )
+def test_network_alone() -> None:
+    s = np.zeros((20, len(COLUMNS)))
+    s[:, COL["net"]] = 0.0
+    s[[4, 5, 12], COL["net"]] = [0.7, 0.9, 0.6]
+    assert [b.frame for b in net_boundaries(s)] == [6, 13]
+    assert [b.frame for b in net_boundaries(s, 0.8)] == [6]
 
 
-@settings(max_examples=50, deadline=None)
-@given(values=st.lists(st.floats(0, 255), max_size=300), ratio=st.sampled_from([1.5, 3.0, 6.0]))
-def test_peaks_meet_their_rule(values: list[float], ratio: float) -> None:
-    x = np.array(values, dtype=np.float64)
-    r = stand_out(x, 3, ignore_below=0.5)
-    peaks, strength = pick_peaks(r, ratio, x >= 5.0)
-    assert peaks == sorted(peaks)
-    assert all(b - a >= 2 for a, b in zip(peaks, peaks[1:], strict=False))
-    for p in peaks:
-        assert x[p] >= 5.0
-        assert r[p] >= ratio
-        assert strength[p] >= 1.0
+def test_no_scores_no_boundaries() -> None:
+    empty = np.zeros((0, len(COLUMNS)))
+    for detector in ("content", "hybrid", "transnetv2"):
+        assert boundaries(empty, detector, RULES) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(3, 40), st.integers(0, 9)), min_size=1, max_size=6))
+def test_boundaries_are_inside_and_one_per_frame(shots: list[tuple[int, int]]) -> None:
+    frames: list[np.ndarray] = []
+    for length, seed in shots:
+        frames += _shot(length, seed, motion=seed % 3)
+    found = [b.frame for b in boundaries(_measure(frames), "content", RULES)]
+    assert found == sorted(set(found))
+    assert all(0 < f < len(frames) for f in found)
+
+
+# ---- parameters -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("detector", "threshold", "message"),
+    [
+        ("magic", None, "unknown detector"),
+        ("content", -5.0, "positive"),
+        ("content", float("nan"), "positive"),
+        ("hybrid", float("inf"), "positive"),
+        ("transnetv2", 3.0, "probability"),
+    ],
+)
+def test_check_detector_refuses(detector: str, threshold: float | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_detector(detector, threshold)
+
+
+def test_check_detector_accepts() -> None:
+    check_detector(None, None)
+    check_detector("transnetv2", 0.3)
+    check_detector("pyscenedetect", 27.0)

@@ -155,11 +155,12 @@ def test_variable_frame_rate_times(tmp_path: Path) -> None:
 
 def test_params_recorded(demo_all_cuts: SpliceResult) -> None:
     p = demo_all_cuts.params
-    assert demo_all_cuts.detector == "content"
-    assert p["detector"] == "content"
+    assert demo_all_cuts.detector == "hybrid"
+    assert p["detector"] == "hybrid"
     assert p["min_clip_s"] == 0.0
     assert p["threshold"] > 0
-    assert {"window", "floor", "sample_width"} <= set(p)
+    assert {"window", "floor", "black_luma"} <= set(p["rules"])
+    assert {"sample_width", "scores_version"} <= set(p)
     assert demo_all_cuts.video_id == 7
     assert demo_all_cuts.status == "ok"
 
@@ -230,8 +231,14 @@ def test_audio_only_file(tmp_path: Path) -> None:
 
 
 def test_unknown_detector(demo: SyntheticVideo) -> None:
-    with pytest.raises(StageError, match="unknown detector"):
+    with pytest.raises(StageError, match="unknown detector") as info:
         run(demo.path, 1, SpliceParams(detector="magic"))
+    assert not info.value.retryable
+
+
+def test_transnet_threshold_is_a_probability(demo: SyntheticVideo) -> None:
+    with pytest.raises(StageError, match="probability"):
+        run(demo.path, 1, SpliceParams(detector="transnetv2", threshold=3.0))
 
 
 def test_truncated_mp4_splices_what_decodes(tmp_path: Path, demo: SyntheticVideo) -> None:

@@ -1,0 +1,69 @@
+"""heaters resplice: cut again from stored scores, only where nobody reviewed anything."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from heaters.synthetic import SyntheticVideo
+from tests.conftest import cli
+from tests.montage import MEDIA
+
+
+def _clips(home: Path) -> list[dict]:
+    return cli(home, "clips", "--json").json()  # type: ignore[return-value]
+
+
+def test_resplice_recuts_without_decoding(home: Path, tmp_path: Path) -> None:
+    video = tmp_path / "testvideo.mp4"
+    shutil.copy(MEDIA / "testvideo.mp4", video)
+    assert cli(home, "ingest", str(video)).code == 0
+    res = cli(home, "run", "--quiet", "--min-clip-s", "0")
+    assert res.code == 0, res.stderr
+    before = [c["start_frame"] for c in _clips(home)]
+    assert 30 in before and 180 in before
+
+    video.unlink()  # proof that no decode happens: the home's copy is all there is ...
+    source = next((home / "media" / "sources" / "1").glob("*.mp4"))
+    source.rename(source.with_suffix(".gone"))  # ... and it is gone too
+    started = time.monotonic()
+    res = cli(home, "resplice", "1", "--min-clip-s", "2", "--json")
+    assert res.code == 0, res.stderr
+    out = res.json()
+    assert out["clips_before"] == len(before)
+    assert out["clips_after"] < len(before)
+    assert out["merged_cuts"] > 0
+    assert out["duration_ms"] < 1000
+    assert time.monotonic() - started < 10  # the whole command, interpreter start included
+    after = _clips(home)
+    assert [c["start_frame"] for c in after][0] == 0
+    assert after[-1]["end_frame"] == 720
+    assert all(c["state"] == "spliced" for c in after)  # back to the sprite step
+    video_row = cli(home, "videos", "--json").json()[0]  # type: ignore[index]
+    assert video_row["detector_params"]["min_clip_s"] == 2.0
+
+    # Back to every cut: the same boundaries as the first splice.
+    res = cli(home, "resplice", "1", "--min-clip-s", "0")
+    assert res.code == 0 and "->" in res.stdout
+    assert [c["start_frame"] for c in _clips(home)] == before
+
+
+def test_resplice_refuses_reviewed_and_bad_requests(home: Path, cut_video: SyntheticVideo) -> None:
+    assert cli(home, "ingest", str(cut_video.path)).code == 0
+    assert cli(home, "run", "--quiet").code == 0
+    for args, words in (
+        (("resplice", "9"), "no video 9"),
+        (("resplice", "1", "--detector", "magic"), "unknown detector"),
+        (("resplice", "1", "--detector", "pyscenedetect"), "from the video"),
+        (("resplice", "1", "--detector", "transnetv2"), "did not score every frame"),
+        (("resplice", "1", "--threshold", "nan"), "positive"),
+    ):
+        res = cli(home, *args)
+        assert res.code == 2, (args, res.stdout, res.stderr)
+        assert words in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert cli(home, "review", "skip", "2", "--quiet").code == 0
+    before = _clips(home)
+    res = cli(home, "resplice", "1", "--min-clip-s", "0")
+    assert res.code == 2 and "review history" in res.stderr
+    assert _clips(home) == before  # nothing changed
