@@ -1126,13 +1126,22 @@ def demo(
     run(home=root, once=False, as_json=False, quiet=True)
     with store.tx(write=False) as session:
         got = [clip_dict(c) for c in clips.list_clips(session, video_id)]
+        spliced = videos.get(session, video_id)
+        params = dict((spliced.detector_params if spliced else None) or {})
         counts = {
             "videos": status.counts(session, "source_videos"),
             "clips": status.counts(session, "clips"),
         }
     if as_json:
         print_json(
-            {"home": str(root), "video_id": video_id, "true_cuts": cuts, "clip_list": got, **counts}
+            {
+                "home": str(root),
+                "video_id": video_id,
+                "true_cuts": cuts,
+                "merged_cuts": params.get("merged_cuts", 0),
+                "clip_list": got,
+                **counts,
+            }
         )
         return
     if not quiet:
@@ -1140,6 +1149,11 @@ def demo(
         if cuts:
             out.print(f"true cuts (frames): {cuts}")
         out.print(f"clips found: {len(got)}")
+        if params.get("merged_cuts"):
+            out.print(
+                f"{params['merged_cuts']} cuts inside scenes under {params['min_clip_s']:g} s"
+                f" joined their neighbours (heaters resplice {video_id} --min-clip-s 0 keeps every cut)"
+            )
         for c in got:
             out.print(
                 f"  clip {c['id']}: frames {c['start_frame']}-{c['end_frame']} "

@@ -232,7 +232,11 @@ def _record_splice(session: Session, *, video_id: int, result: SpliceResult) -> 
         last = result.spans[-1].end_time_s if result.spans else 0.0
         video.duration_s = max(video.duration_s or 0.0, last)
     video.detector = result.detector
-    video.detector_params = result.params
+    video.detector_params = {
+        **result.params,
+        "cuts_found": len(set(result.cuts)),
+        "merged_cuts": result.merged_cuts,
+    }
     session.add(video)
     session.flush()
 
