@@ -15,6 +15,8 @@ instead of guessing from name similarity alone.
   each class and `imagenet_labels.txt`.
 - Lemmas and hypernyms (`@` and instance hypernyms `@i`) come from WordNet 3.0's `data.noun`.
 - Two edges are added (`ADDED_HYPERNYMS`: bus and train are vehicles), listed in the output.
+- `hyponyms` maps nouns one level below the tree to it ("puppy" -> dog.n.01), see
+  `hyponym_names`.
 - `plurals` keeps WordNet's irregular noun forms (`noun.exc`) whose base form is a lemma in the
   tree ("geese" -> "goose"); regular plurals are left to the run-time rules.
 
@@ -39,6 +41,8 @@ SYNSETS_IN_WHEEL = "timm/data/_info/imagenet_synsets.txt"
 # WordNet 3.0 files buses and trains under "public transport" only, so "vehicle" would miss them.
 # Two added edges, kept apart in the output (`added_hypernyms`) so they are never mistaken for
 # WordNet's own.
+PERSON = "n00007846"  # person.n.01
+MAX_HYPONYM_CLASSES = 150  # "puppy" -> the 118 dogs; "skateboard" -> 48 wheeled vehicles is not
 ADDED_HYPERNYMS = {
     "n02924116": ("n03791235",),  # bus.n.01 -> motor_vehicle.n.01
     "n04468005": ("n04576211",),  # train.n.01 -> wheeled_vehicle.n.01
@@ -72,6 +76,57 @@ def parse_data_noun(path: Path) -> dict[str, Synset]:
         # adjective markers such as "(p)" only occur on adjectives; strip them anyway
         lemmas = tuple(w.split("(")[0].replace("_", " ") for w in words)
         out["n" + offset] = Synset("n" + offset, lemmas, tuple(hypernyms))
+    return out
+
+
+def hyponym_names(
+    data: dict[str, Synset],
+    tree: dict[str, Synset],
+    classes: set[str],
+    index_noun: Path,
+    tree_lemmas: set[str],
+) -> dict[str, tuple[str, ...]]:
+    """Nouns just below the tree: a word whose most frequent sense (WordNet's first) is not in
+    the tree but whose direct hypernym is ("puppy" -> dog, "sedan" -> car, "deer" -> ruminant).
+    Only one level down (two would turn "tree" into daisy, via vascular plant), only the
+    narrowest such hypernym, at most MAX_HYPONYM_CLASSES classes, and never a person (ImageNet
+    has three kinds of people, none of them "woman")."""
+    children: dict[str, list[str]] = {}
+    for wnid, s in tree.items():
+        for parent in s.hypernyms:
+            children.setdefault(parent, []).append(wnid)
+    memo: dict[str, frozenset[str]] = {}
+
+    def under(wnid: str) -> frozenset[str]:
+        if wnid not in memo:
+            own = {wnid} if wnid in classes else set()
+            memo[wnid] = frozenset(own.union(*(under(c) for c in children.get(wnid, ()))))
+        return memo[wnid]
+
+    def is_person(wnid: str) -> bool:
+        todo, seen = [wnid], set()
+        while todo:
+            w = todo.pop()
+            if w == PERSON:
+                return True
+            if w not in seen:
+                seen.add(w)
+                todo.extend(tree[w].hypernyms if w in tree else ())
+        return False
+
+    out: dict[str, tuple[str, ...]] = {}
+    for line in index_noun.read_text(encoding="latin-1").splitlines():
+        if not line or line.startswith(" "):
+            continue
+        fields = line.split()
+        lemma = fields[0].replace("_", " ").lower()
+        first = "n" + fields[4 + int(fields[3]) + 2]  # senses follow the pointer symbols
+        if lemma in tree_lemmas or first in tree or first not in data:
+            continue
+        targets = [t for t in data[first].hypernyms if t in tree and not is_person(t)]
+        sized = sorted((len(under(t)), t) for t in targets if under(t))
+        if sized and sized[0][0] <= MAX_HYPONYM_CLASSES:
+            out[lemma] = tuple(t for n, t in sized if n == sized[0][0])
     return out
 
 
@@ -111,6 +166,8 @@ def main() -> None:
         todo.extend(data[wnid].hypernyms)
 
     lemmas = {lemma.lower() for s in tree.values() for lemma in s.lemmas}
+    hyponyms = hyponym_names(data, tree, set(classes), wordnet / "index.noun", lemmas)
+    lemmas |= set(hyponyms)
     plurals: dict[str, str] = {}
     for line in (wordnet / "noun.exc").read_text(encoding="latin-1").splitlines():
         parts = line.split()
@@ -132,9 +189,15 @@ def main() -> None:
             for wnid, s in sorted(tree.items())
         },
         "plurals": dict(sorted(plurals.items())),
+        "hyponyms": {k: list(v) for k, v in sorted(hyponyms.items())},
         "added_hypernyms": {k: list(v) for k, v in sorted(ADDED_HYPERNYMS.items())},
     }
-    OUT.write_text(json.dumps(doc, indent=0, sort_keys=True, ensure_ascii=False) + "\n")
+    # one line per top-level key: small, and a diff still says which part changed
+    lines = [
+        f"{json.dumps(k)}:{json.dumps(doc[k], sort_keys=True, ensure_ascii=False, separators=(',', ':'))}"
+        for k in sorted(doc)
+    ]
+    OUT.write_text("{\n" + ",\n".join(lines) + "\n}\n")
     print(
         f"{OUT.name}: {len(tree)} synsets, {len(plurals)} irregular plurals, "
         f"{OUT.stat().st_size} bytes, sha256 {hashlib.sha256(OUT.read_bytes()).hexdigest()}"

@@ -6,7 +6,8 @@ it had nothing to do with. Now a query is first resolved to the classes it means
 
 1. by name, through the WordNet tree of the 1000 classes (`models/imagenet_hierarchy.json`):
    a lemma of the query ("dogs" -> "dog") that names a synset selects every class under it
-   ("dog" -> the 120 breeds, "vehicle" -> cars, buses, scooters), weight 1;
+   ("dog" -> the 118 breeds, "vehicle" -> cars, buses, scooters; a noun just below the tree
+   counts as its hypernym: "puppy" -> dog, "sedan" -> car), weight 1;
 2. by meaning: the text encoder's cosine of the query to each class name, keeping only the
    classes within `margin` of the best one and above `floor` (a relative cut-off), weighted by
    how close they come to the best. When the words already name synsets, only near-synonyms
@@ -42,6 +43,7 @@ class Hierarchy:
     lemmas: Mapping[str, tuple[str, ...]]
     hypernyms: Mapping[str, tuple[str, ...]]
     plurals: Mapping[str, str] = field(default_factory=dict)
+    hyponyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # "puppy" -> (dog,)
     _by_lemma: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
     _under: dict[str, frozenset[int]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -53,6 +55,7 @@ class Hierarchy:
             lemmas={w: tuple(s["lemmas"]) for w, s in synsets.items()},
             hypernyms={w: tuple(s["hypernyms"]) for w, s in synsets.items()},
             plurals=dict(doc.get("plurals", {})),
+            hyponyms={k: tuple(v) for k, v in doc.get("hyponyms", {}).items()},
         )
 
     def __post_init__(self) -> None:
@@ -60,6 +63,8 @@ class Hierarchy:
         for wnid, names in self.lemmas.items():
             for name in names:
                 by_lemma.setdefault(name.lower(), []).append(wnid)
+        for name, targets in self.hyponyms.items():  # the tree's own names come first
+            by_lemma.setdefault(name.lower(), list(targets))
         self._by_lemma.update({k: tuple(sorted(v)) for k, v in by_lemma.items()})
         children: dict[str, list[str]] = {}
         for wnid, parents in self.hypernyms.items():
@@ -80,7 +85,8 @@ class Hierarchy:
         self._under.update(memo)
 
     def synsets_named(self, term: str) -> tuple[str, ...]:
-        """Synsets with `term` among their lemmas (case-insensitive), e.g. "dog" -> dog.n.01."""
+        """Synsets with `term` among their lemmas (case-insensitive), e.g. "dog" -> dog.n.01;
+        for a noun just below the tree, its hypernym there ("puppy" -> dog.n.01)."""
         return self._by_lemma.get(term.lower(), ())
 
     def classes_under(self, wnid: str) -> frozenset[int]:

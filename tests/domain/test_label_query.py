@@ -165,8 +165,26 @@ def test_a_compound_keeps_its_head_and_only_the_senses_the_phrase_is_close_to() 
     assert set(match("robin car", TOY, sims).weights) == {3}
     h, labels = real()
     sims2 = [0.0] * 1000
-    for name, cos in (("screen", 0.81), ("window screen", 0.72), ("monitor", 0.62),
-                      ("fire screen", 0.58), ("shower curtain", 0.09)):  # fmt: skip
+    for name, cos in (("soup bowl", 0.66), ("beer glass", 0.65), ("mixing bowl", 0.62),
+                      ("goblet", 0.3)):  # fmt: skip
         sims2[labels.index(name)] = cos
-    found = match("computer screen", h, sims2).by_name(labels)
-    assert set(found) == {"screen", "window screen"}  # not the shower curtain, a "screen" too
+    found = match("glass bowl", h, sims2).by_name(labels)
+    # the bowls (the head), and the beer glass only as close in meaning; not the goblet
+    assert set(found) == {"soup bowl", "mixing bowl", "beer glass"}
+    assert names("computer screen") == {"screen"}  # WordNet's own compound: CRT screen
+
+
+def test_a_noun_just_below_the_tree_counts_as_its_hypernym() -> None:
+    toy = Hierarchy(
+        classes=TOY.classes,
+        lemmas=TOY.lemmas,
+        hypernyms=TOY.hypernyms,
+        hyponyms={"puppy": ("n_dog",), "poodle": ("n_car",)},  # the tree's own names win
+    )
+    assert set(lexical_matches("puppies", toy)) == {0, 1}
+    assert set(lexical_matches("poodle", toy)) == {0}
+    assert set(lexical_matches("a puppy", TOY)) == set()
+    assert names("puppy") == names("dog")
+    assert {"sports car", "convertible", "cab"} <= names("sedan")
+    assert {"impala", "gazelle", "ibex"} <= names("deer")  # ImageNet has no deer: its kin
+    assert names("woman") == set()  # people are never a hypernym target
