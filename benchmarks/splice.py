@@ -1,14 +1,24 @@
-"""Splice benchmark (by hand, not in CI): heaters' detector vs decode-only vs PySceneDetect.
+"""Splice benchmark (by hand, not in CI): every detector against the truth, and what it costs.
 
-    /work/venv/bin/python benchmarks/splice.py            # make (or reuse) the footage, measure
-    /work/venv/bin/python benchmarks/splice.py --make-only
-    /work/venv/bin/python benchmarks/splice.py --variants # accuracy on footage with effects
+    python benchmarks/splice.py accuracy [--sets dev montage-a montage-b synthetic]
+    python benchmarks/splice.py speed [--seconds 120] [--repeat 3]
 
-The footage is a 10-minute 1280x720 30 fps H.264 video with ~60 known hard cuts and a few
-dissolves, rendered once by `heaters.synthetic.make_video` into `bench-out/` (gitignored); its
-ground truth is stored beside it. `--variants` instead renders small (320x180, 60 s, 40 cuts)
-videos with one effect each (grain, fast pan, shake, strobing brightness, one-frame flashes) and
-compares only accuracy, where the two detectors differ most.
+Accuracy sets (frame numbers are decoded-frame indices):
+- dev: the six real videos of tests/media, cuts checked by eye (truth.json + truth-addendum.json);
+- montage-a / montage-b: montages of real shots (tests/montage.py) joined by hard cuts, dissolves
+  and fades through black of 8-24 frames, exact truth; pool "a" chose the constants, pool "b"
+  (other videos' shots) checks them. Two montages of 30 joins each, cached in bench-out/;
+- synthetic: the lavfi footage with one kind of trouble each (grain, fast pan, shake, brightness
+  flicker, one-frame flashes, all at once), 40 cuts and 2 dissolves per video.
+
+Detectors: heaters hybrid (default), content, transnetv2; PySceneDetect's ContentDetector,
+AdaptiveDetector and ThresholdDetector at their defaults, run as its users run them
+(`scenedetect.detect`). Scoring: a hard cut is hit by a boundary within 2 frames (one to one); a
+gradual transition by a boundary inside it (+-2); a boundary matching nothing is a false cut
+(boundaries inside a transition, or inside truth.json's fade spans, are neither).
+
+Speed: a 1280x720 30 fps H.264 montage of real shots (upscaled; libx264 veryfast), timed against
+PyAV decoding every frame with the splice's decoder settings; medians of interleaved runs.
 """
 
 from __future__ import annotations
@@ -20,174 +30,66 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from heaters.synthetic import SyntheticVideo, make_video, random_shots
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-OUT = Path(__file__).resolve().parent.parent / "bench-out"
-TOTAL_S = 600.0
-N_BOUNDARIES = 64
-DISSOLVE_AFTER = (8, 24, 40, 56)
-SEED = 1
+from heaters.synthetic import SyntheticVideo, make_video, random_shots  # noqa: E402
+from tests.montage import MEDIA, Montage, make_montage  # noqa: E402
+
+OUT = ROOT / "bench-out"
+HEATERS = ("hybrid", "content", "transnetv2")
+PSD = ("psd-content", "psd-adaptive", "psd-threshold")
 
 
-def footage(preset: str = "ultrafast", out: Path = OUT) -> SyntheticVideo:
-    """The benchmark video and its truth, rendered on first use (a few minutes) then cached.
+@dataclass
+class Truth:
+    """What a video holds: hard cuts, gradual transitions by kind, spans that are no one's."""
 
-    `preset` is libx264's: "ultrafast" (no B-frames, CAVLC: cheap to decode, like the FACTS
-    anchors) or e.g. "veryfast" (B-frames, CABAC: ~2.5x the decoding cost at this bitrate).
-    """
-    tag = "" if preset == "veryfast" else f"-{preset}"
-    name = f"splice-720p-{int(TOTAL_S)}s-{N_BOUNDARIES}b-seed{SEED}{tag}"
-    video, truth = out / f"{name}.mp4", out / f"{name}.json"
-    if video.exists() and truth.exists():
-        t = json.loads(truth.read_text())
-        return SyntheticVideo(
-            path=video,
-            fps=t["fps"],
-            width=t["width"],
-            height=t["height"],
-            frame_count=t["frame_count"],
-            cuts=tuple(t["cuts"]),
-            dissolves=tuple(tuple(d) for d in t["dissolves"]),  # type: ignore[misc]
+    path: Path
+    cuts: list[int]
+    gradual: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    neutral: list[tuple[int, int]] = field(default_factory=list)
+
+
+def dev_set() -> list[Truth]:
+    truth = json.loads((MEDIA / "truth.json").read_text())["videos"]
+    added = json.loads((MEDIA / "truth-addendum.json").read_text())["videos"]
+    out = []
+    for name, t in sorted(truth.items()):
+        fades = [(f - 3, f + 3) for f in t["fade_boundaries"]]
+        dissolves = [tuple(d) for d in added.get(name, {}).get("dissolves", [])]
+        out.append(
+            Truth(
+                MEDIA / name,
+                t["hard_cuts"],
+                {"fade": fades, "dissolve": dissolves},  # type: ignore[dict-item]
+                [tuple(s) for s in t["fade_spans"]],  # type: ignore[misc]
+            )
         )
-    shots = random_shots(TOTAL_S, N_BOUNDARIES, seed=SEED)
-    print(f"rendering {video} (a few minutes) ...", file=sys.stderr)
-    t0 = time.monotonic()
-    tmp = out / f"{name}.tmp.mp4"
-    sv = make_video(
-        tmp,
-        shots,
-        width=1280,
-        height=720,
-        fps=30,
-        dissolve_after=DISSOLVE_AFTER,
-        seed=SEED,
-        preset=preset,
-    )
-    tmp.replace(video)
-    truth.write_text(
-        json.dumps(
-            {
-                "fps": sv.fps,
-                "width": sv.width,
-                "height": sv.height,
-                "frame_count": sv.frame_count,
-                "cuts": list(sv.cuts),
-                "dissolves": [list(d) for d in sv.dissolves],
-            }
+    return out
+
+
+def montage_set(pool: str, seeds: Sequence[int] = (1, 2)) -> list[Truth]:
+    out = []
+    for seed in seeds:
+        path = OUT / "montage" / f"{pool}{seed}.mp4"
+        meta = path.with_suffix(".json")
+        if path.exists() and meta.exists():
+            m = Montage.from_json(meta.read_text())
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            m = make_montage(path, pool, seed=seed, joins=30)
+        out.append(
+            Truth(
+                path,
+                [j.start for j in m.of_kind("cut")],
+                {k: [(j.start, j.end) for j in m.of_kind(k)] for k in ("dissolve", "fade")},
+            )
         )
-    )
-    print(f"rendered in {time.monotonic() - t0:.0f} s", file=sys.stderr)
-    return footage(preset, out)
-
-
-@dataclass(frozen=True)
-class Timing:
-    wall_s: float
-    cpu_s: float
-
-
-@dataclass(frozen=True)
-class Score:
-    tp: int
-    fp: int
-    fn: int
-    dissolves_found: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def score(found: Sequence[int], sv: SyntheticVideo, tol: int = 2) -> Score:
-    """Hard-cut precision/recall (a hit is within `tol` frames, one-to-one), dissolves apart.
-
-    A detection inside a dissolve (± tol) is neither a hit nor a false positive on hard cuts: it
-    counts towards `dissolves_found` (at most one per dissolve).
-    """
-    free = sorted(found)
-    in_dissolve = [c for c in free if any(a - tol <= c < b + tol for a, b in sv.dissolves)]
-    found_dissolves = sum(
-        1 for a, b in sv.dissolves if any(a - tol <= c < b + tol for c in in_dissolve)
-    )
-    hard = [c for c in free if c not in in_dissolve]
-    unmatched = list(sv.cuts)
-    tp = 0
-    for c in hard:
-        near = [t for t in unmatched if abs(t - c) <= tol]
-        if near:
-            unmatched.remove(min(near, key=lambda t: abs(t - c)))
-            tp += 1
-    return Score(tp=tp, fp=len(hard) - tp, fn=len(unmatched), dissolves_found=found_dissolves)
-
-
-def timed(fn: Callable[[], object]) -> tuple[Timing, object]:
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return Timing(time.perf_counter() - w0, time.process_time() - c0), out
-
-
-def decode_only(path: Path) -> int:
-    """Every frame decoded by PyAV with the same settings as the splice stage, nothing else."""
-    import av
-
-    from heaters.stages.splice import configure_decoder
-
-    n = 0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        configure_decoder(stream)
-        for packet in container.demux(stream):
-            for _frame in packet.decode():
-                n += 1
-    return n
-
-
-def heaters_cuts(path: Path) -> list[int]:
-    from heaters.stages.splice import SpliceParams, run
-
-    return list(run(path, 0, SpliceParams()).cuts)
-
-
-def pyscenedetect_cuts(path: Path) -> list[int]:
-    from scenedetect import ContentDetector, detect
-
-    return [start.frame_num for start, _end in detect(str(path), ContentDetector())[1:]]
-
-
-def interleaved(
-    contenders: dict[str, Callable[[], object]], repeat: int
-) -> dict[str, tuple[Timing, object]]:
-    """Median wall and CPU time of each contender, runs interleaved (A B C A B C ...).
-
-    The machine is shared: load drifts over minutes, and back-to-back runs of one contender
-    would charge the drift to it. The result of each contender's last run is returned too.
-    """
-    runs: dict[str, list[tuple[Timing, object]]] = {name: [] for name in contenders}
-    for _ in range(repeat):
-        for name, fn in contenders.items():
-            runs[name].append(timed(fn))
-    return {
-        name: (
-            Timing(
-                statistics.median(t.wall_s for t, _ in rs),
-                statistics.median(t.cpu_s for t, _ in rs),
-            ),
-            rs[-1][1],
-        )
-        for name, rs in runs.items()
-    }
+    return out
 
 
 VARIANTS: dict[str, dict[str, object]] = {
@@ -209,8 +111,7 @@ VARIANTS: dict[str, dict[str, object]] = {
 
 def variant_footage(name: str, effects: dict[str, object], seed: int = 3) -> SyntheticVideo:
     """A 60 s 320x180 video with 40 cuts, 2 dissolves and one kind of trouble (cached)."""
-    out = OUT / "variants"
-    path = out / f"{name.replace(' ', '-')}-seed{seed}.mp4"
+    path = OUT / "variants" / f"{name.replace(' ', '-')}-seed{seed}.mp4"
     truth = path.with_suffix(".json")
     if path.exists() and truth.exists():
         t = json.loads(truth.read_text())
@@ -223,6 +124,7 @@ def variant_footage(name: str, effects: dict[str, object], seed: int = 3) -> Syn
             cuts=tuple(t["cuts"]),
             dissolves=tuple(tuple(d) for d in t["dissolves"]),  # type: ignore[misc]
         )
+    path.parent.mkdir(parents=True, exist_ok=True)
     sv = make_video(
         path,
         random_shots(60.0, 42, seed=seed + 100),
@@ -242,85 +144,200 @@ def variant_footage(name: str, effects: dict[str, object], seed: int = 3) -> Syn
     return sv
 
 
-def variants() -> None:
-    print(f"{'variant':14}{'heaters P/R/F1':>22}{'PySceneDetect P/R/F1':>26}")
-    totals = {"heaters": [0, 0, 0], "psd": [0, 0, 0]}
+def synthetic_set() -> list[Truth]:
+    out = []
     for name, effects in VARIANTS.items():
         sv = variant_footage(name, effects)
-        row = f"{name:14}"
-        for key, fn in (("heaters", heaters_cuts), ("psd", pyscenedetect_cuts)):
-            sc = score(fn(sv.path), sv)
-            for i, v in enumerate((sc.tp, sc.fp, sc.fn)):
-                totals[key][i] += v
-            row += f"{sc.precision:>12.3f}/{sc.recall:.3f}/{sc.f1:.3f}"
-        print(row)
-    row = f"{'total':14}"
-    for key in ("heaters", "psd"):
-        tp, fp, fn = totals[key]
-        sc = Score(tp=tp, fp=fp, fn=fn, dissolves_found=0)
-        row += f"{sc.precision:>12.3f}/{sc.recall:.3f}/{sc.f1:.3f}"
-    print(row)
+        # A cut right before a dissolve's first frame is part of it (the footage is made so).
+        cuts = [c for c in sv.cuts if not any(a - 2 <= c < b + 2 for a, b in sv.dissolves)]
+        out.append(Truth(sv.path, cuts, {"dissolve": list(sv.dissolves)}))  # type: ignore[arg-type]
+    return out
+
+
+SETS: dict[str, Callable[[], list[Truth]]] = {
+    "dev": dev_set,
+    "montage-a": lambda: montage_set("a"),
+    "montage-b": lambda: montage_set("b"),
+    "synthetic": synthetic_set,
+}
+
+
+def boundaries(detector: str, path: Path) -> list[int]:
+    if detector in PSD:
+        import scenedetect
+        from scenedetect import AdaptiveDetector, ContentDetector, ThresholdDetector
+
+        make = {
+            "psd-content": ContentDetector,
+            "psd-adaptive": AdaptiveDetector,
+            "psd-threshold": ThresholdDetector,
+        }[detector]
+        return [s[0].frame_num for s in scenedetect.detect(str(path), make())[1:]]
+    from heaters.stages.splice import SpliceParams, run
+
+    return list(run(path, 0, SpliceParams(detector=detector, min_clip_s=0.0)).cuts)
+
+
+@dataclass
+class Tally:
+    hard_tp: int = 0
+    hard_fn: int = 0
+    false: int = 0
+    found: dict[str, int] = field(default_factory=dict)
+    total: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    frames: int = 0
+
+    def add(self, t: Truth, cuts: list[int], tol: int = 2) -> None:
+        used: set[int] = set()
+        for c in t.cuts:
+            near = [f for f in cuts if abs(f - c) <= tol and f not in used]
+            if near:
+                used.add(min(near, key=lambda f: abs(f - c)))
+                self.hard_tp += 1
+            else:
+                self.hard_fn += 1
+        spans = [s for kind in t.gradual.values() for s in kind] + t.neutral
+        for kind, items in t.gradual.items():
+            self.total[kind] = self.total.get(kind, 0) + len(items)
+            hit = sum(any(a - tol <= f <= b + tol for f in cuts) for a, b in items)
+            self.found[kind] = self.found.get(kind, 0) + hit
+        for f in cuts:
+            if f not in used and not any(a - tol <= f <= b + tol for a, b in spans):
+                self.false += 1
+
+    @property
+    def hard_precision(self) -> float:
+        tp = self.hard_tp
+        return tp / (tp + self.false) if tp + self.false else 1.0
+
+    @property
+    def hard_recall(self) -> float:
+        tp = self.hard_tp
+        return tp / (tp + self.hard_fn) if tp + self.hard_fn else 1.0
+
+    def row(self, name: str) -> str:
+        p, r = self.hard_precision, self.hard_recall
+        f1 = 2 * p * r / (p + r) if p + r else 0.0
+        grad = [
+            f"{self.found.get(k, 0)}/{self.total[k]}" if self.total.get(k) else "-"
+            for k in ("dissolve", "fade")
+        ]
+        fps = self.frames / self.seconds if self.seconds else 0.0
+        return (
+            f"| {name} | {p:.3f} | {r:.3f} | {f1:.3f} | {self.hard_tp}/{self.hard_tp + self.hard_fn}"
+            f" | {grad[0]} | {grad[1]} | {self.false} | {fps:.0f} |"
+        )
+
+
+def frame_count(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def accuracy(sets: Sequence[str], detectors: Sequence[str]) -> None:
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for set_name in sets:
+        videos = SETS[set_name]()
+        print(f"\n### {set_name}: {len(videos)} videos\n")
+        print("| detector | hard P | hard R | hard F1 | hard hits | dissolves | fades |"
+              " false cuts | frames/s |")  # fmt: skip
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for det in detectors:
+            tally = Tally()
+            for t in videos:
+                t0 = time.perf_counter()
+                cuts = boundaries(det, t.path)
+                tally.seconds += time.perf_counter() - t0
+                tally.frames += frame_count(t.path)
+                tally.add(t, cuts)
+            print(tally.row(det), flush=True)
+
+
+# ---- speed ----------------------------------------------------------------------------------
+
+
+def speed_footage(seconds: int) -> Path:
+    """A 1280x720 30 fps montage of real shots (cached), about `seconds` long."""
+    path = OUT / "montage" / f"speed-720p-{seconds}s.mp4"
+    if not path.exists():
+        joins = max(4, seconds // 3)
+        make_montage(
+            path, "a", joins=joins, seed=11, size=(1280, 720), fps=30, piece_len=(60, 120)
+        )
+    return path
+
+
+def decode_only(path: Path) -> int:
+    import av
+
+    from heaters.stages.splice import configure_decoder
+
+    n = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        configure_decoder(stream)
+        for packet in container.demux(stream):
+            n += len(packet.decode())
+    return n
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def speed(seconds: int, repeat: int) -> None:
+    path = speed_footage(seconds)
+    n = decode_only(path)
+    minutes = n / 30 / 60
+    contenders: dict[str, Callable[[], object]] = {
+        "decode only (PyAV)": lambda: decode_only(path),
+        "heaters hybrid (default)": lambda: boundaries("hybrid", path),
+        "heaters content": lambda: boundaries("content", path),
+        "PySceneDetect content": lambda: boundaries("psd-content", path),
+        "PySceneDetect adaptive": lambda: boundaries("psd-adaptive", path),
+    }
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
+    load0 = os.getloadavg()[0]
+    for _ in range(repeat):
+        for name, fn in contenders.items():
+            runs[name].append(timed(fn))
+    net = timed(lambda: boundaries("transnetv2", path))  # minutes: once is plenty
+    print(f"footage: {path.name}, {n} frames ({minutes:.2f} min of 1280x720 30 fps H.264)")
+    print(f"median of {repeat} interleaved runs; load average {load0:.1f} -> "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")  # fmt: skip
+    print("| contender | wall s | CPU s | frames/s (wall) | decode-only rate / this |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    base = statistics.median(w for w, _ in runs["decode only (PyAV)"])
+    rows = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+            for k, v in runs.items()}  # fmt: skip
+    rows["heaters transnetv2 (1 run)"] = net
+    for name, (w, c) in rows.items():
+        print(f"| {name} | {w:.1f} | {c:.1f} | {n / w:.0f} | {base / w:.2f} |")
+    extra_hybrid = rows["heaters hybrid (default)"][1] - rows["heaters content"][1]
+    extra_net = net[1] - rows["heaters content"][1]
+    print(f"\nnetwork CPU per minute of footage: hybrid {extra_hybrid / minutes:.1f} s,"
+          f" transnetv2 on every frame {extra_net / minutes:.1f} s")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--make-only", action="store_true", help="render the footage and stop")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median)")
-    ap.add_argument("--variants", action="store_true", help="accuracy on footage with effects")
-    ap.add_argument("--preset", default="ultrafast", help="libx264 preset of the footage")
+    sub = ap.add_subparsers(dest="what", required=True)
+    acc = sub.add_parser("accuracy")
+    acc.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    acc.add_argument("--detectors", nargs="+", default=[*HEATERS, *PSD])
+    sp = sub.add_parser("speed")
+    sp.add_argument("--seconds", type=int, default=120)
+    sp.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
-    if args.variants:
-        variants()
-        return
-    sv = footage(args.preset)
-    print(
-        f"footage: {sv.path.name} ({sv.path.stat().st_size / 1e6:.0f} MB)  "
-        f"{sv.width}x{sv.height} {sv.fps} fps  {sv.frame_count} frames  "
-        f"{len(sv.cuts)} hard cuts  {len(sv.dissolves)} dissolves"
-    )
-    if args.make_only:
-        return
-    n = sv.frame_count
-    load0 = os.getloadavg()[0]
-    res = interleaved(
-        {
-            "decode": lambda: decode_only(sv.path),
-            "splice": lambda: heaters_cuts(sv.path),
-            "psd": lambda: pyscenedetect_cuts(sv.path),
-        },
-        args.repeat,
-    )
-    (t_dec, frames), (t_spl, ours), (t_psd, theirs) = res["decode"], res["splice"], res["psd"]
-    assert frames == n, f"decoded {frames} frames, expected {n}"
-    print(
-        f"\nmedian of {args.repeat} interleaved runs; load average {load0:.1f} -> "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-    )
-    print("fps = frames per wall second, cpu = CPU seconds of the whole process (all threads)")
-    print(f"{'':24}{'wall s':>8}{'fps':>8}{'cpu s':>8}{'frames/cpu-s':>14}")
-    for name, t in (
-        ("decode only (PyAV)", t_dec),
-        ("heaters splice", t_spl),
-        ("PySceneDetect", t_psd),
-    ):
-        print(f"{name:24}{t.wall_s:8.1f}{n / t.wall_s:8.0f}{t.cpu_s:8.1f}{n / t.cpu_s:14.0f}")
-    print(
-        f"\nsplice / decode throughput: {t_dec.wall_s / t_spl.wall_s:.2f} wall, "
-        f"{t_dec.cpu_s / t_spl.cpu_s:.2f} cpu   (target >= 0.9)"
-    )
-    print(
-        f"splice vs PySceneDetect:    {t_psd.wall_s / t_spl.wall_s:.2f}x wall, "
-        f"{t_psd.cpu_s / t_spl.cpu_s:.2f}x cpu   (target >= 2)"
-    )
-    print(
-        f"\nhard cuts (hit within 2 frames)  {'P':>6}{'R':>6}{'F1':>7}{'TP':>5}{'FP':>5}{'FN':>5}  dissolves"
-    )
-    for name, found in (("heaters content", ours), ("PySceneDetect content", theirs)):
-        sc = score(found, sv)  # type: ignore[arg-type]
-        print(
-            f"{name:32}{sc.precision:6.3f}{sc.recall:6.3f}{sc.f1:7.3f}{sc.tp:5}{sc.fp:5}{sc.fn:5}"
-            f"  {sc.dissolves_found}/{len(sv.dissolves)}"
-        )
+    if args.what == "accuracy":
+        accuracy(args.sets, args.detectors)
+    else:
+        speed(args.seconds, args.repeat)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -106,22 +106,25 @@ def make_montage(
     fps: int = 25,
     piece_len: tuple[int, int] = (50, 90),
     crf: int = 23,
+    out_size: tuple[int, int] | None = None,
 ) -> Montage:
     """Render a montage of `joins + 1` pieces of the pool's shots; return it with its truth.
 
     Consecutive pieces come from different shots; a piece is a random stretch of its shot,
     played backwards half of the time (more variety from few shots). Join kinds cycle through
     `kinds` in a shuffled order; a gradual join lasts 8-24 frames (a fade: out, 0-4 black
-    frames, in).
+    frames, in). Frames stream to the encoder as they are final (`out_size`: scaled there), so
+    a long montage needs little memory.
     """
     rng = random.Random(seed)
     shots = [_shot_frames(v, a, b, size) for v, a, b in POOLS[pool]]
     order = list(kinds) * (joins // len(kinds) + 1)
     rng.shuffle(order)
-    frames: list[U8] = []
+    frames = _Tape(out, size, fps, crf, out_size)
     montage = Montage(out, fps, 0)
     last = -1
     for j in range(joins + 1):
+        frames.flush(keep=32)  # no join reaches further back than 24 frames
         k = rng.choice([i for i in range(len(shots)) if i != last])
         last = k
         shot = shots[k]
@@ -164,23 +167,56 @@ def make_montage(
         frames.extend(piece[n_in:])
         montage.joins.append(Join("fade", start, start + n_out + hold + n_in))
     montage.frame_count = len(frames)
-    _encode(frames, out, fps, crf)
+    frames.close()
     out.with_suffix(".json").write_text(montage.to_json())
     return montage
 
 
-def _encode(frames: list[U8], out: Path, fps: int, crf: int) -> None:
-    h, w = frames[0].shape[:2]
-    cmd = [
-        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-        "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
-        str(out),
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)  # noqa: S603 (argv list)
-    assert proc.stdin is not None
-    for f in frames:
-        proc.stdin.write(np.ascontiguousarray(f).tobytes())
-    proc.stdin.close()
-    if proc.wait() != 0:
-        raise RuntimeError(f"ffmpeg failed to encode {out}")
+class _Tape:
+    """The montage's frames by absolute index; all but the newest are handed to ffmpeg."""
+
+    def __init__(
+        self, out: Path, size: tuple[int, int], fps: int, crf: int, out_size: tuple[int, int] | None
+    ) -> None:
+        w, h = size
+        scale = ["-vf", f"scale={out_size[0]}:{out_size[1]}"] if out_size else []
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
+            *scale, "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf),
+            "-pix_fmt", "yuv420p", str(out),
+        ]  # fmt: skip
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)  # noqa: S603 (argv list)
+        self._held: list[U8] = []
+        self._base = 0  # absolute index of _held[0]
+        self._out = out
+
+    def __len__(self) -> int:
+        return self._base + len(self._held)
+
+    def __getitem__(self, i: int) -> U8:
+        return self._held[i - self._base]
+
+    def __setitem__(self, i: int, frame: U8) -> None:
+        self._held[i - self._base] = frame
+
+    def append(self, frame: U8) -> None:
+        self._held.append(frame)
+
+    def extend(self, frames: Iterable[U8]) -> None:
+        self._held.extend(frames)
+
+    def flush(self, keep: int) -> None:
+        assert self._proc.stdin is not None
+        cut = max(0, len(self._held) - keep)
+        for f in self._held[:cut]:
+            self._proc.stdin.write(np.ascontiguousarray(f).tobytes())
+        self._held = self._held[cut:]
+        self._base += cut
+
+    def close(self) -> None:
+        self.flush(keep=0)
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        if self._proc.wait() != 0:
+            raise RuntimeError(f"ffmpeg failed to encode {self._out}")
