@@ -42,7 +42,11 @@ SYNSETS_IN_WHEEL = "timm/data/_info/imagenet_synsets.txt"
 # Two added edges, kept apart in the output (`added_hypernyms`) so they are never mistaken for
 # WordNet's own.
 PERSON = "n00007846"  # person.n.01
-MAX_HYPONYM_CLASSES = 150  # "puppy" -> the 118 dogs; "skateboard" -> 48 wheeled vehicles is not
+MAX_HYPONYM_CLASSES = 150  # "puppy" -> the 118 dogs
+# a hypernym this far from the root is a kind of thing (dog 13, car 11, shoe 7 is not); nearer,
+# it is an abstraction whose classes share little ("robot" -> mechanism: a potter's wheel,
+# "beach" -> geological formation: an alp, "dashboard" -> protective covering: a birdhouse)
+MIN_HYPONYM_DEPTH = 8
 ADDED_HYPERNYMS = {
     "n02924116": ("n03791235",),  # bus.n.01 -> motor_vehicle.n.01
     "n04468005": ("n04576211",),  # train.n.01 -> wheeled_vehicle.n.01
@@ -89,8 +93,8 @@ def hyponym_names(
     """Nouns just below the tree: a word whose most frequent sense (WordNet's first) is not in
     the tree but whose direct hypernym is ("puppy" -> dog, "sedan" -> car, "deer" -> ruminant).
     Only one level down (two would turn "tree" into daisy, via vascular plant), only the
-    narrowest such hypernym, at most MAX_HYPONYM_CLASSES classes, and never a person (ImageNet
-    has three kinds of people, none of them "woman")."""
+    narrowest such hypernym, at most MAX_HYPONYM_CLASSES classes, at least MIN_HYPONYM_DEPTH
+    below the root, and never a person (ImageNet has three kinds of people, none a "woman")."""
     children: dict[str, list[str]] = {}
     for wnid, s in tree.items():
         for parent in s.hypernyms:
@@ -114,6 +118,14 @@ def hyponym_names(
                 todo.extend(tree[w].hypernyms if w in tree else ())
         return False
 
+    depth_memo: dict[str, int] = {}
+
+    def depth(wnid: str) -> int:  # the longest hypernym path up to entity.n.01
+        if wnid not in depth_memo:
+            parents = tree[wnid].hypernyms
+            depth_memo[wnid] = 1 + max(map(depth, parents)) if parents else 0
+        return depth_memo[wnid]
+
     out: dict[str, tuple[str, ...]] = {}
     for line in index_noun.read_text(encoding="latin-1").splitlines():
         if not line or line.startswith(" "):
@@ -123,7 +135,11 @@ def hyponym_names(
         first = "n" + fields[4 + int(fields[3]) + 2]  # senses follow the pointer symbols
         if lemma in tree_lemmas or first in tree or first not in data:
             continue
-        targets = [t for t in data[first].hypernyms if t in tree and not is_person(t)]
+        targets = [
+            t
+            for t in data[first].hypernyms
+            if t in tree and not is_person(t) and depth(t) >= MIN_HYPONYM_DEPTH
+        ]
         sized = sorted((len(under(t)), t) for t in targets if under(t))
         if sized and sized[0][0] <= MAX_HYPONYM_CLASSES:
             out[lemma] = tuple(t for n, t in sized if n == sized[0][0])
