@@ -125,7 +125,7 @@ class CutRules:
     offset: float = 2.0  # added to the usual pixel change: a static shot's noise is not news
     floor: float = 8.0  # a hard cut changes the picture by at least this (mean abs, 0-255)
     hist_min: float = 1.5  # ... and its colours stand out at least this much (no flicker cuts)
-    colour_jump: float = 25.0  # or: this much of the colour histogram moves at once (percent),
+    colour_jump: float = 50.0  # or: half the colour histogram moves at once (percent),
     colour_sp: float = 1.2  # standing out `threshold` times, and the picture jumps this much
     flash_keep: float = 0.5  # frames i-1 and i+1 (i-2, i+2) still differ by half the change
     black_luma: float = 24.0  # a frame this dark (mean Y, 0-255) ...
