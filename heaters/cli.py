@@ -192,11 +192,16 @@ def run(
     ctx = RunContext(store=store, settings=settings, reporter=rep)
     with rep:
         report = dispatch_run(ctx, once=once, workers=settings.workers)
+    if not once:  # review actions still in their grace period: wait, then commit and go on
+        report = _run_after_review_grace(
+            ctx, report, quiet or as_json, lambda: reporter(quiet, as_json)
+        )
     with store.tx(write=False) as session:
         summary = {
             "videos": status.counts(session, "source_videos"),
             "clips": status.counts(session, "clips"),
         }
+        young = review_waiting(session, settings.grace_s)
     if as_json:
         print_json(
             {
@@ -206,6 +211,7 @@ def run(
                 "reclaimed": report.reclaimed,
                 "failures": [_failure_dict(f) for f in report.failures],
                 "notes": report.notes,
+                "review_waiting": _waiting_dict(young),
                 **summary,
             }
         )
@@ -215,11 +221,74 @@ def run(
         if not quiet:
             for note in report.notes:
                 out.print(note, markup=False)
-            done = ", ".join(f"{k} {v}" for k, v in report.claimed.items()) or "nothing to do"
-            out.print(f"run: {done}")
+            done = ", ".join(f"{k} {v}" for k, v in report.claimed.items())
+            if report.committed:
+                done = ", ".join(
+                    x for x in (f"committed {report.committed} review action(s)", done) if x
+                )
+            out.print(f"run: {done or 'nothing to do'}")
+            if young.actions:
+                out.print(_waiting_line(young))
             _print_counts(summary)
     if any(f.final for f in report.failures):
         raise typer.Exit(1)  # an item reached a failed state in this run (docs/robustness.md)
+
+
+def review_waiting(session: Any, grace_s: float) -> Any:
+    from heaters.store.review import waiting
+
+    return waiting(session, grace_s)
+
+
+def _waiting_dict(w: Any) -> dict[str, Any]:
+    return {
+        "actions": w.actions,
+        "first_commit_at": iso(w.first_at),
+        "last_commit_at": iso(w.last_at),
+    }
+
+
+def _waiting_line(w: Any) -> str:
+    """How many review actions wait for their grace period, and when they commit."""
+    import time
+
+    def when(t: float) -> str:
+        return f"{iso(t)} (in {max(0.0, t - time.time()):.0f}s)"
+
+    span = when(w.first_at)
+    if w.last_at != w.first_at:
+        span += f" to {when(w.last_at)}"
+    return (
+        f"review: {w.actions} action(s) wait for their grace period and commit at {span}; "
+        "the next `heaters run` after that applies them"
+    )
+
+
+def _run_after_review_grace(ctx: Any, report: Any, quiet: bool, make_reporter: Any) -> Any:
+    """Wait (with a countdown) for review actions younger than the grace period, then run again:
+    they commit, and their clips go on to keyframes and embeddings."""
+    from heaters.runner.dispatch import run as dispatch_run
+    from heaters.runner.review_commit import clear_countdown, countdown, wait_for_young
+
+    show = countdown(quiet)
+    while True:
+        try:
+            again = wait_for_young(ctx, show)
+        except KeyboardInterrupt:
+            clear_countdown(quiet)
+            err.print(
+                "interrupted while waiting: the review actions stay pending;"
+                " the next run commits them"
+            )
+            raise typer.Exit(130) from None
+        clear_countdown(quiet)
+        if not again:
+            return report
+        ctx.reporter = make_reporter()
+        with ctx.reporter:
+            more = dispatch_run(ctx, once=False, workers=ctx.settings.workers)
+        report.merge(more)
+        report.failures, report.notes = more.failures, more.notes
 
 
 def _check_detector(detector: str | None, threshold: float | None) -> None:
@@ -289,13 +358,16 @@ def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     Example: [bold]heaters status --json[/bold]
     """
     store = open_store(home)
+    grace_s = settings_for(store).grace_s
     with store.tx(write=False) as session:
+        young = review_waiting(session, grace_s)
         data = {
             "home": str(store.home.root),
             "videos": status.counts(session, "source_videos"),
             "clips": status.counts(session, "clips"),
             "failed_videos": status.failures(session, "source_videos"),
             "failed_clips": status.failures(session, "clips"),
+            "review_waiting": _waiting_dict(young),
         }
     for label in ("failed_videos", "failed_clips"):  # times are ISO 8601 everywhere
         for row in data[label]:
@@ -305,6 +377,8 @@ def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
         return
     out.print(f"home: {data['home']}")
     _print_counts(data)
+    if young.actions:
+        out.print(_waiting_line(young))
     for label in ("failed_videos", "failed_clips"):
         for row in data[label]:
             kind = "video" if label == "failed_videos" else "clip"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from heaters import faults
+import sys
+import time
+from collections.abc import Callable
+
+from heaters import faults, interrupt
 from heaters.runner.context import RunContext
 from heaters.store import review
 
@@ -18,3 +22,58 @@ def commit_due(ctx: RunContext) -> int:
     if applied:
         faults.hit("commit.done")
     return applied
+
+
+def waiting(ctx: RunContext) -> review.Waiting:
+    with ctx.store.tx(write=False) as session:
+        return review.waiting(session, ctx.settings.grace_s)
+
+
+def wait_for_young(
+    ctx: RunContext,
+    show: Callable[[review.Waiting, float], None],
+    sleep: Callable[[float], object] = interrupt.STOP.wait,
+) -> bool:
+    """Wait until the review actions still in their grace period are due (the operator may add
+    more meanwhile: they are waited for too). `show(waiting, seconds_left)` is called about once a
+    second. False when nothing was waiting; True when the caller should run again."""
+    seen = False
+    while True:
+        w = waiting(ctx)
+        if not w.actions or w.last_at is None:
+            return seen
+        seen = True
+        left = w.last_at - ctx.clock()
+        if left <= 0:
+            return True
+        show(w, left)
+        if sleep(min(1.0, left)):  # a stop was asked for (SIGINT/SIGTERM)
+            raise KeyboardInterrupt
+
+
+def countdown(quiet: bool) -> Callable[[review.Waiting, float], None]:
+    """The countdown on stderr: one line rewritten in place on a terminal, else a line a wait."""
+    shown: list[float] = []
+    tty = sys.stderr.isatty()
+
+    def show(w: review.Waiting, left: float) -> None:
+        if quiet:
+            return
+        line = (
+            f"run: waiting for {w.actions} review action(s) in their grace period; "
+            f"they commit in {left:.0f}s (Ctrl-C stops, the next run commits them)"
+        )
+        if tty:
+            sys.stderr.write("\r" + line + "\x1b[K")
+            sys.stderr.flush()
+        elif not shown or time.monotonic() - shown[-1] > 30:
+            sys.stderr.write(line + "\n")
+            shown.append(time.monotonic())
+
+    return show
+
+
+def clear_countdown(quiet: bool) -> None:
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()

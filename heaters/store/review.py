@@ -93,15 +93,26 @@ def queue(session: Session, video_id: int | None = None) -> list[Clip]:
     return [c for c in rows if c.id not in busy]
 
 
-def waiting(session: Session, now: float, grace_s: float) -> tuple[int, float | None]:
-    """How many review actions wait for their grace period, and when the last of them commits."""
-    pend, _replaced = _live_pending(session)
+@dataclass(frozen=True)
+class Waiting:
+    """Review actions still in their grace period, and when they commit."""
+
+    actions: int  # pending actions that will apply (replaced ones are not counted)
+    first_at: float | None  # when the first of them commits
+    last_at: float | None  # when the last of them commits
+
+
+def waiting(session: Session, grace_s: float) -> Waiting:
+    """What a run would leave pending now: the actions and the times they become due (per clip,
+    the newest action decides when all of that clip's actions commit)."""
+    pend, replaced = _live_pending(session)
     newest: dict[int, float] = {}
     for e in pend:
         newest[e.clip_id] = max(newest.get(e.clip_id, 0.0), e.created_at)
-    if not pend:
-        return 0, None
-    return len(pend), max(newest.values()) + grace_s
+    due = [newest[e.clip_id] + grace_s for e in pend if e.id not in replaced]
+    if not due:
+        return Waiting(0, None, None)
+    return Waiting(len(due), min(due), max(due))
 
 
 def decided_by(session: Session, clip_id: int) -> ClipEvent | None:
