@@ -25,7 +25,8 @@ class Settings:
     sprite_tile_width: int = 320
     sprite_columns: int = 10
     sprite_max_fps: float = 24.0
-    keyframe_strategy: str = "multi"
+    keyframe_strategy: str = "multi"  # multi (25/50/75 %), midpoint, uniform (keyframe_count)
+    keyframe_count: int = 5  # frames of the uniform strategy, evenly spaced
     model: str = "efficientnet_lite0"
     reviewer: str = "operator"
     # A download with no new bytes for this long fails (retryable); none may take longer in total.
@@ -119,6 +120,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "sprite_tile_width": (16, 1920),
     "sprite_columns": (1, 50),
     "sprite_max_fps": (0.1, 240.0),
+    "keyframe_count": (1, 32),
     "download_stall_s": (1.0, 86400.0),
     "download_timeout_s": (1.0, 30 * 86400.0),
     "max_source_mb": (0.01, 1e9),

@@ -16,10 +16,35 @@ from dataclasses import dataclass
 # Tolerance for float round-off when a target time lands exactly on a frame's timestamp.
 _EPS = 1e-6
 
+# Keyframe strategies: (tag, fraction of the clip's duration) per keyframe. `uniform` has no
+# fixed points: `keyframe_count` frames evenly spaced, at the centres of equal slices.
 KEYFRAME_TAGS: dict[str, tuple[tuple[str, float], ...]] = {
     "multi": (("25", 0.25), ("50", 0.50), ("75", 0.75)),
     "midpoint": (("50", 0.50),),
+    "uniform": (),
 }
+DEFAULT_KEYFRAME_COUNT = 5
+MAX_KEYFRAME_COUNT = 32
+
+
+def keyframe_points(
+    strategy: str, count: int = DEFAULT_KEYFRAME_COUNT
+) -> tuple[tuple[str, float], ...]:
+    """(tag, fraction of the duration) of each keyframe of a strategy; `count` is for `uniform`
+    (frame i of n at (i + 0.5) / n, tag "u<i>of<n>": a file name says which plan made it)."""
+    if strategy not in KEYFRAME_TAGS:
+        raise ValueError(
+            f"unknown keyframe strategy {strategy!r} (known: {', '.join(KEYFRAME_TAGS)})"
+        )
+    if strategy != "uniform":
+        return KEYFRAME_TAGS[strategy]
+    if (
+        isinstance(count, bool)
+        or not isinstance(count, int)
+        or not 1 <= count <= MAX_KEYFRAME_COUNT
+    ):
+        raise ValueError(f"keyframe_count must be a whole number from 1 to {MAX_KEYFRAME_COUNT}")
+    return tuple((f"u{i + 1}of{count}", (i + 0.5) / count) for i in range(count))
 
 
 @dataclass(frozen=True)
@@ -165,16 +190,13 @@ def keyframe_plan(
     end_frame: int,
     strategy: str,
     *,
+    count: int = DEFAULT_KEYFRAME_COUNT,
     fps: float = 0.0,
     frame_times: Sequence[float] | None = None,
 ) -> tuple[KeyframePick, ...]:
-    """Keyframes of a clip: `multi` at 25/50/75 % of its duration, `midpoint` at 50 %."""
-    try:
-        points = KEYFRAME_TAGS[strategy]
-    except KeyError:
-        raise ValueError(
-            f"unknown keyframe strategy {strategy!r} (known: {', '.join(KEYFRAME_TAGS)})"
-        ) from None
+    """Keyframes of a clip: `multi` at 25/50/75 % of its duration, `midpoint` at 50 %, `uniform`
+    `count` evenly spaced (see `keyframe_points`)."""
+    points = keyframe_points(strategy, count)
     if frame_times is None and fps <= 0:
         fps = 1.0  # only proportions matter then
     times, t0, duration = _clip_times(start_frame, end_frame, fps, frame_times)

@@ -264,7 +264,9 @@ def _sprite_stage(ctx: RunContext) -> BatchStage:
 
 
 def _keyframe_stage(ctx: RunContext) -> BatchStage:
-    params = keyframes.KeyframeParams(strategy=ctx.settings.keyframe_strategy)
+    params = keyframes.KeyframeParams(
+        strategy=ctx.settings.keyframe_strategy, count=ctx.settings.keyframe_count
+    )
 
     def call(source, video_id, requests, frame_times, fps, on_progress):  # type: ignore[no-untyped-def]
         return keyframes.run(source, video_id, requests, frame_times, params, on_progress)

@@ -24,7 +24,13 @@ from heaters.domain.results import (
     FrameRequest,
     StageError,
 )
-from heaters.domain.sampling import KEYFRAME_TAGS, KeyframePick, keyframe_plan, scaled_size
+from heaters.domain.sampling import (
+    DEFAULT_KEYFRAME_COUNT,
+    KeyframePick,
+    keyframe_plan,
+    keyframe_points,
+    scaled_size,
+)
 from heaters.stages.atomic import write_bytes
 from heaters.stages.frames import SourceReader, check_span, encode_jpeg, one_line
 
@@ -35,7 +41,8 @@ def keyframe_file(tag: str) -> str:
 
 @dataclass(frozen=True)
 class KeyframeParams:
-    strategy: str = "multi"  # "multi" (25/50/75 %) or "midpoint" (50 %)
+    strategy: str = "multi"  # "multi" (25/50/75 %), "midpoint" (50 %) or "uniform" (`count`)
+    count: int = DEFAULT_KEYFRAME_COUNT  # frames of `uniform`, evenly spaced
     max_width: int = 1280  # never enlarged beyond the source's display width
     quality: int = 90  # JPEG quality
 
@@ -65,8 +72,10 @@ def run(
     Raises StageError when the source cannot be opened (or the strategy is unknown); a clip whose
     frames cannot be read gets a failed outcome and the others go on.
     """
-    if params.strategy not in KEYFRAME_TAGS:
-        raise StageError(f"unknown keyframe strategy {params.strategy!r}")
+    try:
+        keyframe_points(params.strategy, params.count)
+    except ValueError as exc:
+        raise StageError(str(exc)) from exc
     started = time.perf_counter()
     if hasattr(frame_times, "tolist"):  # the runner may pass a numpy array
         frame_times = frame_times.tolist()
@@ -91,6 +100,7 @@ def run(
                 req.start_frame,
                 req.end_frame,
                 params.strategy,
+                count=params.count,
                 fps=info.fps,
                 frame_times=frame_times,
             )
@@ -162,6 +172,7 @@ def _write_clip(clip: _Clip, params: KeyframeParams, width: int, height: int) ->
                         "time_s": round(pick.time_s, 6),
                         "width": width,
                         "height": height,
+                        "count": len(clip.picks),  # with `strategy`: which plan made the file
                     },
                 )
             )

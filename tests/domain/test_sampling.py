@@ -174,3 +174,19 @@ def test_keyframe_plan_properties(clip: tuple[list[float], int, int, float], str
     assert [p.tag for p in picks] == (["25", "50", "75"] if strategy == "multi" else ["50"])
     frames = [p.frame for p in picks]
     assert all(a <= x < b for x in frames) and frames == sorted(frames)
+
+
+def test_keyframes_uniform_count() -> None:
+    times = cfr(1000, 30)
+    picks = keyframe_plan(0, 100, "uniform", count=5, frame_times=times)
+    assert [(p.tag, p.frame) for p in picks] == [
+        ("u1of5", 10), ("u2of5", 30), ("u3of5", 50), ("u4of5", 70), ("u5of5", 90)
+    ]  # fmt: skip
+    assert [p.frame for p in keyframe_plan(0, 100, "uniform", count=1, frame_times=times)] == [50]
+    assert len(keyframe_plan(0, 3, "uniform", count=32, fps=30)) == 32  # frames may repeat
+    for bad in (0, 33, 2.5, True):
+        with pytest.raises(ValueError):
+            keyframe_plan(0, 100, "uniform", count=bad, frame_times=times)  # type: ignore[arg-type]
+    assert (
+        len(keyframe_plan(0, 100, "multi", count=9, frame_times=times)) == 3
+    )  # count: uniform only

@@ -123,3 +123,25 @@ def test_colour_range_is_respected(tmp_path: Path, pix_fmt: str) -> None:
     sheet = decode_jpeg(req.out_dir / "sprite.jpg")
     for i in range(3):  # the strip of the first three tiles (320x160 each)
         assert abs(sheet[4:14, i * 320 + 20 : i * 320 + 300].mean() - STRIP) < 3
+
+
+def test_uniform_n_evenly_spaced_and_reported(
+    coded: tuple[Path, list[float]], tmp_path: Path
+) -> None:
+    path, times = coded
+    params = KeyframeParams(strategy="uniform", count=4)
+    res = keyframes.run(path, 1, [FrameRequest(1, 100, 200, tmp_path)], times, params)
+    out = res.outcomes[0]
+    assert out.status == "ok", out.error
+    assert [a.tag for a in out.artifacts] == ["u1of4", "u2of4", "u3of4", "u4of4"]
+    assert [a.metadata["frame"] for a in out.artifacts] == [112, 137, 162, 187]  # slice centres
+    for a in out.artifacts:
+        assert (a.strategy, a.metadata["count"]) == ("uniform", 4)
+        assert read_code(decode_jpeg(a.path)) == a.metadata["frame"]
+    multi = keyframes.run(path, 1, [FrameRequest(2, 0, 100, tmp_path / "m")], times)
+    assert {(a.strategy, a.metadata["count"]) for a in multi.outcomes[0].artifacts} == {
+        ("multi", 3)
+    }
+    with pytest.raises(StageError):
+        keyframes.run(path, 1, [FrameRequest(3, 0, 100, tmp_path / "x")], times,
+                      KeyframeParams(strategy="uniform", count=0))  # fmt: skip
