@@ -2,7 +2,8 @@
 
 Run by hand (several minutes; it starts hundreds of `heaters run` processes):
 
-    python benchmarks/faults.py [--workers 2] [--timer-kills 30] [--no-disk] [--seed 0]
+    python benchmarks/faults.py [--workers 2] [--timer-kills 30] [--timer-signals 20] [--no-disk]
+                                [--seed 0]
                                 [--phase a|b] [--out bench-out/faults.json]
 
 Three kinds of fault, each followed by a rerun whose store must equal an uninterrupted run's
@@ -14,7 +15,9 @@ row, no row without a file; the event log replays):
 2. SIGKILL from outside at random times (uniform over an uninterrupted run's duration), which
    also lands inside decoding, inference and SQLite's own commit;
 3. ENOSPC injected at every rename and every transaction: the run must stop with a one-line
-   "disk full" error, charge no attempt, and the rerun must finish the job.
+   "disk full" error, charge no attempt, and the rerun must finish the job;
+4. SIGINT or SIGTERM at random times: the run must end within 2 s (exit 130, one line), hold
+   no claim, charge no attempt and leave no file without its row.
 """
 
 from __future__ import annotations
@@ -93,6 +96,52 @@ def kill_by_timer(base: Path, ref: dict, work: Path, phase: str, delay: float) -
     return Outcome("timer", phase, label, time.perf_counter() - started, problems)
 
 
+def signal_by_timer(
+    base: Path, ref: dict, work: Path, phase: str, delay: float, sig: signal.Signals
+) -> Outcome:
+    """SIGINT/SIGTERM at a random time: the run ends within 2 s (exit 130, one line), holds no
+    claim, charged no attempt, left no file without its row; the rerun finishes the job."""
+    started = time.perf_counter()
+    fk.copy_home(base, work)
+    env = {**os.environ, "HEATERS_HOME": str(work)}
+    env.pop("HEATERS_FAULT_AT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heaters", "run", "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    problems = []
+    finished = proc.poll() is not None
+    sent = time.perf_counter()
+    if not finished:
+        proc.send_signal(sig)
+    _, err = proc.communicate()
+    took = time.perf_counter() - sent
+    if not finished:
+        if proc.returncode not in (0, 130) or took > 2.0:
+            problems.append(f"stop: exit {proc.returncode} after {took:.2f} s")
+        if proc.returncode == 130 and len(err.strip().splitlines()) != 1:
+            problems.append(f"stop: stderr {err.strip()[-300:]!r}")
+        with fk.db(work) as conn:
+            held = conn.execute(
+                "SELECT COUNT(*) FROM (SELECT claimed_by, attempts FROM source_videos UNION ALL"
+                " SELECT claimed_by, attempts FROM clips)"
+                " WHERE claimed_by IS NOT NULL OR attempts > 0"
+            ).fetchone()[0]
+        if held:
+            problems.append(f"{held} rows still claimed or charged an attempt")
+        problems += [p for p in fk.integrity(work) if "without a row" in p or "temp file" in p]
+    resumed = fk.heaters(work, "run", "--quiet")
+    if resumed.code or resumed.stderr:
+        problems.append(f"rerun exit {resumed.code}: {resumed.stderr.strip()[-300:]}")
+    problems += _compare(work, ref)
+    label = f"{sig.name} t={delay:.2f}s" + (" (had finished)" if finished else f" {took:.2f}s")
+    return Outcome("signal", phase, label, time.perf_counter() - started, problems)
+
+
 def disk_full_at(base: Path, ref: dict, work: Path, phase: str, point: str) -> Outcome:
     started = time.perf_counter()
     fk.copy_home(base, work)
@@ -126,7 +175,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workers", type=int, default=2, help="fault runs at a time")
     ap.add_argument("--timer-kills", type=int, default=30, help="random-time kills per phase")
+    ap.add_argument("--timer-signals", type=int, default=20,
+                    help="random-time SIGINT/SIGTERM per phase")  # fmt: skip
     ap.add_argument("--no-disk", action="store_true", help="skip the ENOSPC faults")
+    ap.add_argument("--no-points", action="store_true", help="skip the kills at traced points")
     ap.add_argument("--phase", choices=("a", "b"), help="only this phase")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "faults.json")
@@ -150,7 +202,7 @@ def main() -> None:
                 points = fk.trace_points(base)
                 duration = run_duration(base, root / f"timing-{phase}")
                 counts[f"points {phase}"] = len(points)
-                for point, n in points:
+                for point, n in [] if args.no_points else points:
                     spec = f"{point}:{n}"
                     jobs.append(
                         lambda w, b=base, r=ref, p=phase, s=spec: kill_at_point(b, r, w, p, s)
@@ -159,6 +211,14 @@ def main() -> None:
                     delay = rng.uniform(0.05, duration)
                     jobs.append(
                         lambda w, b=base, r=ref, p=phase, d=delay: kill_by_timer(b, r, w, p, d)
+                    )
+                for i in range(args.timer_signals):
+                    delay = rng.uniform(0.05, duration)
+                    sig = signal.SIGINT if i % 2 == 0 else signal.SIGTERM
+                    jobs.append(
+                        lambda w, b=base, r=ref, p=phase, d=delay, g=sig: signal_by_timer(
+                            b, r, w, p, d, g
+                        )
                     )
                 if not args.no_disk:
                     for point, n in points:
@@ -187,7 +247,7 @@ def main() -> None:
     print()
     print("| fault | phase | runs | passed | median s |")
     print("| --- | --- | ---: | ---: | ---: |")
-    for kind in ("point", "timer", "disk"):
+    for kind in ("point", "timer", "signal", "disk"):
         for phase in ("a", "b"):
             group = [o for o in outcomes if o.kind == kind and o.phase == phase]
             if group:

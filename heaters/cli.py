@@ -1257,6 +1257,11 @@ def _describe(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one-line errors and exit codes 2 (bad usage/input), 1 (failed), 0."""
     args = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command != "run":  # `run` keeps exiting at once on a signal until its workers start
+        from heaters.interrupt import raise_keyboard_interrupt
+
+        raise_keyboard_interrupt()
     debug = "--debug" in args or bool(os.environ.get("HEATERS_DEBUG"))
     # Stage warnings (e.g. packets skipped in a damaged file) are for --debug; without a handler
     # Python would print them raw on stderr, which `run --quiet` under cron must keep empty.
@@ -1285,10 +1290,9 @@ def main(argv: list[str] | None = None) -> None:
         err.print(f"[red]error:[/red] {safe(one_line(str(exc), 1000))}", markup=True)
         sys.exit(exc.exit_code)
     except Interrupted as exc:  # heaters run on SIGINT/SIGTERM: claims given back, files removed
-        err.print(f"interrupted: {exc}")
+        sys.stdout.flush()
+        os.write(2, f"interrupted: {exc}\n".encode())  # unbuffered: nothing can hold it back
         if getattr(exc, "forced", False):  # a worker is still inside native code: don't wait
-            sys.stdout.flush()
-            sys.stderr.flush()
             os._exit(130)
         sys.exit(130)
     except KeyboardInterrupt:

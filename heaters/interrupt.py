@@ -8,6 +8,8 @@ gives the claims back uncharged and removes the partial files.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 
 STOP = threading.Event()
@@ -25,3 +27,24 @@ def check() -> None:
 
 def requested() -> bool:
     return STOP.is_set()
+
+
+def _exit_now(signum: int, frame: object) -> None:
+    os.write(2, b"interrupted\n")
+    os._exit(130)
+
+
+def exit_at_once() -> None:
+    """Until a command installs its own handling: SIGINT/SIGTERM end the process at once, with
+    one line and exit 130 (nothing has been claimed or half-written yet)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _exit_now)
+        signal.signal(signal.SIGTERM, _exit_now)
+
+
+def raise_keyboard_interrupt() -> None:
+    """For commands that clean up on Ctrl-C themselves (export, review...): the usual Python
+    behaviour, KeyboardInterrupt; SIGTERM ends the process as usual."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -18,6 +18,7 @@ from heaters import interrupt, owner
 from heaters.domain.sources import one_line
 from heaters.domain.steps import STEPS, Step
 from heaters.errors import DiskFull, storage_advice, storage_problem
+from heaters.runner.backfill import run_backfill
 from heaters.runner.context import Failure, RunContext
 from heaters.runner.executors import EXECUTORS
 from heaters.runner.progress import Reporter, Task
@@ -82,6 +83,10 @@ def run_pass(ctx: RunContext) -> RunReport:
                 if stop is None:
                     raise
                 raise stop from exc
+    # after `heaters config model NAME`: the clips embedded before get the new model's vector too
+    added = run_backfill(ctx)
+    if added:
+        report.claimed["backfill"] += added
     return report
 
 
@@ -113,7 +118,7 @@ def has_due_work(ctx: RunContext) -> bool:
 
 # Ctrl-C / SIGTERM: the workers get this long to unwind by themselves (each gives its claims
 # back and removes its partial files); then the main thread does it for them and the process ends.
-STOP_GRACE_S = 1.2
+STOP_GRACE_S = 0.8
 
 
 class RunInterrupted(interrupt.Interrupted):
