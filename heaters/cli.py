@@ -168,20 +168,23 @@ def run(
     from heaters.runner.dispatch import run as dispatch_run
     from heaters.settings import resolve_model
 
+    flags = {"workers": workers, "grace_s": grace, "detector": detector,
+             "threshold": threshold, "min_clip_s": min_clip_s}  # fmt: skip
+    try:  # bad flags are refused before the home is even opened: nothing written
+        Settings().with_overrides(**flags)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
     store = open_store(home)
-    settings = settings_for(
-        store,
-        workers=workers,
-        grace_s=grace,
-        detector=detector,
-        threshold=threshold,
-        min_clip_s=min_clip_s,
-    )
+    settings = settings_for(store, **flags)
     _check_detector(settings.detector, settings.threshold)
     try:  # a model that cannot load would fail every clip it reaches: refuse before any work
         resolve_model(settings)
     except ConfigError as exc:
         raise BadInput(str(exc)) from exc
+    from heaters.interrupt import raise_keyboard_interrupt
+
+    raise_keyboard_interrupt()  # imports done: Ctrl-C is KeyboardInterrupt again (run installs
+    # its own stop handling while workers run)
     if lock and not _take_run_lock(store):
         if as_json:
             print_json({"skipped": "another heaters run --lock holds this home"})
