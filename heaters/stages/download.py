@@ -81,7 +81,8 @@ def run(
 
 
 def _mb(n: float) -> str:
-    return f"{n / (1 << 20):.1f} MB"
+    mb = n / (1 << 20)
+    return f"{mb:.1f} MB" if mb >= 0.1 or n == 0 else f"{n:.0f} bytes"
 
 
 def _free(folder: Path) -> int:
@@ -116,6 +117,8 @@ def _take_file(
     ext = src.suffix.lower() if src.suffix.lower() in _VIDEO_EXT else ".bin"
     final = dest_dir / f"source{ext}"
     size = src.stat().st_size
+    if size > limits.max_bytes:  # the same limit as for URLs, even when a link costs nothing
+        _check_room(size, dest_dir, limits)
     if not (final.exists() and final.stat().st_size == size):
         tmp = dest_dir / f".tmp-{uuid.uuid4().hex}{ext}"
         try:
