@@ -66,7 +66,8 @@ ID_FILE = "home.id"
 
 def _id_file(home: Home) -> str | None:
     try:
-        text = (home.root / ID_FILE).read_text(encoding="utf-8").strip()
+        with open(home.root / ID_FILE, "rb") as handle:
+            text = handle.read(200).decode("utf-8", "replace").strip()  # an id is 32 hex digits
     except (FileNotFoundError, NotADirectoryError):
         return None
     return text or None
