@@ -270,6 +270,9 @@ def test_a_config_file_broken_by_hand_is_one_line_and_repairable(home: Path) -> 
         _one_line_refusal(fk.heaters(home, *args), args)
     assert fk.heaters(home, "config", "lease_s", "60").code == 0  # the repair itself works
     assert fk.heaters(home, "config").code == 0
+    # a model name edited in by hand: run refuses before claiming anything (no clip left claimed)
+    (home / "config.toml").write_text('model = "bogus"\n')
+    _one_line_refusal(fk.heaters(home, "run", "--once"), "model bogus")
 
 
 def test_url_spellings_of_one_resource_register_once(home: Path) -> None:
