@@ -337,3 +337,17 @@ def _rank(rows: list, query: np.ndarray, k: int, exclude_clip: int | None) -> li
     scores = matrix @ query
     order = np.argsort(-scores)[:k]
     return [Hit(int(rows[i][0]), float(scores[i])) for i in order]
+
+
+def clips_lacking(session: Session, model: str, limit: int, after_id: int = 0) -> list[int]:
+    """Embedded clips with no vector of `model` yet (after `heaters config model NAME`), by id
+    from `after_id` on: what a backfill embeds."""
+    rows = session.execute(
+        text(
+            "SELECT c.id FROM clips c WHERE c.state = 'embedded' AND c.id > :after"
+            " AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.clip_id = c.id AND e.model = :m)"
+            " ORDER BY c.id LIMIT :n"
+        ),
+        {"after": after_id, "m": model, "n": limit},
+    ).all()
+    return [int(r[0]) for r in rows]
