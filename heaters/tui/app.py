@@ -102,6 +102,7 @@ class ReviewApp(App[None]):
         Binding("enter", "split", "split"),
         Binding("escape", "leave_split", "cancel split", show=False),
         Binding("space", "toggle_play", "play/pause"),
+        Binding("x", "speed", "speed"),
         Binding("left", "step(-1)", "tile back", show=False),
         Binding("right", "step(1)", "tile on", show=False),
         Binding("shift+left", "step(-10)", "10 tiles back", show=False),
@@ -249,6 +250,9 @@ class ReviewApp(App[None]):
         self._leave_split()
         self.player.toggle()
 
+    def action_speed(self) -> None:
+        self.player.cycle_speed()
+
     def action_step(self, delta: int) -> None:
         if self.card is None:
             return
@@ -295,12 +299,12 @@ class ReviewApp(App[None]):
         elif not first <= frame <= last:
             prompt.update(
                 f" ✂ frame {frame}: a part would be under {shortest} frames;"
-                f" pick a tile in frames {first}–{last} · esc to cancel"
+                f" pick a tile in frames [{first}, {last + 1}) · esc to cancel"
             )
         else:
             prompt.update(
                 f" ✂ split at frame {frame}? enter to split, esc to cancel\n"
-                f"   parts {card.start_frame}–{frame - 1} and {frame}–{card.end_frame - 1}"
+                f"   parts [{card.start_frame}, {frame}) and [{frame}, {card.end_frame})"
             )
 
     # ------------------------------------------------------------ similar, mpv, help, quit

@@ -25,7 +25,7 @@ def clip_facts(card: ClipCard, position: tuple[int, int]) -> Table:
     table.add_row("queue", Text.assemble((f"{n} of {total}", "bold"), f"  ({left} after this)"))
     table.add_row("clip", Text(str(card.clip_id), style="bold"))
     table.add_row("video", Text(f"{card.video_id} · {card.title}"))
-    table.add_row("frames", f"{card.start_frame}–{card.end_frame - 1}")
+    table.add_row("frames", f"[{card.start_frame}, {card.end_frame})")
     table.add_row("time", f"{card.start_s:.2f}–{card.end_s:.2f} s")
     table.add_row("length", f"{card.duration_s:.2f} s ({card.end_frame - card.start_frame} frames)")
     return table
@@ -91,6 +91,7 @@ REVIEW_KEYS = (
     Key("←→", "split", True),
     Key("u", "undo", True),
     Key("space", "play/pause"),
+    Key("x", "speed"),
     Key("p", "mpv"),
     Key("f", "similar"),
     Key("?", "help", True),
@@ -184,6 +185,7 @@ def help_table() -> Group:
         ("enter", "split mode; again: split at the shown tile (it starts part two)"),
         ("esc", "leave split mode"),
         ("space", "play / pause"),
+        ("x", "playback speed: 1x, 1.5x, 2x"),
         ("u, ctrl+z", "undo your newest action (again for older); its clip returns"),
         ("p", "play the clip in mpv"),
         ("f", "similar clips: the nearest embedded clips (from the sprite if not embedded yet)"),

@@ -22,6 +22,7 @@ from heaters.tui.images import fit, graphic_widget_class, half_block_lines
 from heaters.tui.sprite import SpriteSheet
 
 CACHED_TILES = 240  # ~10 s of playback; ~150 KB each at 120 columns
+SPEEDS = (1.0, 1.5, 2.0)  # playback speed steps (`x` cycles them), as the original player had
 
 
 class HalfBlockView(Widget):
@@ -36,6 +37,7 @@ class HalfBlockView(Widget):
         self._sheet: SpriteSheet | None = None
         self._index = 0
         self._cache: dict[tuple[int, int, int], tuple[int, list[Strip]]] = {}
+        self._blank: Strip | None = None
 
     def show(self, sheet: SpriteSheet | None, index: int) -> None:
         if sheet is not self._sheet:
@@ -44,24 +46,33 @@ class HalfBlockView(Widget):
         self.refresh()
 
     def _lines(self) -> tuple[int, list[Strip]]:
+        """The tile's rows as full-width strips, built once per (tile, size): a redraw is then a
+        lookup per row, and Textual's per-strip filter cache keeps working across frames."""
         sheet = self._sheet
         width, height = self.size
         if sheet is None or sheet.tile_count == 0 or width == 0 or height == 0:
             return 0, []
         key = (self._index, width, height)
-        if key not in self._cache:
+        cached = self._cache.get(key)
+        if cached is None:
             if len(self._cache) >= CACHED_TILES:
                 self._cache.pop(next(iter(self._cache)))  # oldest first: bounded memory
             box = fit(sheet.tile_width, sheet.tile_height, width, height)
             tile: Image.Image = sheet.tile(self._index)
-            self._cache[key] = (0, half_block_lines(tile, box, self.rich_style))
-        return self._cache[key]
+            style = self.rich_style
+            lines = [
+                line.extend_cell_length(width, style) for line in half_block_lines(tile, box, style)
+            ]
+            cached = self._cache[key] = (0, lines)
+        return cached
 
     def render_line(self, y: int) -> Strip:
         top, lines = self._lines()
         if top <= y < top + len(lines):
-            return lines[y - top].extend_cell_length(self.size.width, self.rich_style)
-        return Strip.blank(self.size.width, self.rich_style)
+            return lines[y - top]
+        if self._blank is None or self._blank.cell_length != self.size.width:
+            self._blank = Strip.blank(self.size.width, self.rich_style)
+        return self._blank
 
 
 class SpritePlayer(Vertical):
@@ -90,6 +101,7 @@ class SpritePlayer(Vertical):
         self.sheet: SpriteSheet | None = None
         self.index = 0
         self.playing = False
+        self.speed = SPEEDS[0]  # kept from clip to clip
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -114,11 +126,27 @@ class SpritePlayer(Vertical):
         self.index = 0
         self.playing = False
         if sheet is not None and sheet.tile_count > 0:
-            fps = max(1.0, min(sheet.fps, 60.0))
-            self._timer = self.set_interval(1 / fps, self._tick, pause=True)
+            self._start_timer()
             if self.autoplay:
                 self.play()
         self._show()
+
+    def _start_timer(self) -> None:
+        assert self.sheet is not None
+        fps = max(1.0, min(self.sheet.fps * self.speed, 60.0))
+        self._timer = self.set_interval(1 / fps, self._tick, pause=True)
+
+    def cycle_speed(self) -> float:
+        """1x → 1.5x → 2x → 1x; playback goes on at the new speed."""
+        self.speed = SPEEDS[(SPEEDS.index(self.speed) + 1) % len(SPEEDS)]
+        if self._timer is not None:
+            self._timer.stop()
+            self._start_timer()
+            if self.playing:
+                assert self._timer is not None
+                self._timer.resume()
+        self._show()
+        return self.speed
 
     def _tick(self) -> None:
         if self.sheet is not None and self.playing:
@@ -178,5 +206,7 @@ class SpritePlayer(Vertical):
         at = sheet.time(self.index)
         if at is not None:
             text.append(f"  {at:.2f} s")
+        speed = f"{self.speed:g}x"
+        text.append(f"  {speed}", style="bold" if self.speed != 1.0 else "")
         text.append(f"  ({sheet.fps:g} fps{', sparse' if sheet.sparse else ''})")
         return text

@@ -96,7 +96,7 @@ def test_review_screen_shows_the_first_clip(review_home: ReviewHome) -> None:
         info = text_of(app.query_one("#info"))
         assert f"clip   {first.id}" in info and "queue  1 of 4  (3 after this)" in info
         assert "TUI test video" in info
-        assert f"frames {first.start_frame}–{first.end_frame - 1}" in info
+        assert f"frames [{first.start_frame}, {first.end_frame})" in info
         assert "0.00–1.50 s" in info and "1.50 s (45 frames)" in info
         status = text_of(app.query_one("#tile-status"))
         assert "❚❚ tile 1/" in status and "frame 0" in status
@@ -631,3 +631,66 @@ def test_review_screen_snapshot(review_home: ReviewHome, snap_compare: Callable[
     """Half blocks, paused on tile 0, fixed size: the screen a reviewer sees first."""
     paint_sprites(review_home)
     assert snap_compare(app_for(review_home), terminal_size=(100, 30))
+
+
+# ---------------------------------------------------------------- issue 12: speed, outcomes, notices
+
+
+def test_x_cycles_playback_speed(review_home: ReviewHome) -> None:
+    app = app_for(review_home, autoplay=True)
+
+    async def script(pilot: Pilot[None]) -> None:
+        player = app.query_one(SpritePlayer)
+        assert player.speed == 1.0 and "1x" in player.status_text().plain
+        await pilot.press("x")
+        assert player.speed == 1.5 and player.playing and "1.5x" in player.status_text().plain
+        await pilot.press("x")
+        assert player.speed == 2.0
+        assert player._timer is not None and player.sheet is not None
+        assert player._timer._interval == pytest.approx(1 / min(60.0, player.sheet.fps * 2))
+        await pilot.press("x")
+        assert player.speed == 1.0
+        await pilot.press("x", "a")  # the speed stays for the next clip
+        assert player.speed == 1.5
+
+    drive(app, script)
+
+
+def test_actions_panel_shows_whole_actions_and_their_outcomes(review_home: ReviewHome) -> None:
+    app = app_for(review_home)
+    ids = [c.id for c in review_home.clips()]
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("a", "m")  # approve the first; merge the second with it
+        history = text_of(app.query_one("#history"))
+        assert f"merge clip {ids[1]} with clip {ids[0]}" in history
+        assert any("overrides" in n for n in notes(app))  # the merge overrides the approval
+
+    drive(app, script, size=(160, 48))
+    commit_all(review_home)
+    app = app_for(review_home)
+
+    async def after(pilot: Pilot[None]) -> None:
+        history = text_of(app.query_one("#history"))
+        assert "applied" in history and "pending" not in history
+
+    drive(app, after, size=(160, 48))
+
+
+def test_a_replaced_action_is_shown_as_replaced_not_done(review_home: ReviewHome) -> None:
+    ids = [c.id for c in review_home.clips()]
+    store = review_home.store()
+    cfg = ReviewConfig(home=store.home, min_clip_s=review_home.settings.min_clip_s)
+    with store.tx() as session:  # from the CLI: approve, then archive the same clip
+        first = review.append(session, ids[0] or 0, "approve", None, cfg, 1.0)
+        second = review.append(session, ids[0] or 0, "archive", None, cfg, 2.0)
+        review.commit_due(session, 100.0, 10.0, cfg)
+    app = app_for(review_home)
+
+    async def script(pilot: Pilot[None]) -> None:
+        history = text_of(app.query_one("#history"))
+        assert f"#{first.id}" in history and "replaced" in history
+        assert f"by event {second.id}" in history and "applied" in history
+        assert "done" not in history
+
+    drive(app, script, size=(160, 48))
