@@ -258,6 +258,11 @@ def _waiting_line(w: Any) -> str:
     def when(t: float) -> str:
         return f"{iso(t)} (in {max(0.0, t - time.time()):.0f}s)"
 
+    if w.last_at <= time.time():
+        return (
+            f"review: {w.actions} action(s) are past their grace period:"
+            " the next `heaters run` commits them"
+        )
     span = when(w.first_at)
     if w.last_at != w.first_at:
         span += f" to {when(w.last_at)}"
@@ -1153,7 +1158,7 @@ def show(
         markup=True,
     )
     out.print(
-        f"frames {c['start_frame']}-{c['end_frame']}  "
+        f"frames [{c['start_frame']}, {c['end_frame']})  "
         f"{c['start_time_s']:.3f}-{c['end_time_s']:.3f}s ({c['duration_s']:.2f}s)  origin {c['origin']}"
     )
     for e in report["history"]:

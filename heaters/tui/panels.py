@@ -58,13 +58,14 @@ def history_lines(actions: Sequence[RecentAction]) -> Text:
     for i, a in enumerate(actions):
         if i:
             text.append("\n")
-        mark = "↶ undo" if a.action == "undo" else a.status
-        text.append(f"#{a.event_id:<4}", style="dim")
-        text.append(f"{mark:<9}", style="dim" if a.action == "undo" else _MARKS[a.status])
-        gone = a.status in ("replaced", "cancelled", "undone", "refused")
-        text.append(a.describe(), style="dim strike" if gone and a.status != "refused" else "")
+        mark = "undo" if a.action == "undo" else a.status
+        text.append(f"#{a.event_id} ", style="dim")
+        text.append(mark, style="dim" if a.action == "undo" else _MARKS[a.status])
+        gone = a.status in ("replaced", "cancelled", "undone")
+        text.append("\n  ")
+        text.append(a.describe(), style="dim strike" if gone else "")
         if a.action != "undo" and a.why and a.status in ("replaced", "refused", "undone"):
-            text.append(f"\n      {a.why}", style="dim italic")
+            text.append(f"\n  {a.why}", style="dim italic")
     return text
 
 
