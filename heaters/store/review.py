@@ -671,6 +671,9 @@ def check(session: Session, min_clip_s: float = 1.0) -> list[dict[str, Any]]:
 def _may_change(e: ClipEvent, effects: rules.Effects, origin: dict[int, str]) -> Any:
     """A function (clip, old, new) -> why not, or "" when `e`'s action may make that change."""
     partner = (e.payload or {}).get("with")
+    if partner is None and e.action in ("merge", "group"):  # logged before partners were kept
+        others = [int(k) for k, _o, _n in effects.changes if int(k) != e.clip_id]
+        partner = others[0] if others else next((n for _k, _o, n in effects.grouped), None)
 
     def allowed(key: int, old: str, new: str) -> str:
         if rules.level(new) == rules.APPROVED:

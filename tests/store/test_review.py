@@ -436,3 +436,21 @@ def test_check_reports_a_state_no_decision_explains(tmp_path: Path) -> None:
     with store.tx(write=False) as s:
         diffs = review.check(s)
     assert {d["clip_id"] for d in diffs} == {merged.id, 3}
+
+
+def test_check_accepts_merges_logged_before_partners_were_recorded(tmp_path: Path) -> None:
+    """An older heaters logged merges without `with` and effects without `kind`."""
+    from heaters.domain import review as rules
+    from heaters.store.tables import ClipEvent, EventEffect
+
+    store, cfg = make_store(tmp_path)
+    with store.tx() as s:
+        ev = ClipEvent(clip_id=2, action="merge", payload={}, reviewer="operator",
+                       created_at=1.0, committed_at=100.0)  # fmt: skip
+        s.add(ev)
+        s.flush()
+        views = review.video_views(s, 1)
+        effects = rules.plan("merge", views[1], views, {}, 15)
+        new_ids = review._apply(s, ev, effects, store.home, 100.0)
+        s.add(EventEffect(event_id=ev.id, effects=effects.as_json(), new_clip_ids=new_ids))
+    _ok(store)
