@@ -477,24 +477,31 @@ class _Scorer:
         self._pending_from = keep_from
 
     def _score_regions(self, scores: np.ndarray) -> None:
-        """One network window (100 frames) centred on each blend region the rules will judge;
-        a region longer than half a window gets one window per half window."""
+        """One network window (100 frames) centred on each blend region the rules will judge
+        (one per half window of a long region). A window's predictions are kept for all but its
+        outer 15 frames, so a neighbouring region it already covers (the two halves of a fade)
+        costs nothing more."""
         n = len(scores)
-        win, half = self._tn.WINDOW, self._tn.WINDOW // 2
-        net = self._tn.load_transnet()
+        win, half, edge = self._tn.WINDOW, self._tn.WINDOW // 2, 15
         for a, b in scenes.blend_regions(scores, CutRules()):
             lo, hi = max(0, a - 6), min(n, b + 6)
             centre = lo
             while centre < hi:
-                mid = min(centre + half // 2, hi)
+                part = range(centre, min(hi, centre + half))
+                centre += half
+                if all(j in self._net_scores for j in part):
+                    continue
+                mid = min(part.start + half // 2, hi)
                 start = min(max(0, mid - half), max(0, n - win))
                 idx = np.clip(np.arange(start, start + win), 0, n - 1)
                 if not all(int(j) in self._kept for j in idx):
                     break  # thumbnails missing (a candidate seen too late): judge it classically
+                net = self._tn.load_transnet()
                 probs, _ = net.predict_window(np.stack([self._kept[int(j)] for j in idx]))
-                for j in range(max(centre, start), min(hi, start + win, centre + half)):
-                    self._net_scores[j] = float(probs[j - start])
-                centre += half
+                first = start if start == 0 else start + edge
+                last = min(n, start + win if start + win >= n else start + win - edge)
+                for j in range(first, last):
+                    self._net_scores.setdefault(j, float(probs[j - start]))
 
     def finish(self) -> np.ndarray:
         """The per-frame scores, network probabilities included where they were computed."""

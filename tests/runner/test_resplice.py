@@ -19,10 +19,12 @@ def test_resplice_recuts_without_decoding(home: Path, tmp_path: Path) -> None:
     video = tmp_path / "testvideo.mp4"
     shutil.copy(MEDIA / "testvideo.mp4", video)
     assert cli(home, "ingest", str(video)).code == 0
-    res = cli(home, "run", "--quiet", "--min-clip-s", "0")
+    res = cli(home, "run")  # min_clip_s 1: the 29 frames after the fade-out at 691 join
     assert res.code == 0, res.stderr
+    assert "video 1: 1 cut inside scenes under 1 s joined their neighbours" in res.stdout
+    assert cli(home, "resplice", "1", "--min-clip-s", "0").code == 0
     before = [c["start_frame"] for c in _clips(home)]
-    assert 30 in before and 180 in before
+    assert 30 in before and 180 in before and 691 in before
 
     video.unlink()  # proof that no decode happens: the home's copy is all there is ...
     source = next((home / "media" / "sources" / "1").glob("*.mp4"))
