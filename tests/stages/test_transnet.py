@@ -26,19 +26,19 @@ from heaters.stages.transnet import (
     window_span,
 )
 
-MEDIA_DIRS = (Path(__file__).resolve().parents[1] / "media", Path("/work/shared/media"))
+MEDIA = Path(__file__).resolve().parents[1] / "media"
 
 # testvideo.mp4 holds a dissolve that truth.json does not list ("dissolves: none"): a stone with a
-# leaf dissolves into a snake-skin texture. tests/media/truth-addendum.json records it; this is the
-# fallback when only truth.json is around.
-TESTVIDEO_DISSOLVE = (529, 559)
+# leaf dissolves into a snake-skin texture. tests/media/truth-addendum.json records it.
+TESTVIDEO_DISSOLVE = tuple(
+    json.loads((MEDIA / "truth-addendum.json").read_text())["videos"]["testvideo.mp4"]["dissolves"][
+        0
+    ]
+)
 
 
 def _media(name: str) -> Path:
-    for d in MEDIA_DIRS:
-        if (d / name).is_file():
-            return d / name
-    pytest.skip(f"{name} not found in {', '.join(map(str, MEDIA_DIRS))}")
+    return MEDIA / name
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +80,8 @@ def test_hard_cuts_found_and_nothing_else(name, net, scored, truth) -> None:
 
 
 def _testvideo_dissolve() -> tuple[int, int]:
-    for d in MEDIA_DIRS:
-        addendum = d / "truth-addendum.json"
-        if addendum.is_file():
-            a, b = json.loads(addendum.read_text())["videos"]["testvideo.mp4"]["dissolves"][0]
-            return a, b
-    return TESTVIDEO_DISSOLVE
+    a, b = TESTVIDEO_DISSOLVE
+    return a, b
 
 
 def test_testvideo_cuts_fades_and_the_dissolve(net, scored, truth) -> None:
