@@ -1,7 +1,7 @@
 """Splice benchmark (by hand, not in CI): every detector against the truth, and what it costs.
 
     python benchmarks/splice.py accuracy [--sets dev montage-a montage-b synthetic]
-    python benchmarks/splice.py speed [--seconds 120] [--repeat 3]
+    python benchmarks/splice.py speed [--seconds 120] [--repeat 3] [--kinds cuts|mixed]
 
 Accuracy sets (frame numbers are decoded-frame indices):
 - dev: the six real videos of tests/media, cuts checked by eye (truth.json + truth-addendum.json);
@@ -17,8 +17,9 @@ AdaptiveDetector and ThresholdDetector at their defaults, run as its users run t
 gradual transition by a boundary inside it (+-2); a boundary matching nothing is a false cut
 (boundaries inside a transition, or inside truth.json's fade spans, are neither).
 
-Speed: a 1280x720 30 fps H.264 montage of real shots (upscaled; libx264 veryfast), timed against
-PyAV decoding every frame with the splice's decoder settings; medians of interleaved runs.
+Speed: 1280x720 30 fps H.264 montages of real shots (upscaled; libx264 veryfast), one with hard
+cuts only and one with a third each of cuts, dissolves and fades, timed against PyAV decoding
+every frame with the splice's decoder settings; medians of interleaved runs.
 """
 
 from __future__ import annotations
@@ -259,13 +260,23 @@ def accuracy(sets: Sequence[str], detectors: Sequence[str]) -> None:
 # ---- speed ----------------------------------------------------------------------------------
 
 
-def speed_footage(seconds: int) -> Path:
-    """A 1280x720 30 fps montage of real shots (cached), about `seconds` long."""
-    path = OUT / "montage" / f"speed-720p-{seconds}s.mp4"
+def speed_footage(seconds: int, kinds: str) -> Path:
+    """A 1280x720 30 fps montage of real shots (cached), about `seconds` long: joins every ~3 s,
+    hard cuts only ("cuts") or a third each of cuts, dissolves and fades ("mixed"). Built at
+    640x360 and scaled up by ffmpeg (memory), so the picture is softer than native 720p."""
+    path = OUT / "montage" / f"speed-720p-{seconds}s-{kinds}.mp4"
     if not path.exists():
-        joins = max(4, seconds // 3)
+        path.parent.mkdir(parents=True, exist_ok=True)
         make_montage(
-            path, "a", joins=joins, seed=11, size=(1280, 720), fps=30, piece_len=(60, 120)
+            path,
+            "a",
+            joins=max(4, seconds // 3),
+            kinds=("cut",) if kinds == "cuts" else ("cut", "dissolve", "fade"),
+            seed=11,
+            size=(640, 360),
+            out_size=(1280, 720),
+            fps=30,
+            piece_len=(60, 120),
         )
     return path
 
@@ -290,8 +301,8 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def speed(seconds: int, repeat: int) -> None:
-    path = speed_footage(seconds)
+def speed(seconds: int, repeat: int, kinds: str) -> None:
+    path = speed_footage(seconds, kinds)
     n = decode_only(path)
     minutes = n / 30 / 60
     contenders: dict[str, Callable[[], object]] = {
@@ -333,11 +344,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sp = sub.add_parser("speed")
     sp.add_argument("--seconds", type=int, default=120)
     sp.add_argument("--repeat", type=int, default=3)
+    sp.add_argument("--kinds", choices=("cuts", "mixed"), default="mixed")
     args = ap.parse_args(argv)
     if args.what == "accuracy":
         accuracy(args.sets, args.detectors)
     else:
-        speed(args.seconds, args.repeat)
+        speed(args.seconds, args.repeat, args.kinds)
 
 
 if __name__ == "__main__":
