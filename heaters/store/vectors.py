@@ -340,12 +340,14 @@ def _rank(rows: list, query: np.ndarray, k: int, exclude_clip: int | None) -> li
 
 
 def clips_lacking(session: Session, model: str, limit: int, after_id: int = 0) -> list[int]:
-    """Embedded clips with no vector of `model` yet (after `heaters config model NAME`), by id
-    from `after_id` on: what a backfill embeds."""
+    """Embedded clips with keyframes but no vector of `model` yet (after `heaters config model
+    NAME`), by id from `after_id` on: what a backfill embeds."""
     rows = session.execute(
         text(
             "SELECT c.id FROM clips c WHERE c.state = 'embedded' AND c.id > :after"
             " AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.clip_id = c.id AND e.model = :m)"
+            " AND EXISTS (SELECT 1 FROM clip_artifacts a WHERE a.clip_id = c.id"
+            "  AND a.kind = 'keyframe')"
             " ORDER BY c.id LIMIT :n"
         ),
         {"after": after_id, "m": model, "n": limit},
