@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from heaters.domain.results import ClipSpan
+
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -378,3 +380,22 @@ def boundaries(scores: npt.ArrayLike, detector: str, rules: CutRules) -> list[Bo
             have.add(b.frame)
     found += gradual_boundaries(s, rules, use_net=detector == "hybrid", taken=sorted(have))
     return sorted(found, key=lambda b: b.frame)
+
+
+def detect(scores: npt.ArrayLike, detector: str, threshold: float) -> list[Boundary]:
+    """Clip boundaries from a video's per-frame scores (the splice pass's, or stored ones)."""
+    if detector == "transnetv2":
+        return net_boundaries(scores, threshold)
+    return boundaries(scores, detector, CutRules(threshold=threshold))
+
+
+def spans(
+    ranges: Sequence[tuple[int, int]], times: Sequence[float], end_time: float
+) -> tuple[ClipSpan, ...]:
+    """Clip spans for `[start, end)` frame ranges: times from the decoded frames' timestamps,
+    the last clip ending at `end_time` (its last frame's time plus that frame's duration)."""
+    n = len(times)
+    return tuple(
+        ClipSpan(a, b, float(times[a]), float(times[b]) if b < n else float(end_time))
+        for a, b in ranges
+    )

@@ -19,7 +19,6 @@ import numpy as np
 from sqlalchemy import text
 
 from heaters.domain import scenes
-from heaters.domain.results import ClipSpan
 from heaters.runner.executors import FRAME_TIMES, SCORES
 from heaters.store import videos
 from heaters.store.store import Store
@@ -70,6 +69,7 @@ def resplice(
             raise RespliceRefused(f"video {video_id} is {video.state}, not spliced yet")
         recorded: dict[str, Any] = dict(video.detector_params or {})
         fps = video.fps or 0.0
+        ends = [c.end_time_s for c in session.query(Clip).filter(Clip.source_video_id == video_id)]
     name = detector or str(recorded.get("detector") or scenes.DEFAULT_DETECTOR)
     try:
         scenes.check_detector(name, threshold)
@@ -101,19 +101,15 @@ def resplice(
             f" (it was spliced with {recorded.get('detector')}): use content or hybrid"
         )
 
-    if name == "transnetv2":
-        found = scenes.net_boundaries(scores, threshold)
-    else:
-        found = scenes.boundaries(scores, name, scenes.CutRules(threshold=threshold))
+    found = scenes.detect(scores, name, threshold)
     n = len(scores)
     cuts = [b.frame for b in found]
     strength = {b.frame: b.strength for b in found}
     min_len = max(1, round(min_s * (fps or 30.0)))
     ranges = scenes.tile(cuts, n, min_len, strength)
-    end = float(times[-1]) + (float(times[-1] - times[-2]) if n > 1 else 1.0 / (fps or 30.0))
-    spans = tuple(
-        ClipSpan(a, b, float(times[a]), float(times[b]) if b < n else end) for a, b in ranges
-    )
+    # The video ends where its clips end now (the last frame's own duration, from the splice).
+    end = max(ends) if ends else float(times[-1]) + 1.0 / (fps or 30.0)
+    spans = scenes.spans(ranges, times, end)
 
     with store.tx() as session:
         video = session.get(SourceVideo, video_id)

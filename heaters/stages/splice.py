@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from heaters.domain import scenes
-from heaters.domain.results import ClipSpan, SpliceResult, StageError
+from heaters.domain.results import SpliceResult, StageError
 from heaters.domain.scenes import COL, COLUMNS, CutRules, tile
 
 log = logging.getLogger(__name__)
@@ -108,21 +108,12 @@ def run(
     if params.detector == "pyscenedetect":
         cuts, strength, kinds = _pyscenedetect(path, threshold, n), {}, {}
     else:
-        found = detect(scores, params.detector, threshold)
+        found = scenes.detect(scores, params.detector, threshold)
         cuts = [b.frame for b in found]
         strength = {b.frame: b.strength for b in found}
         kinds = {b.frame: b.kind for b in found}
     ranges = tile(cuts, n, min_len, strength)
-    end_time = times[-1] + last_duration
-    spans = tuple(
-        ClipSpan(
-            start_frame=a,
-            end_frame=b,
-            start_time_s=times[a],
-            end_time_s=times[b] if b < n else end_time,
-        )
-        for a, b in ranges
-    )
+    spans = scenes.spans(ranges, times, times[-1] + last_duration)
     recorded: dict[str, Any] = {**asdict(params), "threshold": threshold, **settings()}
     return SpliceResult(
         status="ok",
@@ -259,13 +250,6 @@ def check_params(params: SpliceParams) -> float:
     if params.threshold is not None:
         return params.threshold
     return DEFAULT_THRESHOLD[params.detector]
-
-
-def detect(scores: np.ndarray, detector: str, threshold: float) -> list[scenes.Boundary]:
-    """Clip boundaries from a video's per-frame scores (the splice pass's or stored ones)."""
-    if detector == "transnetv2":
-        return scenes.net_boundaries(scores, threshold)
-    return scenes.boundaries(scores, detector, CutRules(threshold=threshold))
 
 
 def settings() -> dict[str, Any]:
