@@ -170,13 +170,19 @@ def side_baselines(
     for side in (view[:, :window], view[:, window + 1 :]):
         kept = np.where(side < ignore_below, np.nan, side)
         enough = np.sum(~np.isnan(kept), axis=1) >= min_kept
-        side = np.where(enough[:, None], kept, side)
-        med = np.full(n, np.nan)
-        has = ~np.all(np.isnan(side), axis=1)
-        if has.any():
-            med[has] = np.nanmedian(side[has], axis=1)
-        out.append(med)
+        out.append(_nan_median(np.where(enough[:, None], kept, side)))
     return out[0], out[1]
+
+
+def _nan_median(rows: FloatArray) -> FloatArray:
+    """Median of each row's non-NaN values (NaN where none): `np.nanmedian`, several times
+    faster on many short rows (sorting puts NaN last; the middle is then an index)."""
+    ordered = np.sort(rows, axis=1)
+    count = np.sum(~np.isnan(rows), axis=1)
+    idx = np.arange(len(rows))
+    lo = ordered[idx, np.maximum(count - 1, 0) // 2]  # the two middle values (one if odd)
+    hi = ordered[idx, np.minimum(count // 2, rows.shape[1] - 1)]
+    return np.where(count > 0, (lo + hi) / 2, np.nan)
 
 
 def stand_out(x: npt.ArrayLike, window: int, offset: float) -> FloatArray:

@@ -365,3 +365,18 @@ def test_check_detector_accepts() -> None:
     check_detector(None, None)
     check_detector("transnetv2", 0.3)
     check_detector("pyscenedetect", 27.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), min_size=8, max_size=8),
+                min_size=1, max_size=20))  # fmt: skip
+def test_fast_median_is_numpys(rows: list[list[float | None]]) -> None:
+    import warnings
+
+    from heaters.domain.scenes import _nan_median
+
+    a = np.array([[np.nan if v is None else v for v in r] for r in rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numpy warns on all-NaN rows
+        want = np.nanmedian(a, axis=1)
+    np.testing.assert_allclose(_nan_median(a), want, rtol=1e-12, equal_nan=True)
