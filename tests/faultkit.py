@@ -222,6 +222,8 @@ def integrity(home: Path) -> list[str]:
                 referenced.add(path)
             if state == "spliced":
                 referenced.add(f"media/sources/{vid}/frames.npy")
+                if (home / f"media/sources/{vid}/scores.npy").exists():  # since 554aa3d
+                    referenced.add(f"media/sources/{vid}/scores.npy")
         for (path,) in conn.execute("SELECT path FROM clip_artifacts"):
             referenced.add(path)
         for table in ("source_videos", "clips"):

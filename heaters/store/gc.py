@@ -131,6 +131,7 @@ def facts(session: Session, now: float) -> StoreFacts:
         text("SELECT id, filepath, state, claimed_until FROM source_videos")
     ):
         referenced.add(f"media/sources/{int(vid)}/frames.npy")
+        referenced.add(f"media/sources/{int(vid)}/scores.npy")  # the splice's scores: resplice
         if path:
             referenced.add(path)
         if state in _CLAIM_STATES["video"] and (until or 0) > now:
