@@ -43,7 +43,7 @@ def test_local_and_http_ingest_splice_at_the_true_cuts(
         v = vids[vid]
         assert v["state"] == "spliced", v
         assert v["frame_count"] == cut_video.frame_count and v["fps"] == 30
-        assert v["detector"] == "content" and v["detector_params"]["min_clip_s"] == 0.3
+        assert v["detector"] == "hybrid" and v["detector_params"]["min_clip_s"] == 0.3
         _assert_tiles_with_cuts(_clips(home, vid), cut_video)
     # the URL one keeps yt-dlp's metadata
     assert vids[ids[1]]["metadata"]["extractor"] == "generic"
