@@ -1,7 +1,7 @@
 """Splice benchmark (by hand, not in CI): every detector against the truth, and what it costs.
 
     python benchmarks/splice.py accuracy [--sets dev montage-a montage-b synthetic]
-    python benchmarks/splice.py speed [--seconds 120] [--repeat 3] [--kinds cuts|mixed]
+    python benchmarks/splice.py speed [--seconds 120] [--repeat 3] [--kinds cuts|mixed] [--with-transnet]
 
 Accuracy sets (frame numbers are decoded-frame indices):
 - dev: the six real videos of tests/media, cuts checked by eye (truth.json + truth-addendum.json);
@@ -301,7 +301,7 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def speed(seconds: int, repeat: int, kinds: str) -> None:
+def speed(seconds: int, repeat: int, kinds: str, with_net: bool) -> None:
     path = speed_footage(seconds, kinds)
     n = decode_only(path)
     minutes = n / 30 / 60
@@ -317,22 +317,25 @@ def speed(seconds: int, repeat: int, kinds: str) -> None:
     for _ in range(repeat):
         for name, fn in contenders.items():
             runs[name].append(timed(fn))
-    net = timed(lambda: boundaries("transnetv2", path))  # minutes: once is plenty
+    net = timed(lambda: boundaries("transnetv2", path)) if with_net else None  # once is plenty
     print(f"footage: {path.name}, {n} frames ({minutes:.2f} min of 1280x720 30 fps H.264)")
     print(f"median of {repeat} interleaved runs; load average {load0:.1f} -> "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")  # fmt: skip
-    print("| contender | wall s | CPU s | frames/s (wall) | decode-only rate / this |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| contender | wall s | CPU s | frames/s (wall) | vs decode (wall) | vs decode (CPU) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     base = statistics.median(w for w, _ in runs["decode only (PyAV)"])
     rows = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
             for k, v in runs.items()}  # fmt: skip
-    rows["heaters transnetv2 (1 run)"] = net
+    if net is not None:
+        rows["heaters transnetv2 (1 run)"] = net
+    cpu_base = rows["decode only (PyAV)"][1]
     for name, (w, c) in rows.items():
-        print(f"| {name} | {w:.1f} | {c:.1f} | {n / w:.0f} | {base / w:.2f} |")
+        print(f"| {name} | {w:.1f} | {c:.1f} | {n / w:.0f} | {base / w:.2f} | {cpu_base / c:.2f} |")
     extra_hybrid = rows["heaters hybrid (default)"][1] - rows["heaters content"][1]
-    extra_net = net[1] - rows["heaters content"][1]
-    print(f"\nnetwork CPU per minute of footage: hybrid {extra_hybrid / minutes:.1f} s,"
-          f" transnetv2 on every frame {extra_net / minutes:.1f} s")  # fmt: skip
+    print(f"\nnetwork CPU per minute of footage: hybrid {extra_hybrid / minutes:.1f} s")
+    if net is not None:
+        extra_net = net[1] - rows["heaters content"][1]
+        print(f"transnetv2 on every frame: {extra_net / minutes:.1f} s")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -345,11 +348,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sp.add_argument("--seconds", type=int, default=120)
     sp.add_argument("--repeat", type=int, default=3)
     sp.add_argument("--kinds", choices=("cuts", "mixed"), default="mixed")
+    sp.add_argument("--with-transnet", action="store_true", help="time the network alone too")
     args = ap.parse_args(argv)
     if args.what == "accuracy":
         accuracy(args.sets, args.detectors)
     else:
-        speed(args.seconds, args.repeat, args.kinds)
+        speed(args.seconds, args.repeat, args.kinds, args.with_transnet)
 
 
 if __name__ == "__main__":
