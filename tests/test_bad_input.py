@@ -415,7 +415,7 @@ def test_stalled_and_endless_downloads_fail_alone(
 
     home = fk.make_home(tmp_path / "home", lease_s=60)
     (home / "config.toml").write_text(
-        "retry_base_s = 600.0\nmin_clip_s = 0.5\ndownload_stall_s = 3.0\nmax_source_mb = 1.0\n"
+        "retry_base_s = 600.0\nmin_clip_s = 0.5\ndownload_stall_s = 10.0\nmax_source_mb = 1.0\n"
     )
     names = ("trickle.mp4", "headers.mp4", "endless.mp4")
     res = fk.heaters(
@@ -426,7 +426,7 @@ def test_stalled_and_endless_downloads_fail_alone(
     run = fk.heaters(home, "run", "--quiet", timeout=120)
     took = time.monotonic() - started
     assert run.code == 1 and "Traceback" not in run.stderr, run  # a source failed for good
-    assert took < 60, took
+    assert took < 90, took
     videos = {v["id"]: v for v in json.loads(fk.heaters(home, "videos", "--json").stdout)}
     for vid in ids[:2]:
         v = videos[vid]
