@@ -61,11 +61,19 @@ def test_score_tags_ranks_a_moped_clip_above_a_teapot_clip() -> None:
 
 
 def test_precomputed_label_vectors_match_the_shipped_model() -> None:
+    """The shipped label vectors are the model's own: each fresh encoding points the same way
+    (int8 kernels differ between CPUs: an EPYC gives cosine ~0.98-0.99 against the vectors
+    exported elsewhere, so exact equality would test the CPU) and finds its own label first."""
     labels, vectors = te.label_vectors()
     assert vectors.shape == (len(labels), te.TEXT_DIM) == (1000, 384)
     sample = list(range(0, 1000, 50))
     fresh = te.encode([labels[i] for i in sample])
-    np.testing.assert_allclose(vectors[sample], fresh, atol=1e-5)
+    cosine = np.sum(vectors[sample] * fresh, axis=1) / (
+        np.linalg.norm(vectors[sample], axis=1) * np.linalg.norm(fresh, axis=1)
+    )
+    assert cosine.min() >= 0.97, cosine
+    nearest = (fresh @ vectors.T).argmax(axis=1)
+    assert [labels[n] for n in nearest] == [labels[i] for i in sample]
 
 
 @pytest.mark.parametrize(
