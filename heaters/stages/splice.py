@@ -49,7 +49,7 @@ ROW_FACTOR = 2  # sample every ROW_FACTOR-th sampled row only (rows cost memory 
 LAGS = 3  # compare each frame with the 1..3 before it: flashes of up to 2 frames are no cut
 BLEND_H = (4, 8, 12)  # a frame is compared with the mix of the frames h before and after it
 FAR_MIN = 8.0  # ... when those two differ at least this much (mean abs, 0-255)
-RING = 128  # thumbnails kept while looking for candidates (a window + the blend lag)
+RING = 128  # frames whose samples are kept while looking for candidates (a window + lag)
 NET_BLOCK = 500  # frames per network call batch for the "transnetv2" detector
 PROGRESS_EVERY_S = 0.1
 
@@ -282,12 +282,19 @@ def _pyscenedetect(path: Path, threshold: float, n: int) -> list[int]:
     return [s[0].frame_num for s in found[1:] if 0 < s[0].frame_num < n]
 
 
+_PIX = [COL[f"pix{k + 1}"] for k in range(LAGS)]
+_HIST = [COL[f"hist{k + 1}"] for k in range(LAGS)]
+_BLANK_ROW = [0.0] * len(COLUMNS)
+_BLANK_ROW[COL["q"]], _BLANK_ROW[COL["net"]] = math.inf, math.nan
+
+
 @dataclass(frozen=True)
 class _Sample:
     y: U8
     u: U8
     v: U8
-    flat: U8  # y, u, v samples in one vector (blend comparisons)
+    pix: U8  # y, u, u, v, v: one L1 norm weighs luma and chroma equally (y has ~4x samples)
+    flat: U8  # every other y, u, v sample each way (blend comparisons)
     hist: npt.NDArray[np.float32]
     hist_half: npt.NDArray[np.float32]
 
@@ -310,7 +317,7 @@ class _Scorer:
         self._small: tuple[int, int] | None = None
         self._net_mode = net
         self._full_range = False
-        self._ring: list[npt.NDArray[np.uint8]] = []  # thumbnails of the last RING frames
+        self._ring: list[_Sample] = []  # samples of the last RING frames
         self._kept: dict[int, npt.NDArray[np.uint8]] = {}  # thumbnails the network will see
         self._keep_until = -1
         self._net_scores: dict[int, float] = {}
@@ -364,17 +371,17 @@ class _Scorer:
         # Blends are judged on every other sample each way: a quarter of the work, and a
         # dissolve or fade covers the whole picture.
         flat = np.concatenate([ys[::2, ::2].ravel(), u[::2, ::2].ravel(), v[::2, ::2].ravel()])
-        return _Sample(ys, u, v, flat, hist, hist_half)
+        pix = np.concatenate([ys.ravel(), u.ravel(), u.ravel(), v.ravel(), v.ravel()])
+        return _Sample(ys, u, v, pix, flat, hist, hist_half)
 
     @staticmethod
     def _compare(a: _Sample, b: _Sample) -> tuple[float, float]:
         """(mean abs pixel difference, luma and chroma weighted equally; histogram distance %)."""
-        dy = cv2.norm(a.y, b.y, cv2.NORM_L1) / a.y.size
-        dc = (cv2.norm(a.u, b.u, cv2.NORM_L1) + cv2.norm(a.v, b.v, cv2.NORM_L1)) / (2 * a.u.size)
+        dp = cv2.norm(a.pix, b.pix, cv2.NORM_L1) / a.pix.size
         dh = min(
             cv2.norm(a.hist, b.hist, cv2.NORM_L1), cv2.norm(a.hist_half, b.hist_half, cv2.NORM_L1)
         )
-        return (dy + dc) / 2, dh / 2
+        return dp, dh / 2
 
     def _thumbnail(self, s: _Sample) -> npt.NDArray[np.uint8]:
         """The network's 48x27 RGB frame, from the samples already taken (no second scale of the
@@ -390,19 +397,16 @@ class _Scorer:
     def add(self, frame: av.VideoFrame) -> None:
         cur = self._sample(frame)
         i = len(self._rows)
-        row = [0.0] * len(COLUMNS)
+        row = list(_BLANK_ROW)
         for k in range(min(LAGS, len(self._recent))):
-            pix, hist = self._compare(cur, self._recent[k])
-            row[COL[f"pix{k + 1}"]] = pix
-            row[COL[f"hist{k + 1}"]] = hist
+            row[_PIX[k]], row[_HIST[k]] = self._compare(cur, self._recent[k])
         mean, std = cv2.meanStdDev(cur.y)
         row[COL["luma"]], row[COL["spread"]] = float(mean[0, 0]), float(std[0, 0])
-        row[COL["q"]], row[COL["far"]], row[COL["net"]] = math.inf, 0.0, math.nan
         self._rows.append(row)
         self._recent = [cur, *self._recent[: 2 * max(BLEND_H)]]
         candidate = self._blends(i)
         if self._net_mode != "none":
-            self._feed_net(i, self._thumbnail(cur), candidate)
+            self._feed_net(i, cur, candidate)
 
     def _blends(self, i: int) -> int | None:
         """Score frame i - h as a blend of frames i - 2h and i; return a new candidate's index."""
@@ -425,25 +429,27 @@ class _Scorer:
 
     # -- the network ---------------------------------------------------------------------------
 
-    def _feed_net(self, i: int, thumb: npt.NDArray[np.uint8], candidate: int | None) -> None:
+    def _feed_net(self, i: int, cur: _Sample, candidate: int | None) -> None:
         if self._net_mode == "all":
-            self._pending.append(thumb)
+            self._pending.append(self._thumbnail(cur))
             if len(self._pending) >= NET_BLOCK + 2 * self._tn.CONTEXT:
                 self._score_pending(final=False)
             return
         # Candidates: keep the thumbnails of the frames a centred window around any candidate
-        # can read; which candidates the network sees is decided at the end (`_score_regions`).
+        # can read (made from the recent frames' samples only then: most frames never need one);
+        # which candidates the network sees is decided at the end (`_score_regions`).
         reach = self._tn.WINDOW  # a window centred near the candidate lies within this
-        self._ring.append(thumb)
+        self._ring.append(cur)
         if len(self._ring) > RING:
             self._ring.pop(0)
         if candidate is not None:
             first = i - len(self._ring) + 1
             for j in range(max(candidate - reach, first), i + 1):
-                self._kept.setdefault(j, self._ring[j - first])
+                if j not in self._kept:
+                    self._kept[j] = self._thumbnail(self._ring[j - first])
             self._keep_until = max(self._keep_until, candidate + reach)
-        if i <= self._keep_until:
-            self._kept[i] = thumb
+        elif i <= self._keep_until:
+            self._kept[i] = self._thumbnail(cur)
 
     def _score_pending(self, final: bool) -> None:
         """Score the buffered thumbnails (all but the last `context` frames unless `final`)."""
