@@ -51,6 +51,7 @@ BLEND_H = (4, 8, 12)  # a frame is compared with the mix of the frames h before 
 FAR_MIN = 8.0  # ... when those two differ at least this much (mean abs, 0-255)
 RING = 128  # frames whose samples are kept while looking for candidates (a window + lag)
 NET_BLOCK = 500  # frames per network call batch for the "transnetv2" detector
+RULES = CutRules()  # the default rules: what the pass looks for candidates with (made once)
 PROGRESS_EVERY_S = 0.1
 
 U8 = npt.NDArray[np.uint8]
@@ -260,7 +261,7 @@ def settings() -> dict[str, Any]:
         "lags": LAGS,
         "blend_h": list(BLEND_H),
         "far_min": FAR_MIN,
-        "rules": asdict(CutRules()),
+        "rules": asdict(RULES),
         "scores_version": scenes.SCORES_VERSION,
     }
 
@@ -423,7 +424,7 @@ class _Scorer:
             row = self._rows[i - h]
             if mid / far < row[COL["q"]]:
                 row[COL["q"]], row[COL["far"]] = mid / far, far
-                if mid / far <= CutRules().q_candidate:
+                if mid / far <= RULES.q_candidate:
                     found = i - h if found is None else min(found, i - h)
         return found
 
@@ -475,7 +476,7 @@ class _Scorer:
         costs nothing more."""
         n = len(scores)
         win, half, edge = self._tn.WINDOW, self._tn.WINDOW // 2, 15
-        for a, b in scenes.blend_regions(scores, CutRules()):
+        for a, b in scenes.blend_regions(scores, RULES):
             lo, hi = max(0, a - 6), min(n, b + 6)
             centre = lo
             while centre < hi:
