@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ RING = 128  # frames whose samples are kept while looking for candidates (a wind
 NET_BLOCK = 500  # frames per network call batch for the "transnetv2" detector
 RULES = CutRules()  # the default rules: what the pass looks for candidates with (made once)
 PROGRESS_EVERY_S = 0.1
+QUEUE_FRAMES = 8  # decoded frames waiting to be measured: memory stays flat
 
 U8 = npt.NDArray[np.uint8]
 
@@ -186,32 +189,22 @@ def _decode(
 ) -> tuple[list[float], float, int]:
     """Decode every frame once, feeding the scorer; return frame times, last duration, skips.
 
-    Packets that fail to decode are skipped (a damaged stretch loses frames, not the video); a
-    demuxer error ends the pass with what was decoded so far (a truncated download). Times are
-    seconds from the stream's start time (pts - start_time; the first timestamp when the
-    container has none), the convention `heaters.stages.frames` reads them back with.
+    The decoder runs on its own thread (`_Frames`) and the scorer measures on this one: FFmpeg's
+    frame threads stall whenever nobody feeds them packets, so measuring in the feeding loop
+    costs its whole time in wall clock, while beside it the measuring fills the cores the
+    decoder leaves idle. Packets that fail to decode are skipped (a damaged stretch loses
+    frames, not the video); a demuxer error ends the pass with what was decoded so far (a
+    truncated download). Times are seconds from the stream's start time (pts - start_time; the
+    first timestamp when the container has none), the convention `heaters.stages.frames` reads
+    them back with.
     """
     times: list[float] = []
     tb = float(stream.time_base) if stream.time_base else 0.0
     origin: int | None = stream.start_time
     step = 1.0 / float(stream.average_rate) if stream.average_rate else 1 / 30
     last_duration = 0.0
-    skipped = 0
     next_report = time.monotonic() + PROGRESS_EVERY_S
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            break
-        except av.FFmpegError as e:
-            log.warning("demuxing stopped early: %s", _one_line(e))
-            break
-        try:
-            frames = packet.decode()
-        except av.FFmpegError:
-            skipped += 1
-            continue
+    with _Frames(container, stream) as frames:
         for frame in frames:
             pts = frame.pts
             if pts is not None and tb:
@@ -227,15 +220,89 @@ def _decode(
             times.append(t)
             last_duration = frame.duration * tb if frame.duration and tb else step
             scorer.add(frame)
-        if on_progress is not None:
-            now = time.monotonic()
-            if now >= next_report:
-                next_report = now + PROGRESS_EVERY_S
-                on_progress(len(times), max(estimate, len(times)))
+            if on_progress is not None:
+                now = time.monotonic()
+                if now >= next_report:
+                    next_report = now + PROGRESS_EVERY_S
+                    on_progress(len(times), max(estimate, len(times)))
+        skipped = frames.skipped
     if on_progress is not None:
         on_progress(len(times), len(times))
     return times, last_duration, skipped
 
+
+class _Frames:
+    """The decoded frames of one stream, decoded on a background thread, in order.
+
+    A bounded queue (`QUEUE_FRAMES`) keeps memory flat: the decoder waits when the measuring
+    falls behind. Leaving the `with` block (normally, on an error or on Ctrl-C in the consumer)
+    stops the decoder thread and waits for it, so the container is never closed under it.
+    """
+
+    _END = object()
+
+    def __init__(self, container: Any, stream: Any) -> None:
+        self._container, self._stream = container, stream
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="splice-decode", daemon=True)
+        self.skipped = 0
+
+    def __enter__(self) -> _Frames:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:  # unblock a decoder waiting on a full queue
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(timeout=0.05)
+
+    def __iter__(self) -> Iterator[av.VideoFrame]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            packets = self._container.demux(self._stream)
+            while not self._stop.is_set():
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.FFmpegError as e:
+                    log.warning("demuxing stopped early: %s", _one_line(e))
+                    break
+                try:
+                    decoded = packet.decode()
+                except av.FFmpegError:
+                    self.skipped += 1
+                    continue
+                for frame in decoded:
+                    if not self._put(frame):
+                        return
+        except BaseException as e:  # handed to the consumer, raised there
+            self._put(e)
+            return
+        self._put(self._END)
 
 
 def check_params(params: SpliceParams) -> float:
