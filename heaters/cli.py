@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,10 +28,29 @@ from heaters.errors import (
 )
 from heaters.interrupt import Interrupted
 from heaters.settings import ConfigError, Settings, load
-from heaters.store import claims, clips, status, videos
-from heaters.store.home import ENV_HOME, default_home
-from heaters.store.store import Store, StoreError
-from heaters.store.tables import Clip, SourceVideo
+from heaters.store import reads, status
+from heaters.store.home import ENV_HOME, Home, default_home
+
+if TYPE_CHECKING:
+    from heaters.store.store import Store
+    from heaters.store.tables import Clip, SourceVideo
+
+
+class _Later:
+    """A module imported on first use. Module level here is light (typer, rich, the stdlib, pure
+    heaters modules): `--version`, `status` and `clips` never load SQLAlchemy, SQLModel, numpy
+    or the media and model stack (tests/test_quick.py); the other commands load what they use."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+claims = _Later("heaters.store.claims")
+clips = _Later("heaters.store.clips")
+videos = _Later("heaters.store.videos")
 
 app = typer.Typer(
     name="heaters",
@@ -74,6 +96,8 @@ def _root(
 
 
 def open_store(home: Path | None) -> Store:
+    from heaters.store.store import Store, StoreError
+
     root = home if home is not None else default_home()
     try:
         return Store.open(root)
@@ -81,7 +105,27 @@ def open_store(home: Path | None) -> Store:
         raise OperationFailed(str(exc)) from exc
 
 
-def settings_for(store: Store, **overrides: Any) -> Settings:
+@dataclasses.dataclass
+class Listing:
+    home: Home
+    db: Any  # a reads.Reader (the quick path) or a SQLModel session (the full store)
+
+
+@contextmanager
+def reading(home: Path | None) -> Iterator[Listing]:
+    """One read transaction for a listing: the quick read path (plain SQL, read-only) when the
+    home is ready for it, else the full store, which migrates or refuses as every command does."""
+    root = home if home is not None else default_home()
+    with reads.open_reader(root) as reader:
+        if reader is not None:
+            yield Listing(reader.home, reader)
+            return
+    store = open_store(root)
+    with store.tx(write=False) as session:
+        yield Listing(store.home, session)
+
+
+def settings_for(store: Store | Listing, **overrides: Any) -> Settings:
     try:
         return load(store.home.root).with_overrides(**overrides)
     except ConfigError as exc:
@@ -365,16 +409,16 @@ def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: [bold]heaters status --json[/bold]
     """
-    store = open_store(home)
-    grace_s = settings_for(store).grace_s
-    with store.tx(write=False) as session:
-        young = review_waiting(session, grace_s)
+    with reading(home) as listing:
+        grace_s = settings_for(listing).grace_s
+        db = listing.db
+        young = reads.waiting(db, grace_s)
         data = {
-            "home": str(store.home.root),
-            "videos": status.counts(session, "source_videos"),
-            "clips": status.counts(session, "clips"),
-            "failed_videos": status.failures(session, "source_videos"),
-            "failed_clips": status.failures(session, "clips"),
+            "home": str(listing.home.root),
+            "videos": reads.counts(db, "source_videos"),
+            "clips": reads.counts(db, "clips"),
+            "failed_videos": reads.failures(db, "source_videos"),
+            "failed_clips": reads.failures(db, "clips"),
             "review_waiting": _waiting_dict(young),
         }
     for label in ("failed_videos", "failed_clips"):  # times are ISO 8601 everywhere
@@ -421,7 +465,7 @@ def video_dict(v: SourceVideo) -> dict[str, Any]:
     }
 
 
-def clip_dict(c: Clip) -> dict[str, Any]:
+def clip_dict(c: Clip | reads.ClipRow) -> dict[str, Any]:
     return {
         "id": c.id,
         "source_video_id": c.source_video_id,
@@ -473,12 +517,10 @@ def clips_cmd(
     """
     if state is not None and state not in {s.value for s in ClipState}:
         raise BadInput(f"unknown clip state {state!r}")
-    from heaters.store import search as search_store
-
-    store = open_store(home)
-    with store.tx(write=False) as session:
-        rows = [clip_dict(c) for c in clips.list_clips(session, video, [state] if state else None)]
-        tags = search_store.tags_by_clip(session, [r["id"] for r in rows])
+    with reading(home) as listing:
+        found = reads.clip_rows(listing.db, video, [state] if state else None)
+        rows = [clip_dict(c) for c in found]
+        tags = reads.tags_by_clip(listing.db, [r["id"] for r in rows])
     for r in rows:
         r["tags"] = tags.get(r["id"], [])
     if as_json:

@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from heaters.runner.progress import NullReporter, Task
+
+if TYPE_CHECKING:  # rich.progress is loaded by the commands that show progress, not by all
+    from rich.progress import Progress, TaskID
 
 # Bidi overrides and isolates make shown text lie about its order; control characters (ESC,
 # newline, carriage return, NUL...) can forge lines or drive the terminal.
@@ -99,6 +93,15 @@ class RichReporter:
     """Progress bars on stderr; one per running stage item."""
 
     def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -164,6 +164,28 @@ def replacements(pending: Sequence[Pending]) -> dict[int, int]:
     return out
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """Review actions still in their grace period, and when they commit."""
+
+    actions: int  # pending actions that will apply (replaced ones are not counted)
+    first_at: float | None  # when the first of them commits
+    last_at: float | None  # when the last of them commits
+
+
+def waiting(pending: Sequence[Pending], grace_s: float) -> Waiting:
+    """What a run would leave pending now: the actions and the times they become due (per clip,
+    the newest action decides when all of that clip's actions commit)."""
+    replaced = replacements(pending)
+    newest: dict[Any, float] = {}
+    for p in pending:
+        newest[p.clip] = max(newest.get(p.clip, 0.0), p.created_at)
+    due = [newest[p.clip] + grace_s for p in pending if p.id not in replaced]
+    if not due:
+        return Waiting(0, None, None)
+    return Waiting(len(due), min(due), max(due))
+
+
 def cut_frames(pending: Sequence[Pending], clip: Any) -> list[int]:
     """Frames of the pending splits of `clip` that will apply (they compose)."""
     replaced = replacements(pending)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 ENV_HOME = "HEATERS_HOME"
 
+# The home's identity file beside heaters.db (see `heaters.store.store.claim_identity`).
+ID_FILE = "home.id"
+
 
 def default_home() -> Path:
     """`$HEATERS_HOME`, else the platform data dir (XDG on Linux)."""
@@ -54,3 +57,13 @@ class Home:
         if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"stored path {rel!r} points outside the home folder")
         return path
+
+
+def read_home_id(home: Home) -> str | None:
+    """The id in the home's `home.id`, or None when there is none (or it is empty)."""
+    try:
+        with open(home.root / ID_FILE, "rb") as handle:
+            text = handle.read(200).decode("utf-8", "replace").strip()  # an id is 32 hex digits
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return text or None

@@ -93,26 +93,12 @@ def queue(session: Session, video_id: int | None = None) -> list[Clip]:
     return [c for c in rows if c.id not in busy]
 
 
-@dataclass(frozen=True)
-class Waiting:
-    """Review actions still in their grace period, and when they commit."""
-
-    actions: int  # pending actions that will apply (replaced ones are not counted)
-    first_at: float | None  # when the first of them commits
-    last_at: float | None  # when the last of them commits
+Waiting = rules.Waiting
 
 
 def waiting(session: Session, grace_s: float) -> Waiting:
-    """What a run would leave pending now: the actions and the times they become due (per clip,
-    the newest action decides when all of that clip's actions commit)."""
-    pend, replaced = _live_pending(session)
-    newest: dict[int, float] = {}
-    for e in pend:
-        newest[e.clip_id] = max(newest.get(e.clip_id, 0.0), e.created_at)
-    due = [newest[e.clip_id] + grace_s for e in pend if e.id not in replaced]
-    if not due:
-        return Waiting(0, None, None)
-    return Waiting(len(due), min(due), max(due))
+    """What a run would leave pending now (`heaters.domain.review.waiting`)."""
+    return rules.waiting([_pending_view(e) for e in pending_events(session)], grace_s)
 
 
 def decided_by(session: Session, clip_id: int) -> ClipEvent | None:

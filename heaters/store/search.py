@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text as sql
 from sqlmodel import Session
 
-from heaters.store import vectors
+from heaters.store import reads, vectors
 from heaters.store.tables import Clip
 
 SUPERSEDED = ("merged", "split")
@@ -66,13 +66,7 @@ def text(
 
 
 def tags_by_clip(session: Session, clip_ids: list[int]) -> dict[int, list[list[Any]]]:
-    if not clip_ids:
-        return {}
-    rows = session.execute(
-        sql("SELECT clip_id, tags FROM embeddings WHERE tags IS NOT NULL ORDER BY id")
-    ).all()
-    wanted = set(clip_ids)
-    return {int(c): json.loads(t) for c, t in rows if int(c) in wanted}
+    return reads.tags_by_clip(session, clip_ids)
 
 
 def describe(session: Session, hits: list[tuple[int, float]]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from heaters.store.db import connect_raw, make_engine, transaction
-from heaters.store.home import Home
+from heaters.store.home import ID_FILE, Home, read_home_id
 from heaters.store.migrations import migrate
 
 
@@ -58,19 +58,10 @@ class Store:
         self.engine.dispose()
 
 
-# The home's identity, in the database and in a file beside it: a database that is missing,
-# emptied (`: > heaters.db`) or another home's must not meet this home's media, or `status` would
-# show an empty library and `gc` would free every media file as unreferenced.
-ID_FILE = "home.id"
-
-
-def _id_file(home: Home) -> str | None:
-    try:
-        with open(home.root / ID_FILE, "rb") as handle:
-            text = handle.read(200).decode("utf-8", "replace").strip()  # an id is 32 hex digits
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return text or None
+# The home's identity, in the database and in a file beside it (`home.id`): a database that is
+# missing, emptied (`: > heaters.db`) or another home's must not meet this home's media, or
+# `status` would show an empty library and `gc` would free every media file as unreferenced.
+_id_file = read_home_id
 
 
 def _has_media(home: Home) -> bool:
