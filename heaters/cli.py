@@ -6,9 +6,10 @@ import dataclasses
 import importlib
 import logging
 import os
+import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -1304,6 +1305,65 @@ def _describe(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text} (run with --debug for details)"
 
 
+# The options of the quick commands as `_plain_call` reads them: option -> (parameter, type).
+_PLAIN: dict[str, dict[str, tuple[str, type]]] = {
+    "status": {"--home": ("home", Path), "--json": ("as_json", bool)},
+    "clips": {"--home": ("home", Path), "--json": ("as_json", bool),
+              "--video": ("video", int), "--state": ("state", str)},
+}  # fmt: skip
+_NUMBER = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def _plain_call(args: list[str]) -> tuple[str, dict[str, Any]] | None:
+    """`status` or `clips` with plain options: the command and its arguments, read without Typer.
+
+    Typer coerces each parameter through a pydantic TypeAdapter: importing pydantic and building
+    them costs about as much CPU as the rest of `heaters status` (benchmarks/README.md). These
+    commands are the ones run at every glance, so their everyday forms (`--home H`, `--home=H`,
+    `--json`, `--video N`, `--state S`, each at most once) are read here; anything else (help, an
+    unknown, repeated or dash-led value, a number out of range) goes through Typer as before, with
+    its messages and exit codes. tests/test_quick.py checks both ways read the same arguments.
+    """
+    if not args or args[0] not in _PLAIN:
+        return None
+    options = _PLAIN[args[0]]
+    values: dict[str, Any] = {}
+    rest = iter(args[1:])
+    for arg in rest:
+        option, eq, value = arg.partition("=")
+        if option not in options or options[option][0] in values:
+            return None
+        name, kind = options[option]
+        if kind is bool:
+            if eq:
+                return None
+            values[name] = True
+            continue
+        if not eq:
+            value = next(rest, "")
+        if not value or value.startswith("-") or not value.isprintable():
+            return None
+        if kind is int:
+            if not _NUMBER.fullmatch(value) or int(value) > MAX_ID:
+                return None
+            values[name] = int(value)
+        else:
+            values[name] = kind(value)
+    if "home" not in values and os.environ.get(ENV_HOME):
+        values["home"] = Path(os.environ[ENV_HOME])  # as Typer reads the option's envvar
+    return args[0], values
+
+
+def _command(args: list[str]) -> Callable[[], Any]:
+    """What runs `args`: a quick command called directly, or Typer."""
+    plain = _plain_call(args)
+    if plain is None:
+        return lambda: app(args=args, prog_name="heaters", standalone_mode=False)
+    name, values = plain
+    function = status_cmd if name == "status" else clips_cmd
+    return lambda: function(**values)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one-line errors and exit codes 2 (bad usage/input), 1 (failed), 0."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -1319,7 +1379,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.StreamHandler() if debug else logging.NullHandler()
     )
     try:
-        code = app(args=args, prog_name="heaters", standalone_mode=False)
+        code = _command(args)()
     except typer.Abort:
         err.print("aborted")
         sys.exit(1)

@@ -22,8 +22,10 @@ from heaters.store.migrations import LATEST
 from heaters.store.store import Store, StoreError
 from heaters.store.tables import Clip, Embedding
 
-# What a glance at the library must not pay for (each costs tens of ms to import, or more).
-HEAVY = ("sqlalchemy", "sqlmodel", "numpy", "av", "onnxruntime", "textual", "sqlite_vec", "PIL")
+# What a glance at the library must not pay for (each costs tens of ms to import, or more);
+# pydantic comes with SQLModel, and with Typer's coercion of parameters (see cli._plain_call).
+HEAVY = ("sqlalchemy", "sqlmodel", "numpy", "av", "onnxruntime", "textual", "sqlite_vec", "PIL",
+         "pydantic")  # fmt: skip
 
 
 def library(root: Path) -> Path:
@@ -263,3 +265,67 @@ def test_status_on_a_new_home_creates_it_as_before(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[1:] == ["videos: none", "clips: none"]
     assert (tmp_path / "new" / "heaters.db").is_file() and (tmp_path / "new" / "home.id").is_file()
+
+
+PLAIN_FORMS = [
+    ("status",),
+    ("status", "--json"),
+    ("status", "--home", "/srv/heaters"),
+    ("status", "--home=rel/dir", "--json"),
+    ("status", "--json", "--home", "~/h o m e"),
+    ("clips",),
+    ("clips", "--video", "0"),
+    ("clips", "--video", "12", "--state", "pending_review", "--json"),
+    ("clips", "--state=nonsense", "--home", "h", "--video=9223372036854775807"),
+]
+TYPER_FORMS = [  # read by Typer as before: help, errors, anything unusual
+    ("status", "--help"),
+    ("status", "--home"),
+    ("status", "--home", ""),
+    ("status", "--home", "--json"),
+    ("status", "--json", "--json"),
+    ("status", "--json=1"),
+    ("status", "extra"),
+    ("status", "--verbose"),
+    ("clips", "--video", "-1"),
+    ("clips", "--video", "007"),
+    ("clips", "--video", "9223372036854775808"),
+    ("clips", "--video", "1e3"),
+    ("clips", "--video", "³"),
+    ("clips", "--state", "-x"),
+    ("clips", "--home", "a\nb"),
+    ("--debug", "status"),
+    ("videos",),
+]
+
+
+@pytest.mark.parametrize("env_home", [None, "/from/env"])
+def test_plain_forms_read_what_typer_reads(
+    env_home: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inspect
+
+    import typer
+
+    if env_home is None:
+        monkeypatch.delenv("HEATERS_HOME", raising=False)
+    else:
+        monkeypatch.setenv("HEATERS_HOME", env_home)
+    group = typer.main.get_command(cli.app)
+    for args in PLAIN_FORMS:
+        plain = cli._plain_call(list(args))
+        assert plain is not None and plain[0] == args[0], args
+        function = cli.status_cmd if args[0] == "status" else cli.clips_cmd
+        defaults = {n: p.default for n, p in inspect.signature(function).parameters.items()}
+        by_typer = group.commands[args[0]].make_context(args[0], list(args[1:])).params
+        assert {**defaults, **plain[1]} == by_typer, args
+    for args in TYPER_FORMS:
+        assert cli._plain_call(list(args)) is None, args
+
+
+def test_plain_forms_load_no_pydantic(lib: Path) -> None:
+    """Typer's pydantic-based coercion is skipped for the everyday forms (and used otherwise)."""
+    quick = run("clips", "--home", str(lib), "--video", "1", "--json", importtime=True)
+    assert quick.returncode == 0 and "pydantic" not in imported(quick.stderr)
+    typer_read = run("clips", "--home", str(lib), "--video", "01", importtime=True)
+    assert typer_read.returncode == 0 and "pydantic" in imported(typer_read.stderr)
