@@ -866,6 +866,39 @@ def _hits_json(store: Store, hits: list[tuple[int, float]]) -> list[dict[str, An
         return search_store.describe(session, hits)
 
 
+NoGridOpt = Annotated[
+    bool, typer.Option("--no-grid", help="Text lines even in a terminal (as in pipes).")
+]
+
+
+def _check_images(images: str) -> None:
+    if images not in ("auto", "tgp", "sixel", "halfcell", "none"):
+        raise BadInput(f"unknown --images mode {images!r} (auto, tgp, sixel, halfcell or none)")
+
+
+def _show_hits(
+    store: Store, rows: list[dict[str, Any]], as_json: bool, images: str, no_grid: bool
+) -> None:
+    """JSON, text lines (pipes, --no-grid, --images none), or a thumbnail grid in a terminal."""
+    if as_json:
+        print_json(rows)
+        return
+    if no_grid or images == "none" or not sys.stdout.isatty():
+        _print_hits(rows)
+        return
+    from heaters.store import search as search_store
+    from heaters.tui.grid import clip_ids, print_grid
+    from heaters.tui.images import resolve_mode
+
+    mode = resolve_mode(images)
+    if mode == "none":
+        _print_hits(rows)
+        return
+    with store.tx(write=False) as session:
+        thumbs = search_store.thumbs(session, store.home, clip_ids(rows))
+    print_grid(out, rows, thumbs, mode)
+
+
 def _print_hits(rows: list[dict[str, Any]]) -> None:
     if not rows:
         out.print("no results")
@@ -885,11 +918,16 @@ def similar(
     video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Embedding model.")] = None,
     as_json: JsonOpt = False,
+    images: ImagesOpt = "auto",
+    no_grid: NoGridOpt = False,
 ) -> None:
     """Clips most similar to a clip (cosine of their embeddings), never itself nor superseded.
 
+    In a terminal the hits are a grid of thumbnails; pipes, --json and --no-grid get text.
+
     Example: [bold]heaters similar 12 -k 5[/bold]
     """
+    _check_images(images)
     from heaters.settings import resolve_model
     from heaters.store import search as search_store
 
@@ -905,7 +943,7 @@ def similar(
         except search_store.SearchRefused as exc:
             raise BadInput(str(exc)) from exc
     rows = _hits_json(store, hits)
-    print_json(rows) if as_json else _print_hits(rows)
+    _show_hits(store, rows, as_json, images, no_grid)
 
 
 @app.command()
@@ -914,12 +952,17 @@ def search(
     home: HomeOpt = None,
     k: KOpt = 12,
     as_json: JsonOpt = False,
+    images: ImagesOpt = "auto",
+    no_grid: NoGridOpt = False,
 ) -> None:
     """Text search over the clips' ImageNet label space (objects and animals; not actions,
     colours or people).
 
+    In a terminal the hits are a grid of thumbnails; pipes, --json and --no-grid get text.
+
     Example: [bold]heaters search "motorbike"[/bold]
     """
+    _check_images(images)
     from heaters.domain.label_query import MIN_SCORE
     from heaters.stages.text_encoder import query_labels
     from heaters.store import search as search_store
@@ -938,7 +981,7 @@ def search(
     with store.tx(write=False) as session:
         hits = search_store.text(session, weights, settings.model, k, MIN_SCORE)
     rows = _hits_json(store, hits)
-    print_json(rows) if as_json else _print_hits(rows)
+    _show_hits(store, rows, as_json, images, no_grid)
 
 
 # ---------------------------------------------------------------- export / scenes

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import select
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +126,90 @@ def test_bad_requests_exit_2(library: tuple[Path, SyntheticVideo, Path]) -> None
         res = cli(home, *args)
         assert res.code == 2, (args, res)
         assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+# ---------------------------------------------------------------- the grid in a terminal
+
+HIT_LINE = re.compile(r"^ *\d+\.\d%  clip (\d+) +video \d+ +\d+\.\d\d-\d+\.\d\ds  .*$")
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def on_a_tty(home: Path, *args: str, columns: int = 120) -> tuple[int, str]:
+    """Run `heaters` with stdout on a real pseudo-terminal (stdin and stderr too), as a shell
+    would; returns its exit code and everything it printed, escapes included."""
+    master, slave = os.openpty()
+    env = {**os.environ, "HEATERS_HOME": str(home), "COLUMNS": str(columns), "LINES": "40",
+           "TERM": "xterm-256color", "COLORTERM": "truecolor"}  # fmt: skip
+    env.pop("TMUX", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "heaters", *args], stdin=slave, stdout=slave, stderr=slave,
+        env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    chunks: list[bytes] = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 120)
+        if not ready:
+            proc.kill()
+            raise AssertionError("no output for 120 s")
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.wait(60), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_search_and_similar_show_a_thumbnail_grid_on_a_terminal(
+    library: tuple[Path, SyntheticVideo, Path],
+) -> None:
+    home, _, _ = library
+    clips = cli(home, "clips", "--json").json()
+    first = min(clips, key=lambda c: c["id"])  # type: ignore[union-attr]
+    expected = cli(home, "similar", str(first["id"]), "-k", "4", "--json").json()
+    ids = [h["clip_id"] for h in expected]  # type: ignore[union-attr]
+    assert len(ids) == 4
+    code, shown = on_a_tty(home, "similar", str(first["id"]), "-k", "4", "--images", "halfcell")
+    assert code == 0, shown
+    plain = SGR.sub("", shown)
+    assert "\u2580" in plain and "\x1b[38;2;" in shown  # half blocks, in colour
+    captions = [int(m) for m in re.findall(r"#(\d+) \d+\.\d%", plain)]
+    assert captions == ids  # every hit, best first, each with its id and score
+    for hit in expected:  # type: ignore[union-attr]
+        assert f"#{hit['clip_id']} {hit['score']:.1f}%" in plain
+        assert hit["tags"][0][0] in plain  # its label
+    assert not any(HIT_LINE.match(line) for line in plain.splitlines())  # no text listing
+    # 120 columns hold four 24-cell thumbnails: the four captions share one line
+    assert any(len(re.findall(r"#\d+ ", line)) == 4 for line in plain.splitlines())
+    # --no-grid and --images none: the text lines, even on a terminal
+    for flag in (("--no-grid",), ("--images", "none")):
+        code, shown = on_a_tty(home, "similar", str(first["id"]), "-k", "4", *flag)
+        lines = [ln for ln in SGR.sub("", shown).splitlines() if HIT_LINE.match(ln)]
+        assert code == 0 and [int(HIT_LINE.match(ln).group(1)) for ln in lines] == ids  # type: ignore[union-attr]
+        assert "\u2580" not in shown
+    # search draws the grid too (stderr says which classes it searched)
+    label = first["tags"][0][0]  # type: ignore[index]
+    code, shown = on_a_tty(home, "search", label, "-k", "3", "--images", "halfcell")
+    assert code == 0 and "\u2580" in shown and "classes:" in shown
+    # --json on a terminal is the JSON document, nothing else
+    code, shown = on_a_tty(home, "similar", str(first["id"]), "-k", "4", "--json")
+    assert code == 0 and json.loads(shown) == expected
+
+
+def test_pipes_get_the_text_lines(library: tuple[Path, SyntheticVideo, Path]) -> None:
+    home, _, _ = library
+    clips = cli(home, "clips", "--json").json()
+    first = min(clips, key=lambda c: c["id"])  # type: ignore[union-attr]
+    hits = cli(home, "similar", str(first["id"]), "-k", "4", "--json").json()
+    expected = [h["clip_id"] for h in hits]  # type: ignore[union-attr]
+    for images in ("auto", "halfcell", "tgp"):  # whatever --images says, a pipe gets text
+        res = cli(home, "similar", str(first["id"]), "-k", "4", "--images", images)
+        lines = res.stdout.splitlines()
+        assert res.code == 0 and all(HIT_LINE.match(ln) for ln in lines), res.stdout
+        assert [int(HIT_LINE.match(ln).group(1)) for ln in lines] == expected  # type: ignore[union-attr]
+        assert "\x1b" not in res.stdout and "\u2580" not in res.stdout
+    res = cli(home, "search", "x", "--images", "paint")
+    assert res.code == 2 and "unknown --images mode" in res.stderr and res.stdout == ""

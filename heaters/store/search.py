@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text as sql
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from heaters.store import reads, vectors
-from heaters.store.tables import Clip
+from heaters.store.home import Home
+from heaters.store.tables import Clip, ClipArtifact
 
 SUPERSEDED = ("merged", "split")
 
@@ -88,4 +91,68 @@ def describe(session: Session, hits: list[tuple[int, float]]) -> list[dict[str, 
                 "tags": tags.get(clip_id, []),
             }
         )
+    return out
+
+
+def any_embedded(session: Session, model: str) -> bool:
+    """Whether any clip has a vector of `model` (else similarity has nothing to compare with)."""
+    row = session.execute(
+        sql("SELECT 1 FROM embeddings WHERE model = :m LIMIT 1"), {"m": model}
+    ).first()
+    return row is not None
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """The picture that stands for a clip in a grid: its middle keyframe, else its sprite's
+    middle tile (`box`: the tile's pixels in the sheet, for a crop)."""
+
+    clip_id: int
+    path: Path
+    kind: str  # "keyframe" | "sprite"
+    box: tuple[int, int, int, int] | None = None
+
+
+def _middle_keyframe(arts: Sequence[ClipArtifact]) -> ClipArtifact:
+    by_frame = sorted(arts, key=lambda a: (int((a.meta or {}).get("frame", 0)), a.tag))
+    return by_frame[(len(by_frame) - 1) // 2]
+
+
+def sprite_box(meta: Mapping[str, Any], index: int) -> tuple[int, int, int, int]:
+    """Pixel box of tile `index` in a sprite sheet, from the sheet's geometry."""
+    w, h = int(meta["tile_width"]), int(meta["tile_height"])
+    cols = max(1, int(meta.get("columns") or 1))
+    col, row = index % cols, index // cols
+    return (col * w, row * h, (col + 1) * w, (row + 1) * h)
+
+
+def thumbs(session: Session, home: Home, clip_ids: Sequence[int]) -> dict[int, Thumb]:
+    """A thumbnail per clip that has one: keyframes (approved clips) before sprites (any clip
+    past splicing). One query for all the clips' artifacts, not one per clip."""
+    ids = [int(i) for i in clip_ids]
+    if not ids:
+        return {}
+    rows = session.exec(  # type: ignore[call-overload]
+        select(ClipArtifact).where(col(ClipArtifact.clip_id).in_(ids))
+    ).all()
+    keyframes: dict[int, list[ClipArtifact]] = {}
+    sprites: dict[int, ClipArtifact] = {}
+    for a in rows:
+        if a.kind == "keyframe":
+            keyframes.setdefault(a.clip_id, []).append(a)
+        elif a.kind == "sprite" and a.clip_id not in sprites:
+            sprites[a.clip_id] = a
+    out: dict[int, Thumb] = {}
+    for clip_id in ids:
+        if clip_id in keyframes:
+            art = _middle_keyframe(keyframes[clip_id])
+            out[clip_id] = Thumb(clip_id, home.abs(art.path), "keyframe")
+            continue
+        sprite = sprites.get(clip_id)
+        meta = dict(sprite.meta or {}) if sprite is not None else {}
+        count = int(meta.get("tile_count") or len(meta.get("frames") or []))
+        if sprite is None or not count or "tile_width" not in meta or "tile_height" not in meta:
+            continue
+        box = sprite_box(meta, count // 2)
+        out[clip_id] = Thumb(clip_id, home.abs(sprite.path), "sprite", box)
     return out
