@@ -1005,6 +1005,10 @@ def export(
     group: Annotated[
         bool, typer.Option("--group", help="One file per group of grouped clips.")
     ] = False,
+    clip: Annotated[
+        list[int] | None,
+        typer.Option("--clip", min=0, max=MAX_ID, help="Only this clip (repeat for more)."),
+    ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default <home>/exports).")
     ] = None,
@@ -1048,7 +1052,7 @@ def export(
         raise OperationFailed(f"cannot write to {target}: {exc.strerror or exc}") from exc
     with store.tx(write=False) as session:
         items, clip_ids = plan_exports(
-            session, store.home, _EXPORT_STATES[state], video, group, target, template
+            session, store.home, _EXPORT_STATES[state], video, group, target, template, clip or None
         )
     rep = reporter(quiet, as_json)
     params = export_stage.ExportParams(copy=copy)

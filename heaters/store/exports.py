@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlmodel import Session, col, select
@@ -23,9 +24,13 @@ def plan_exports(
     group: bool,
     out_dir: Path,
     template: str,
+    clip_ids: Sequence[int] | None = None,
 ) -> tuple[list[ExportItem], dict[str, list[int]]]:
-    """Export items and, per item key, the clip ids it holds (timeline order)."""
+    """Export items and, per item key, the clip ids it holds (timeline order); `clip_ids`
+    limits them to those clips (`heaters export --clip`, the find screen's `e`)."""
     query = select(Clip).where(col(Clip.state).not_in(LIVE_EXCLUDED))
+    if clip_ids is not None:
+        query = query.where(col(Clip.id).in_([int(i) for i in clip_ids]))
     if states is not None:
         query = query.where(col(Clip.state).in_(states))
     if video_id is not None:

@@ -156,3 +156,22 @@ def thumbs(session: Session, home: Home, clip_ids: Sequence[int]) -> dict[int, T
         box = sprite_box(meta, count // 2)
         out[clip_id] = Thumb(clip_id, home.abs(sprite.path), "sprite", box)
     return out
+
+
+def sprites(
+    session: Session, home: Home, clip_ids: Sequence[int]
+) -> dict[int, tuple[Path, dict[str, Any]]]:
+    """Each clip's sprite sheet (absolute path, geometry): what a clip without keyframes can be
+    compared by."""
+    ids = [int(i) for i in clip_ids]
+    if not ids:
+        return {}
+    rows = session.exec(  # type: ignore[call-overload]
+        select(ClipArtifact)
+        .where(col(ClipArtifact.clip_id).in_(ids), ClipArtifact.kind == "sprite")
+        .order_by(col(ClipArtifact.id))
+    ).all()
+    out: dict[int, tuple[Path, dict[str, Any]]] = {}
+    for a in rows:
+        out.setdefault(a.clip_id, (home.abs(a.path), dict(a.meta or {})))
+    return out

@@ -7,7 +7,6 @@ functions as the `heaters review approve|...` commands. A refusal is a notificat
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, ClassVar
 
 from sqlalchemy.exc import OperationalError
@@ -20,6 +19,7 @@ from textual.widgets import Static
 from heaters.domain.review import ReviewRefused, describe
 from heaters.settings import Settings
 from heaters.tui.desk import ClipCard, ReviewDesk
+from heaters.tui.find import FindScreen, finder_for
 from heaters.tui.mpv import MPV_MISSING, PlayRequest, find_mpv, run_mpv
 from heaters.tui.panels import (
     EMPTY_KEYS,
@@ -31,7 +31,6 @@ from heaters.tui.panels import (
     help_table,
 )
 from heaters.tui.player import SpritePlayer
-from heaters.tui.similar import SimilarScreen, find_similar
 from heaters.tui.sprite import SpriteSheet
 
 EMPTY_MESSAGE = (
@@ -111,6 +110,7 @@ class ReviewApp(App[None]):
         Binding("u,ctrl+z", "undo", "undo"),
         Binding("p", "mpv", "mpv"),
         Binding("f", "similar", "similar"),
+        Binding("slash", "find", "find"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
     ]
@@ -338,13 +338,18 @@ class ReviewApp(App[None]):
     # ------------------------------------------------------------ similar, mpv, help, quit
 
     def action_similar(self) -> None:
-        """The clips most like the current one, in a modal list (found off the UI thread)."""
+        """The find screen with the clips most like the current one."""
         card = self.card
         if card is None:
             self.notify("no clip to compare", severity="warning")
             return
-        find = partial(find_similar, self.desk.store, card.clip_id, card.sheet, self.settings)
-        self.push_screen(SimilarScreen(card.clip_id, find))
+        self.action_find((card.clip_id, card.sheet))
+
+    def action_find(self, like: tuple[int, Any] | None = None) -> None:
+        """`/`: the find screen, typing a query (heaters.tui.find)."""
+        finder = finder_for(self.desk.store, self.settings)
+        screen = FindScreen(self.desk, finder, images=self.images, like=like)
+        self.push_screen(screen, lambda _: self.show_current())
 
     def action_mpv(self) -> None:
         card = self.card

@@ -183,16 +183,23 @@ class ReviewDesk:
         """Append a decision on the current clip and move on; ReviewRefused writes nothing."""
         return self.act_noted(action, payload).event
 
-    def act_noted(self, action: str, payload: dict[str, Any] | None = None) -> Appended:
-        """`act`, with what the action replaces or overrides (for the screen to say so)."""
-        clip = self.current_clip()
-        if clip is None or clip.id is None:
-            raise ReviewRefused("no clip to review")
+    def act_noted(
+        self, action: str, payload: dict[str, Any] | None = None, clip_id: int | None = None
+    ) -> Appended:
+        """`act`, with what the action replaces or overrides (for the screen to say so).
+
+        `clip_id` decides on a clip other than the current one (the find screen's hits); the
+        store applies the same rules, and the queue moves on only if that clip was current."""
+        if clip_id is None:
+            clip = self.current_clip()
+            if clip is None or clip.id is None:
+                raise ReviewRefused("no clip to review")
+            clip_id = clip.id
         with self.store.tx() as session:
             noted = review_store.append_noted(
-                session, clip.id, action, payload, self.cfg, self.clock()
+                session, clip_id, action, payload, self.cfg, self.clock()
             )
-        self.decided.add(clip.id)
+        self.decided.add(clip_id)
         self.reload()
         return noted
 

@@ -95,6 +95,7 @@ REVIEW_KEYS = (
     Key("x", "speed"),
     Key("p", "mpv"),
     Key("f", "similar"),
+    Key("/", "find"),
     Key("?", "help", True),
     Key("q", "quit", True),
 )
@@ -189,7 +190,9 @@ def help_table() -> Group:
         ("x", "playback speed: 1x, 1.5x, 2x"),
         ("u, ctrl+z", "undo your newest action (again for older); its clip returns"),
         ("p", "play the clip in mpv"),
-        ("f", "similar clips: the nearest embedded clips (from the sprite if not embedded yet)"),
+        ("f", "find clips like this one: thumbnails of the nearest clips (embedded ones, and"
+              " those waiting for review by their sprites); open, play, approve, export there"),
+        ("/", "find by words (objects, animals): the same thumbnail grid"),
         ("?", "this help"),
         ("q", "quit"),
     ]
