@@ -99,7 +99,7 @@ class ThumbCell(Static):
     """
 
     def __init__(self, hit: Hit, index: int, mark: str) -> None:
-        super().__init__(id=f"hit-{index}")
+        super().__init__()
         self.hit, self.index = hit, index
         self.show(mark)
 
@@ -286,7 +286,7 @@ class FindScreen(Screen[None]):
         self._search(event.value)
         self.grid.focus()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+    async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if worker.name == "export":
             self._export_done(worker, event.state)
@@ -294,18 +294,18 @@ class FindScreen(Screen[None]):
         if worker is not self._lookup:
             return  # an older lookup the operator already replaced
         if event.state == WorkerState.SUCCESS and isinstance(worker.result, Found):
-            self._show(worker.result)
+            await self._show(worker.result)
         elif event.state == WorkerState.ERROR:
             self._status(Text(f"cannot search: {worker.error}", style="italic"))
 
-    def _show(self, found: Found) -> None:
+    async def _show(self, found: Found) -> None:
         self.found = found
         self.selected = 0
         self._close()
         self._refresh_marks()
         grid = self.grid
-        grid.remove_children()
-        grid.mount_all(
+        await grid.remove_children()
+        await grid.mount_all(
             [ThumbCell(h, i, self._marks.get(h.clip_id, "")) for i, h in enumerate(found.hits)]
         )
         head = Text(printable(found.title), style="bold")

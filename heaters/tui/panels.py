@@ -95,7 +95,6 @@ REVIEW_KEYS = (
     Key("x", "speed"),
     Key("p", "mpv"),
     Key("f", "similar"),
-    Key("/", "find"),
     Key("?", "help", True),
     Key("q", "quit", True),
 )
@@ -190,8 +189,8 @@ def help_table() -> Group:
         ("x", "playback speed: 1x, 1.5x, 2x"),
         ("u, ctrl+z", "undo your newest action (again for older); its clip returns"),
         ("p", "play the clip in mpv"),
-        ("f", "find clips like this one: thumbnails of the nearest clips (embedded ones, and"
-              " those waiting for review by their sprites); open, play, approve, export there"),
+        ("f", "similar clips: the find screen with thumbnails of the nearest clips (embedded ones,"
+              " and those waiting for review by their sprites); open, play, approve, export there"),
         ("/", "find by words (objects, animals): the same thumbnail grid"),
         ("?", "this help"),
         ("q", "quit"),

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import stat
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -25,17 +22,12 @@ from textual.widget import Widget
 from textual.widgets import Static
 from tuihome import ReviewHome
 
-from heaters.runner.context import RunContext
-from heaters.runner.dispatch import run
-from heaters.settings import Settings
-from heaters.store import clips, review, vectors
+from heaters.store import clips, review
 from heaters.store.review import ReviewConfig
 from heaters.store.tables import Clip, ClipEvent
-from heaters.tui import app as app_module
 from heaters.tui.app import HelpScreen, ReviewApp
 from heaters.tui.launch import make_app, session_summary
 from heaters.tui.player import HalfBlockView, SpritePlayer
-from heaters.tui.similar import NOTHING_EMBEDDED, Similar, SimilarScreen
 
 SIZE = (120, 40)
 FAR_FUTURE = 4_000_000_000.0
@@ -432,94 +424,7 @@ def test_undo_after_commit_restores_the_split_clip(review_home: ReviewHome) -> N
     assert not [c for c in review_home.clips() if c.origin == "split"]
 
 
-# ---------------------------------------------------------------- similar clips
-
-
-async def similar_result(app: ReviewApp, pilot: Pilot[None]) -> tuple[Similar, str]:
-    """Press `f`, wait for the lookup thread, and return what the screen shows."""
-    await pilot.press("f")
-    screen = app.screen
-    assert isinstance(screen, SimilarScreen)
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    assert screen.result is not None
-    return screen.result, text_of(screen.query_one("#similar-body"))
-
-
-def test_f_without_embedded_clips_says_so(review_home: ReviewHome) -> None:
-    app = app_for(review_home)
-
-    async def script(pilot: Pilot[None]) -> None:
-        result, body = await similar_result(app, pilot)
-        assert result.rows == [] and result.source is None
-        assert NOTHING_EMBEDDED in body
-        await pilot.press("a")  # review keys do nothing under the list
-        await pilot.press("f")
-        assert not isinstance(app.screen, SimilarScreen)
-
-    drive(app, script)
-    assert events(review_home) == []
-
-
-def test_f_searches_in_a_thread(review_home: ReviewHome, monkeypatch: pytest.MonkeyPatch) -> None:
-    """While the lookup runs the screen says so and still takes keys."""
-    release = threading.Event()
-
-    def slow(*args: object, **kwargs: object) -> Similar:
-        release.wait(5)
-        return Similar(0, message="done")
-
-    monkeypatch.setattr(app_module, "find_similar", slow)
-    app = app_for(review_home)
-
-    async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("f")
-        await pilot.pause()
-        assert "finding similar clips…" in text_of(app.screen.query_one("#similar-body"))
-        await pilot.press("escape")
-        assert not isinstance(app.screen, SimilarScreen)
-        release.set()
-
-    drive(app, script)
-
-
-def test_f_lists_embedded_clips_never_the_current_one(review_home: ReviewHome) -> None:
-    ids = [c.id or 0 for c in review_home.clips()]
-    approved = {ids[0], ids[2], ids[3]}
-    store = review_home.store()
-    cfg = ReviewConfig(home=store.home, min_clip_s=review_home.settings.min_clip_s)
-    with store.tx() as session:
-        for clip_id in sorted(approved):
-            review.append(session, clip_id, "approve", None, cfg, time.time() - 1)
-    run(RunContext(store, Settings(grace_s=0)))  # commit, keyframes, embed
-    app = app_for(review_home)
-    model = "efficientnet_lite0"
-
-    async def script(pilot: Pilot[None]) -> None:
-        assert app.desk.current == ids[1]  # the one clip still under review
-        result, body = await similar_result(app, pilot)
-        assert result.source == "sprite" and "from its sprite (not embedded yet)" in body
-        assert {r["clip_id"] for r in result.rows} == approved
-        assert all(r["state"] == "embedded" for r in result.rows)
-        scores = [r["score"] for r in result.rows]
-        assert scores == sorted(scores, reverse=True)
-        for r in result.rows:  # one line each: clip, score, video · time, tags, state
-            start = f"{r['start_time_s']:.2f}"
-            line = rf"^ *{r['clip_id']} +{r['score']:.1f} % +1 · {start}–.* embedded *$"
-            assert re.search(line, body, re.M), body
-        await pilot.press("escape")
-        with store.tx() as session:  # now the clip has an embedding: a copy of the first clip's
-            vector = vectors.vector_of(session, ids[0], model)
-            assert vector is not None
-            vectors.put(session, ids[1], model, "keyframe_multi_avg", vector, [])
-        result, body = await similar_result(app, pilot)
-        assert result.source == "embedding" and "from its embedding" in body
-        assert result.rows[0]["clip_id"] == ids[0] and result.rows[0]["score"] == 100.0
-        assert ids[1] not in {r["clip_id"] for r in result.rows}
-        await pilot.press("q")
-        assert not isinstance(app.screen, SimilarScreen) and app.is_running
-
-    drive(app, script)
+# similar clips (f) and find (/): tests/tui/test_find.py
 
 
 # ---------------------------------------------------------------- mpv, help, quit
