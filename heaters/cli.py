@@ -891,12 +891,15 @@ def _show_hits(
     from heaters.tui.images import resolve_mode
 
     mode = resolve_mode(images)
+    if images in ("tgp", "sixel") and mode != images:
+        err.print(f"--images {images}: the terminal reports no pixel size; drew half blocks")
     if mode == "none":
         _print_hits(rows)
         return
     with store.tx(write=False) as session:
         thumbs = search_store.thumbs(session, store.home, clip_ids(rows))
-    print_grid(out, rows, thumbs, mode)
+    if print_grid(out, rows, thumbs, mode) != mode:
+        err.print(f"--images {mode}: the terminal could not draw it; drew half blocks")
 
 
 def _print_hits(rows: list[dict[str, Any]]) -> None:

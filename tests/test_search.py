@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -134,13 +137,19 @@ HIT_LINE = re.compile(r"^ *\d+\.\d%  clip (\d+) +video \d+ +\d+\.\d\d-\d+\.\d\ds
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def on_a_tty(home: Path, *args: str, columns: int = 120) -> tuple[int, str]:
+def on_a_tty(
+    home: Path, *args: str, columns: int = 120, pixels: tuple[int, int] = (0, 0)
+) -> tuple[int, str]:
     """Run `heaters` with stdout on a real pseudo-terminal (stdin and stderr too), as a shell
-    would; returns its exit code and everything it printed, escapes included."""
+    would; returns its exit code and everything it printed, escapes included. `pixels`: the
+    window's size in pixels as the terminal reports it (0: unknown, as over a plain pty)."""
     master, slave = os.openpty()
-    env = {**os.environ, "HEATERS_HOME": str(home), "COLUMNS": str(columns), "LINES": "40",
-           "TERM": "xterm-256color", "COLORTERM": "truecolor"}  # fmt: skip
-    env.pop("TMUX", None)
+    size = struct.pack("HHHH", 40, columns, *pixels)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, size)
+    env = {**os.environ, "HEATERS_HOME": str(home), "TERM": "xterm-256color",
+           "COLORTERM": "truecolor"}  # fmt: skip
+    for name in ("TMUX", "COLUMNS", "LINES"):  # the size is the terminal's
+        env.pop(name, None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "heaters", *args], stdin=slave, stdout=slave, stderr=slave,
         env=env, close_fds=True,
@@ -213,3 +222,32 @@ def test_pipes_get_the_text_lines(library: tuple[Path, SyntheticVideo, Path]) ->
         assert "\x1b" not in res.stdout and "\u2580" not in res.stdout
     res = cli(home, "search", "x", "--images", "paint")
     assert res.code == 2 and "unknown --images mode" in res.stderr and res.stdout == ""
+
+
+def test_graphics_modes_on_a_terminal_that_reports_its_pixel_size(
+    library: tuple[Path, SyntheticVideo, Path],
+) -> None:
+    """tgp sends each picture once and places it with Unicode placeholders (so it sits in the
+    grid); sixel draws one clip per row. Where the terminal reports no pixel size, images cannot
+    be sized: half blocks, and a line on stderr saying so."""
+    home, _, _ = library
+    first = min(cli(home, "clips", "--json").json(), key=lambda c: c["id"])  # type: ignore[union-attr]
+    args = ("similar", str(first["id"]), "-k", "3", "--images")
+    code, shown = on_a_tty(home, *args, "tgp", pixels=(1200, 800))
+    plain = SGR.sub("", shown)
+    assert (
+        code == 0
+        and len(set(re.findall(r"\x1b_Gi=(\d+),m=\d,f=100", shown))) == 3
+        and "\U0010eeee" in shown
+    )
+    assert len(re.findall(r"#\d+ \d+\.\d%", plain)) == 3
+    assert any(len(re.findall(r"#\d+ ", line)) == 3 for line in plain.splitlines())  # one row
+    code, shown = on_a_tty(home, *args, "sixel", pixels=(1200, 800))
+    plain = SGR.sub("", shown)
+    assert code == 0 and shown.count("\x1bP") == 3 and "\u2580" not in shown
+    assert len(re.findall(r"#\d+ \d+\.\d%", plain)) == 3
+    code, shown = on_a_tty(home, *args, "tgp")  # no pixel size: textual-image assumes one
+    assert code == 0 and "\U0010eeee" in shown and "Traceback" not in shown
+    code, shown = on_a_tty(home, *args, "tgp", columns=0)  # no size at all: it cannot draw
+    assert code == 0 and "reports no pixel size; drew half blocks" in shown
+    assert "\u2580" in shown and "\U0010eeee" not in shown and "Traceback" not in shown

@@ -94,14 +94,6 @@ def describe(session: Session, hits: list[tuple[int, float]]) -> list[dict[str, 
     return out
 
 
-def any_embedded(session: Session, model: str) -> bool:
-    """Whether any clip has a vector of `model` (else similarity has nothing to compare with)."""
-    row = session.execute(
-        sql("SELECT 1 FROM embeddings WHERE model = :m LIMIT 1"), {"m": model}
-    ).first()
-    return row is not None
-
-
 @dataclass(frozen=True)
 class Thumb:
     """The picture that stands for a clip in a grid: its middle keyframe, else its sprite's

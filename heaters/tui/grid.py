@@ -125,23 +125,44 @@ def picture(image: Image.Image | None, mode: str, width: int = CELL_WIDTH) -> Re
 def grid(items: Sequence[tuple[Caption, Image.Image | None]], mode: str, total_width: int) -> Table:
     """Thumbnails with their captions in as many columns as `total_width` holds."""
     columns = max(1, (total_width + 2) // (CELL_WIDTH + 2))
-    table = Table.grid(padding=(0, 2, 1, 0))
+    table = Table.grid(padding=(0, 2, 0, 0))
     for _ in range(min(columns, max(1, len(items)))):
         table.add_column(width=CELL_WIDTH, no_wrap=True)
     for lo in range(0, len(items), columns):
         row = items[lo : lo + columns]
-        table.add_row(*(Group(picture(img, mode), cap.text()) for cap, img in row))
+        # pictures and captions on rows of their own: captions line up whatever the pictures'
+        # heights (a graphics protocol sizes them by the terminal's cell size)
+        table.add_row(*(picture(img, mode) for _cap, img in row))
+        table.add_row(*(cap.text() for cap, _img in row))
+        table.add_row()
     return table
 
 
 def print_grid(
     console: Console, rows: Sequence[Mapping[str, Any]], thumbs: Mapping[int, Thumb], mode: str
-) -> None:
-    """What `heaters search` and `heaters similar` print to a terminal (mode != none)."""
+) -> str:
+    """What `heaters search` and `heaters similar` print to a terminal (mode != none); returns
+    the mode it drew with: a graphics mode the terminal cannot size (no pixel size reported)
+    falls back to half blocks rather than fail half-way."""
     if not rows:
         console.print("no results")
-        return
+        return mode
     items = [(caption_of(r), _image(thumbs.get(int(r["clip_id"])))) for r in rows]
+    if mode in ("tgp", "sixel"):
+        try:
+            with console.capture() as drawn:
+                _draw(console, items, mode)
+        except Exception:  # noqa: BLE001 - textual-image cannot size images here
+            mode = "halfcell"
+        else:
+            console.file.write(drawn.get())
+            console.file.flush()
+            return mode
+    _draw(console, items, mode)
+    return mode
+
+
+def _draw(console: Console, items: Sequence[tuple[Caption, Image.Image | None]], mode: str) -> None:
     if mode == "sixel":  # sixel images move the cursor: they cannot share a line
         from textual_image.renderable import SixelImage
 

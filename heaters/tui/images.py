@@ -7,6 +7,7 @@ background colour) work in every terminal and are deterministic, so tests and sn
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -43,8 +44,8 @@ def resolve_mode(
     if requested not in MODES:
         raise ValueError(f"unknown image mode {requested!r} (one of {', '.join(MODES)})")
     if requested != "auto":
-        if requested in GRAPHIC_MODES:
-            _prepare_textual_image()
+        if requested in GRAPHIC_MODES and not _prepare_textual_image():
+            return "halfcell"  # the terminal cannot size images (no pixel size): half blocks
         return requested
     env = os.environ if env is None else env
     tty = bool(sys.__stdout__ and sys.__stdout__.isatty()) if tty is None else tty
@@ -55,16 +56,23 @@ def resolve_mode(
     except Exception:  # noqa: BLE001 - a broken optional renderer must not stop review
         return "halfcell"
     detected = {"SixelImage": "sixel", "TGPImage": "tgp"}.get(renderable.Image.__name__)
-    if detected is None:
+    if detected is None or not _prepare_textual_image():
         return "halfcell"
-    _prepare_textual_image()
     return detected
 
 
-def _prepare_textual_image() -> None:
-    """Importing the widget module queries the cell size: it must run before `App.run()`."""
-    import textual_image.renderable  # noqa: F401
-    import textual_image.widget  # noqa: F401
+def _prepare_textual_image() -> bool:
+    """Importing the widget module queries the cell size: it must run before `App.run()`.
+    False when that fails (a terminal that reports no pixel size divides by zero there)."""
+    # its guesses (no pixel size reported: "assuming VT340 sizes") are logged with a traceback,
+    # which Python's last-resort handler would print over the screen
+    logging.getLogger("textual_image").addHandler(logging.NullHandler())
+    try:
+        import textual_image.renderable  # noqa: F401
+        import textual_image.widget  # noqa: F401
+    except Exception:  # noqa: BLE001 - a broken optional renderer must not stop anything
+        return False
+    return True
 
 
 def graphic_widget_class(mode: str) -> Any:
