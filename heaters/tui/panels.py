@@ -189,9 +189,8 @@ def help_table() -> Group:
         ("x", "playback speed: 1x, 1.5x, 2x"),
         ("u, ctrl+z", "undo your newest action (again for older); its clip returns"),
         ("p", "play the clip in mpv"),
-        ("f", "similar clips: the find screen with thumbnails of the nearest clips (embedded ones,"
-              " and those waiting for review by their sprites); open, play, approve, export there"),
-        ("/", "find by words (objects, animals): the same thumbnail grid"),
+        ("f", "similar clips, as thumbnails (embedded ones and those still waiting for review)"),
+        ("/", "find by words (objects, animals); on a hit: enter opens, a approves, e exports"),
         ("?", "this help"),
         ("q", "quit"),
     ]
