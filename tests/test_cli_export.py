@@ -71,6 +71,22 @@ def test_copy_export_is_fast_and_may_start_early(reviewed: Path, tmp_path: Path)
         assert frames >= clips[r["clip_id"]]["end_frame"] - clips[r["clip_id"]]["start_frame"] - 1
 
 
+def test_export_one_clip(reviewed: Path, tmp_path: Path) -> None:
+    """`--clip` (what the find screen's `e` runs): only the named clips, still by --state."""
+    res = cli(reviewed, "export", "--clip", "5", "--out", str(tmp_path), "--json")
+    assert res.code == 0, res.stderr
+    assert [r["clip_ids"] for r in res.json()] == [[5]]  # type: ignore[union-attr]
+    clips = {c["id"]: c for c in cli(reviewed, "clips", "--json").json()}  # type: ignore[union-attr]
+    frames, _ = _frames_and_duration(Path(res.json()[0]["path"]))  # type: ignore[index]
+    assert abs(frames - (clips[5]["end_frame"] - clips[5]["start_frame"])) <= 1
+    pending = cli(reviewed, "export", "--clip", "1", "--out", str(tmp_path), "--json").json()
+    assert pending == []  # clip 1 waits for review: not "approved"
+    res = cli(reviewed, "export", "--clip", "1", "--clip", "5", "--state", "all", "--out",
+              str(tmp_path), "--json")  # fmt: skip
+    assert sorted(r["clip_id"] for r in res.json()) == [1, 5]  # type: ignore[union-attr]
+    assert [r["status"] for r in res.json() if r["clip_id"] == 5] == ["skipped"]  # type: ignore[union-attr]
+
+
 def test_export_bad_input(reviewed: Path, tmp_path: Path) -> None:
     assert cli(reviewed, "export", "--state", "sideways").code == 2
     assert cli(reviewed, "export", "--template", "../{title}.mp4").code == 2
