@@ -312,3 +312,27 @@ def test_lookups_run_in_a_thread(found_home: ReviewHome, monkeypatch: pytest.Mon
         release.set()
 
     drive(app, script)
+
+
+def test_the_tui_runs_no_sql_of_its_own() -> None:
+    """Lookups and writes go through the store (heaters.store.search, review, exports): no SQL
+    text and no `sqlalchemy.text` in heaters/tui."""
+    import ast
+    import re
+
+    import heaters.tui
+
+    statement = re.compile(
+        r"\b(SELECT\b.*\bFROM|INSERT\s+INTO|UPDATE\b.*\bSET|DELETE\s+FROM)\b", re.S
+    )
+    found = []
+    for path in sorted(Path(heaters.tui.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if statement.search(node.value):
+                    found.append(f"{path.name}:{node.lineno}")
+            elif isinstance(node, ast.ImportFrom) and node.module == "sqlalchemy":
+                if any(a.name == "text" for a in node.names):
+                    found.append(f"{path.name}:{node.lineno} imports sqlalchemy.text")
+    assert found == []
+    assert statement.search("SELECT 1 FROM embeddings WHERE model = :m")  # the check can fail
