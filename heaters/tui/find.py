@@ -46,8 +46,9 @@ GUTTER = 1
 PROMPT = "type what to look for (objects, animals), enter searches · esc back to the hits"
 NOT_APPROVABLE = (
     "approve applies to clips waiting for review; this one is {state} already"
-    " (to change that: undo its decision in the review screen or `heaters review undo`)"
+    " (to change that: undo its decision, `heaters review undo`)"
 )
+NOT_APPROVABLE_SHORT = "n/a: {state} already (approve is for clips waiting for review)"
 
 DONE = {"approve": "approved", "skip": "skipped", "archive": "archived", "merge": "merged",
         "group": "grouped", "split": "split"}  # fmt: skip
@@ -113,14 +114,16 @@ class ThumbCell(Static):
         self.update(Group(picture, caption.text(CELL_WIDTH)))
 
 
-class ThumbGrid(VerticalScroll, can_focus=True):
-    """The hits, as many per row as fit; the screen moves the selection."""
+class ThumbGrid(VerticalScroll, can_focus=True, inherit_bindings=False):
+    """The hits, as many per row as fit; the screen moves the selection (the arrow keys are the
+    screen's, not a scroll container's: the view follows the selection)."""
 
     DEFAULT_CSS = f"""
     ThumbGrid {{
         layout: grid; grid-size: 4; grid-gutter: 0 {GUTTER};
         grid-columns: {CELL_OUTER}; grid-rows: {CELL_ROWS + 4};
-        height: 1fr; width: 1fr; padding: 0 1; background: $background;
+        height: 1fr; width: 1fr; min-width: {CELL_OUTER + 4}; padding: 0 1;
+        background: $background;
     }}
     """
 
@@ -131,6 +134,12 @@ class ThumbGrid(VerticalScroll, can_focus=True):
 
     def on_resize(self) -> None:
         self.styles.grid_size_columns = self.columns
+        # a new width moves the cells once the grid is laid out again: then follow the selection
+        self.call_after_refresh(self.call_after_refresh, self.reveal)
+
+    def reveal(self) -> None:
+        for cell in self.query(".-selected"):
+            self.scroll_to_widget(cell, animate=False)
 
 
 def _label(hit: Hit) -> str:
@@ -177,7 +186,7 @@ class FindScreen(Screen[None]):
     FindScreen #find-query { height: 3; margin: 0 1; }
     FindScreen #find-status { height: auto; max-height: 3; padding: 0 2; color: $text-muted; }
     FindScreen #find-main { height: 1fr; }
-    FindScreen #find-open { width: 1fr; min-width: 40; display: none;
+    FindScreen #find-open { width: 1fr; min-width: 30; display: none;
                             border: round $primary; border-title-color: $text; }
     FindScreen.opened #find-open { display: block; }
     FindScreen #find-player { height: 1fr; }
@@ -339,7 +348,7 @@ class FindScreen(Screen[None]):
         self.selected = max(0, min(len(cells) - 1, index))
         for cell in cells:
             cell.set_class(cell.index == self.selected, "-selected")
-        self.grid.scroll_to_widget(cells[self.selected], animate=False)
+        self.grid.reveal()
         if self.opened is not None:
             self._open()
         self._keys()
@@ -394,7 +403,7 @@ class FindScreen(Screen[None]):
         tags = ", ".join(f"{printable(t[0])} {100 * float(t[1]):.0f}%" for t in hit.row["tags"][:5])
         table.add_row("tags", Text(tags or "-"))
         if not hit.pending:
-            table.add_row("approve", Text(NOT_APPROVABLE.format(state=state), style="italic"))
+            table.add_row("approve", Text(NOT_APPROVABLE_SHORT.format(state=state), style="italic"))
         elif not hit.row["tags"]:
             table.add_row("", Text("waiting for review", style="italic"))
         self.query_one("#find-facts", Static).update(table)

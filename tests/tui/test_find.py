@@ -137,7 +137,8 @@ def test_approve_a_waiting_hit_and_undo_it(found_home: ReviewHome) -> None:
         assert "approve applies to clips waiting for review" in notes(app)[-1]
         assert "embedded" in notes(app)[-1]
         await pilot.press("enter")
-        assert "approve applies to clips waiting" in text_of(screen.query_one("#find-facts"))
+        facts = text_of(screen.query_one("#find-facts"))
+        assert "n/a: embedded already" in facts
         await select(screen, pilot, ids[2])  # waiting: approve is offered and works
         assert " a approve" in key_bar(screen)
         await pilot.press("a")
@@ -336,3 +337,31 @@ def test_the_tui_runs_no_sql_of_its_own() -> None:
                     found.append(f"{path.name}:{node.lineno} imports sqlalchemy.text")
     assert found == []
     assert statement.search("SELECT 1 FROM embeddings WHERE model = :m")  # the check can fail
+
+
+def test_arrows_move_the_selection_when_the_grid_scrolls(found_home: ReviewHome) -> None:
+    """In a small terminal the grid scrolls: the arrows still move the selection (not the
+    scroll position), and the view follows it, also when opening a hit narrows the grid."""
+    app = app_for(found_home)
+
+    def visible(screen: FindScreen) -> bool:
+        cell = list(screen.query(ThumbCell))[screen.selected]
+        return screen.grid.region.contains_region(cell.region)  # whole, not cut by an edge
+
+    async def script(pilot: Pilot[None]) -> None:
+        await pilot.press("f")
+        screen = await settle(app, pilot)
+        assert screen.grid.columns == 2 and screen.grid.max_scroll_y > 0
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.selected == 2 and visible(screen)
+        await pilot.press("up", "right", "enter")  # open: the grid narrows to one column
+        for _ in range(5):
+            await pilot.pause()
+        assert screen.grid.columns == 1 and screen.selected == 1 and visible(screen)
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.selected == 2 and visible(screen)
+        assert screen.opened is not None and screen.opened.clip_id == screen.hits[2].clip_id
+
+    drive(app, script, size=(64, 24))
