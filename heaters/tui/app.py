@@ -349,6 +349,7 @@ class ReviewApp(App[None]):
         """`/`: the find screen, typing a query (heaters.tui.find)."""
         finder = finder_for(self.desk.store, self.settings)
         screen = FindScreen(self.desk, finder, images=self.images, like=like)
+        self.player.pause()  # out of sight; coming back shows the (maybe new) current clip
         self.push_screen(screen, lambda _: self.show_current())
 
     def action_mpv(self) -> None:
