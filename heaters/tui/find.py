@@ -297,9 +297,6 @@ class FindScreen(Screen[None]):
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
-        if worker.name == "export":
-            self._export_done(worker, event.state)
-            return
         if worker is not self._lookup:
             return  # an older lookup the operator already replaced
         if event.state == WorkerState.SUCCESS and isinstance(worker.result, Found):
@@ -551,24 +548,20 @@ class FindScreen(Screen[None]):
         self._marks = marks
 
     def action_export(self) -> None:
+        """Export the selected hit in a thread of the app's (it finishes, and says so, even if
+        the operator leaves the find screen meanwhile)."""
         hit = self.hit
         if hit is None:
             return
-        clip_id = hit.clip_id
+        clip_id, app, store = hit.clip_id, self.app, self.desk.store
         self.notify(f"exporting clip {clip_id}…")
-        self.run_worker(
-            lambda: export_clip(self.desk.store, clip_id),
-            name="export",
-            group="export",
-            thread=True,
-            exit_on_error=False,
-        )
 
-    def _export_done(self, worker: Worker[Any], state: WorkerState) -> None:
-        if state == WorkerState.SUCCESS:
-            status, line = worker.result
-            self.notify(
-                line, title="export", severity="error" if status == "failed" else "information"
-            )
-        elif state == WorkerState.ERROR:
-            self.notify(f"export failed: {worker.error}", title="export", severity="error")
+        def export() -> None:
+            try:
+                status, line = export_clip(store, clip_id)
+            except Exception as exc:  # noqa: BLE001 - a failed export is a notice, not a crash
+                status, line = "failed", f"export of clip {clip_id} failed: {exc}"
+            severity = "error" if status == "failed" else "information"
+            app.call_from_thread(app.notify, line, title="export", severity=severity)
+
+        app.run_worker(export, name="export", group="export", thread=True, exit_on_error=False)
