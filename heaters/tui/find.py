@@ -201,11 +201,12 @@ class FindScreen(Screen[None]):
         *,
         images: str = "halfcell",
         like: tuple[int, Callable[[], SpriteSheet | None]] | None = None,
-        query: str | None = None,
     ) -> None:
+        """`like`: open on the clips like that clip (its id, and how to read its sprite);
+        without it the screen opens on the query box."""
         super().__init__()
         self.desk, self.finder, self.images = desk, finder, images
-        self._start_like, self._start_query = like, query
+        self._start_like = like
         self.found: Found | None = None
         self.selected = 0
         self.opened: ClipCard | None = None
@@ -229,9 +230,6 @@ class FindScreen(Screen[None]):
         if self._start_like is not None:
             clip_id, sheet = self._start_like
             self._find_like(clip_id, sheet)
-        elif self._start_query:
-            self.query_one(Input).value = self._start_query
-            self._search(self._start_query)
         else:
             self.query_one(Input).focus()
             self._status(Text(PROMPT, style="italic"))
