@@ -3,6 +3,9 @@
 Every decision goes through `heaters.store.review` (`append`, `undo`, `queue`, `recent`), the
 same functions as `heaters review approve|...|undo`, so the TUI and its scriptable twin cannot
 disagree. Each call is its own short transaction: a refused action writes nothing.
+
+The store work (`read`, `write`, `write_undo`) touches no desk state, so the app runs it on a
+writer thread; what it returns is applied on the UI thread (`apply`, `advance`, `take_back`).
 """
 
 from __future__ import annotations
@@ -77,6 +80,27 @@ class Undone:
     clip_id: int
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """The queue and the last actions, read together (on whichever thread read them)."""
+
+    queue: list[Clip]
+    recent: list[RecentAction]
+
+
+@dataclass(frozen=True)
+class Written:
+    noted: Appended
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class UndoWritten:
+    undone: Undone
+    back: list[int]  # the undone clip, then any clips the undo restored
+    snapshot: Snapshot
+
+
 def _key(clip: Clip) -> tuple[int, int, int]:
     return (clip.source_video_id, clip.start_frame, clip.id or 0)
 
@@ -94,21 +118,12 @@ class ReviewDesk:
     decided: set[int] = field(default_factory=set)  # clips decided this session (for "n of N")
     seen: set[int] | None = None  # every clip id the queue has shown; None before the first read
     arrived: list[int] = field(default_factory=list)  # clips new to the queue since it opened
+    last_recent: list[RecentAction] = field(default_factory=list)  # as of the last read
+    held: dict[int, Clip] = field(default_factory=dict)  # decided here, not yet written
 
     def reload(self) -> bool:
         """Re-read the queue; keep the current clip when it is still waiting. True if it changed."""
-        with self.store.tx(write=False) as session:
-            fresh = review_store.queue(session, self.video_id)
-        before = ([c.id for c in self.queue], self.current)
-        old_current = next((c for c in self.queue if c.id == self.current), None)
-        self.queue = fresh
-        ids = [c.id for c in fresh]
-        if self.seen is not None:
-            self.arrived += [i for i in ids if i is not None and i not in self.seen]
-        self.seen = (self.seen or set()) | {i for i in ids if i is not None}
-        if self.current not in ids:
-            self.current = self._next_after(old_current)
-        return before != (ids, self.current)
+        return self.apply(self.read())
 
     def _next_after(self, clip: Clip | None) -> int | None:
         if not self.queue:
@@ -179,6 +194,84 @@ class ReviewDesk:
         with self.store.tx(write=False) as session:
             return review_store.min_len(session, video_id, self.cfg.min_clip_s)
 
+    # Store work that may run on any thread: it reads and writes the database and returns what
+    # it found; only the methods below it change the desk (on the UI thread).
+
+    def read(self) -> Snapshot:
+        """The queue and the last actions, as `apply` takes them."""
+        with self.store.tx(write=False) as session:
+            fresh = review_store.queue(session, self.video_id)
+        return Snapshot(fresh, self.recent())
+
+    def write(self, clip_id: int, action: str, payload: dict[str, Any] | None) -> Written:
+        """Append a decision on `clip_id` (ReviewRefused writes nothing), then read back."""
+        with self.store.tx() as session:
+            noted = review_store.append_noted(
+                session, clip_id, action, payload, self.cfg, self.clock()
+            )
+        return Written(noted, self.read())
+
+    def write_undo(self) -> UndoWritten:
+        """Undo the reviewer's newest action and delete what it made; then read back."""
+        with self.store.tx() as session:
+            outcome = review_store.undo(session, self.cfg, self.clock())
+        for path in outcome.files_to_delete:
+            path.unlink(missing_ok=True)
+        target = outcome.target
+        undone = Undone(target.id or 0, target.action, target.clip_id)
+        return UndoWritten(undone, [target.clip_id, *outcome.restored_clip_ids], self.read())
+
+    # UI-thread state
+
+    def apply(self, snapshot: Snapshot) -> bool:
+        """Take a fresh queue; keep the current clip when it is still waiting. True if changed.
+        Clips decided here whose write is still queued stay out (the read came before it)."""
+        fresh = [c for c in snapshot.queue if c.id not in self.held]
+        before = ([c.id for c in self.queue], self.current)
+        old_current = next((c for c in self.queue if c.id == self.current), None)
+        self.queue = fresh
+        self.last_recent = snapshot.recent
+        ids = [c.id for c in fresh]
+        if self.seen is not None:
+            self.arrived += [i for i in ids if i is not None and i not in self.seen]
+        self.seen = (self.seen or set()) | {i for i in ids if i is not None}
+        if self.current not in ids:
+            self.current = self._next_after(old_current)
+        return before != (ids, self.current)
+
+    def advance(self, clip_id: int) -> None:
+        """A decision on `clip_id` was made: it leaves the queue now, before it is written."""
+        self.decided.add(clip_id)
+        nxt = self.upcoming() if self.current == clip_id else self.current
+        self.held.update((clip_id, c) for c in self.queue if c.id == clip_id)
+        self.queue = [c for c in self.queue if c.id != clip_id]
+        self.current = nxt
+
+    def written(self, clip_id: int) -> None:
+        """The decision on `clip_id` is in the store: nothing to take back any more."""
+        self.held.pop(clip_id, None)
+
+    def take_back(self, clip_id: int) -> None:
+        """A decision was not written (refused, database error): its clip is current again."""
+        self.decided.discard(clip_id)
+        clip = self.held.pop(clip_id, None)
+        if clip is not None and all(c.id != clip_id for c in self.queue):
+            self.queue = sorted([*self.queue, clip], key=_key)
+        if any(c.id == clip_id for c in self.queue):
+            self.current = clip_id
+
+    def bring_back(self, clip_ids: list[int]) -> None:
+        """After an undo: the first of its clips that is waiting again becomes current."""
+        ids = [c.id for c in self.queue]
+        for clip_id in clip_ids:
+            self.decided.discard(clip_id)
+        for clip_id in clip_ids:
+            if clip_id in ids:
+                self.current = clip_id
+                break
+
+    # Synchronous forms (the CLI's way): write, then apply on this thread.
+
     def act(self, action: str, payload: dict[str, Any] | None = None) -> ClipEvent:
         """Append a decision on the current clip and move on; ReviewRefused writes nothing."""
         return self.act_noted(action, payload).event
@@ -195,30 +288,17 @@ class ReviewDesk:
             if clip is None or clip.id is None:
                 raise ReviewRefused("no clip to review")
             clip_id = clip.id
-        with self.store.tx() as session:
-            noted = review_store.append_noted(
-                session, clip_id, action, payload, self.cfg, self.clock()
-            )
+        written = self.write(clip_id, action, payload)
         self.decided.add(clip_id)
-        self.reload()
-        return noted
+        self.apply(written.snapshot)
+        return written.noted
 
     def undo(self) -> Undone:
         """Undo the reviewer's newest action; its clip, back in the queue, becomes current."""
-        with self.store.tx() as session:
-            outcome = review_store.undo(session, self.cfg, self.clock())
-        for path in outcome.files_to_delete:
-            path.unlink(missing_ok=True)
-        target = outcome.target
-        self.decided.discard(target.clip_id)
-        self.reload()
-        back = [target.clip_id, *outcome.restored_clip_ids]
-        ids = [c.id for c in self.queue]
-        for clip_id in back:
-            if clip_id in ids:
-                self.current = clip_id
-                break
-        return Undone(target.id or 0, target.action, target.clip_id)
+        written = self.write_undo()
+        self.apply(written.snapshot)
+        self.bring_back(written.back)
+        return written.undone
 
     def recent(self, limit: int = 8) -> list[RecentAction]:
         """The reviewer's newest actions with their outcomes (the store's one answer)."""

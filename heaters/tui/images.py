@@ -107,50 +107,71 @@ def fit(tile_w: int, tile_h: int, cells_w: int, cells_h: int) -> Fit:
     return Fit(width, height_px, (cells_w - width) // 2, (cells_h - rows) // 2)
 
 
-_STYLES: dict[int, Style] = {}
-_STYLE_CACHE_MAX = 1 << 16
+PALETTE_COLORS = 256  # per sprite sheet: colour pairs then repeat, so cells share their objects
+_SEGMENTS: dict[tuple[int, int], Segment] = {}
+_COLORS: dict[int, Color] = {}
+_CACHE_MAX = 1 << 16
 
 
-def _style(key: int) -> Style:
-    """One Style per (top, bottom) colour pair: building Styles is what makes half blocks slow."""
-    style = _STYLES.get(key)
-    if style is None:
-        if len(_STYLES) >= _STYLE_CACHE_MAX:
-            _STYLES.clear()
-        top, bottom = key >> 24, key & 0xFFFFFF
-        style = Style(
-            color=Color.from_rgb(top >> 16, (top >> 8) & 0xFF, top & 0xFF),
-            bgcolor=Color.from_rgb(bottom >> 16, (bottom >> 8) & 0xFF, bottom & 0xFF),
-        )
-        _STYLES[key] = style
-    return style
+def palette_of(image: Image.Image) -> Image.Image:
+    """One adaptive palette for a whole sprite sheet (a clip), as a "P" image for `quantize`.
+
+    Drawn with a few hundred colours, a clip's cells keep meeting the same (top, bottom) pairs, so
+    each pair's Style and Segment are made once and shared by every tile: a tile then costs a few
+    lists, not thousands of new objects (building those, and the garbage collector walking them,
+    was most of a redraw). At 2 pixels per cell the loss against full colour is hard to see.
+    """
+    return image.convert("RGB").quantize(
+        PALETTE_COLORS, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+    )
 
 
-def half_block_lines(tile: Image.Image, box: Fit, base: Style | None = None) -> list[Strip]:
+def _color(rgb: int) -> Color:
+    color = _COLORS.get(rgb)
+    if color is None:
+        if len(_COLORS) >= _CACHE_MAX:
+            _COLORS.clear()
+        color = _COLORS[rgb] = Color.from_rgb(rgb >> 16, (rgb >> 8) & 0xFF, rgb & 0xFF)
+    return color
+
+
+def _segment(key: int, run: int) -> Segment:
+    """`run` cells of one (top, bottom) colour pair, made once and shared."""
+    segment = _SEGMENTS.get((key, run))
+    if segment is None:
+        if len(_SEGMENTS) >= _CACHE_MAX:
+            _SEGMENTS.clear()
+        style = Style.from_color(_color(key >> 24), _color(key & 0xFFFFFF))
+        segment = _SEGMENTS[(key, run)] = Segment(UPPER_HALF * run, style)
+    return segment
+
+
+def half_block_lines(
+    tile: Image.Image, box: Fit, base: Style | None = None, palette: Image.Image | None = None
+) -> list[Strip]:
     """The strips drawing `tile` scaled to `box`: one `▀` per two vertical pixels.
 
-    Colours lose their two low bits (invisible at this size) so that colour pairs repeat and
-    their Styles are shared; runs of one pair become one segment.
+    Colours come from `palette` (the sheet's, see `palette_of`; the tile's own if none), and a
+    run of cells with one colour pair is one segment.
     """
     if box.width == 0:
         return []
-    img = tile.convert("RGB").resize((box.width, box.rows * 2), Image.Resampling.BOX)
-    px = np.asarray(img, dtype=np.uint64) & 0xFC
-    rgb = (px[..., 0] << 16) | (px[..., 1] << 8) | px[..., 2]
+    small = tile.convert("RGB").resize((box.width, box.rows * 2), Image.Resampling.BOX)
+    indexed = small.quantize(
+        palette=palette_of(small) if palette is None else palette, dither=Image.Dither.NONE
+    )
+    table = np.asarray(indexed.getpalette() or [0, 0, 0], dtype=np.int64).reshape(-1, 3)
+    table = (table[:, 0] << 16) | (table[:, 1] << 8) | table[:, 2]
+    rgb = table[np.asarray(indexed, dtype=np.intp)]
     keys = (rgb[0::2] << 24) | rgb[1::2]  # (rows, width): top colour, bottom colour
-    pad_style = base or Style()
+    width = box.width
+    head = [Segment(" " * box.left, base or Style())] if box.left else []
     strips: list[Strip] = []
-    for row in keys.tolist():
-        segments = [Segment(" " * box.left, pad_style)] if box.left else []
-        run_key, run = -1, 0
-        for key in row:
-            if key == run_key:
-                run += 1
-                continue
-            if run:
-                segments.append(Segment(UPPER_HALF * run, _style(run_key)))
-            run_key, run = key, 1
-        if run:
-            segments.append(Segment(UPPER_HALF * run, _style(run_key)))
-        strips.append(Strip(segments, box.left + box.width))
+    for row in keys:
+        starts = np.flatnonzero(np.diff(row, prepend=-1))  # where a new colour pair begins
+        runs = np.diff(starts, append=width)
+        segments = head + [
+            _segment(k, n) for k, n in zip(row[starts].tolist(), runs.tolist(), strict=True)
+        ]
+        strips.append(Strip(segments, box.left + width))
     return strips

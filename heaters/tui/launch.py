@@ -19,11 +19,19 @@ def make_app(
     images: str = "halfcell",
     autoplay: bool = True,
     refresh_s: float = 2.0,
+    tune_gc: bool = False,
 ) -> ReviewApp:
     """The app on a store, with the same review config as the `heaters review` subcommands."""
     cfg = ReviewConfig(home=store.home, min_clip_s=settings.min_clip_s, reviewer=settings.reviewer)
     desk = ReviewDesk(store, cfg, video_id=video_id)
-    return ReviewApp(desk, images=images, autoplay=autoplay, refresh_s=refresh_s, settings=settings)
+    return ReviewApp(
+        desk,
+        images=images,
+        autoplay=autoplay,
+        refresh_s=refresh_s,
+        settings=settings,
+        tune_gc=tune_gc,
+    )
 
 
 def launch(
@@ -31,7 +39,7 @@ def launch(
 ) -> None:
     """`heaters review`: terminal detection (textual-image) must happen before `App.run()`."""
     mode = resolve_mode(images)
-    app = make_app(store, settings, video_id=video_id, images=mode)
+    app = make_app(store, settings, video_id=video_id, images=mode, tune_gc=True)
     app.run()
     summary = session_summary(app, settings)
     if summary:

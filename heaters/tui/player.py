@@ -6,12 +6,15 @@ Textual's line API from strips cached per tile, so playback costs one lookup per
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from PIL import Image
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.filter import ANSIToTruecolor
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
@@ -22,7 +25,18 @@ from heaters.tui.images import fit, graphic_widget_class, half_block_lines
 from heaters.tui.sprite import SpriteSheet
 
 CACHED_TILES = 240  # ~10 s of playback; ~150 KB each at 120 columns
+WARM_TILES = 8  # of the next clip, built before it is shown (a third of a second of playback)
 SPEEDS = (1.0, 1.5, 2.0)  # playback speed steps (`x` cycles them), as the original player had
+
+
+def tile_lines(
+    sheet: SpriteSheet, index: int, width: int, height: int, style: Style
+) -> list[Strip]:
+    """Tile `index` of `sheet` as full-width strips for a `width` x `height` view (no widget
+    state: a worker thread may call it)."""
+    box = fit(sheet.tile_width, sheet.tile_height, width, height)
+    lines = half_block_lines(sheet.tile(index), box, style, sheet.palette)
+    return [line.extend_cell_length(width, style) for line in lines]
 
 
 class HalfBlockView(Widget):
@@ -44,10 +58,25 @@ class HalfBlockView(Widget):
         self._sheet, self._index = sheet, index
         self.refresh()
 
-    def warm(self, sheet: SpriteSheet, index: int = 0) -> None:
-        """Build a tile's rows ahead of time (the next clip's first tile, while the operator
-        looks at this one), so showing it later costs a lookup."""
-        self._build(sheet, index)
+    def warmer(self) -> Callable[[SpriteSheet], Callable[[], None]]:
+        """Build a clip's first tiles ahead of time on a worker thread (the next clip, while
+        the operator looks at this one): call the result there with the sheet, and what that
+        returns on the UI thread to keep the rows. Showing the clip then costs lookups."""
+        width, height = self.size
+        style = self.rich_style
+
+        def build(sheet: SpriteSheet) -> Callable[[], None]:
+            first = range(min(WARM_TILES, sheet.tile_count))
+            built = [(i, tile_lines(sheet, i, width, height, style)) for i in first]
+
+            def keep() -> None:
+                if self.size == (width, height):
+                    for i, lines in built:
+                        self._keep((id(sheet), i, width, height), sheet, lines)
+
+            return keep
+
+        return build
 
     def _lines(self) -> tuple[int, list[Strip]]:
         """The tile's rows as full-width strips, built once per (sheet, tile, size): a redraw is
@@ -63,17 +92,39 @@ class HalfBlockView(Widget):
         key = (id(sheet), index, width, height)
         cached = self._cache.get(key)
         if cached is None:
-            if len(self._cache) >= CACHED_TILES:
-                self._cache.pop(next(iter(self._cache)))  # oldest first: bounded memory
-            box = fit(sheet.tile_width, sheet.tile_height, width, height)
-            tile: Image.Image = sheet.tile(index)
-            style = self.rich_style
-            lines = [
-                line.extend_cell_length(width, style) for line in half_block_lines(tile, box, style)
-            ]
-            cached = self._cache[key] = (0, lines)
-            self._sheets[id(sheet)] = sheet  # keeps id(sheet) from being reused while cached
+            cached = self._keep(
+                key, sheet, tile_lines(sheet, index, width, height, self.rich_style)
+            )
         return cached
+
+    def _keep(
+        self, key: tuple[int, int, int, int], sheet: SpriteSheet, lines: list[Strip]
+    ) -> tuple[int, list[Strip]]:
+        if len(self._cache) >= CACHED_TILES:
+            self._cache.pop(next(iter(self._cache)))  # oldest first: bounded memory
+        self._sheets[id(sheet)] = sheet  # keeps id(sheet) from being reused while cached
+        cached = self._cache[key] = (0, lines)
+        return cached
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The cached rows themselves, past Textual's per-line pass.
+
+        That pass rebuilds every row of a repainted widget (borders, padding, tint: none here)
+        and runs the ANSI-to-truecolor filter over every segment (every colour here is
+        truecolor already): ~4,000 new segments per frame at 160x48. Handing over the cached
+        strips instead lets each row's terminal text be made once per tile and reused each time
+        the tile comes round. Other filters (NO_COLOR, dim) still apply, cached per strip.
+        """
+        strips = [self.render_line(y) for y in crop.line_range]
+        filters = [f for f in self.app.get_line_filters() if not isinstance(f, ANSIToTruecolor)]
+        if filters:
+            background = self.background_colors[1]
+            for f in filters:
+                strips = [strip.apply_filter(f, background) for strip in strips]
+        x1, x2 = crop.column_span
+        if (x1, x2) != (0, self.size.width):
+            strips = [strip.crop(x1, x2) for strip in strips]
+        return strips
 
     def render_line(self, y: int) -> Strip:
         top, lines = self._lines()
@@ -112,6 +163,7 @@ class SpritePlayer(Vertical):
         self.playing = False
         self.speed = SPEEDS[0]  # kept from clip to clip
         self._timer: Timer | None = None
+        self._loading = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="tile-status")
@@ -126,11 +178,20 @@ class SpritePlayer(Vertical):
     def frame(self) -> int | None:
         return self.sheet.frame(self.index) if self.sheet else None
 
-    def warm(self, sheet: SpriteSheet | None) -> None:
-        """Prepare `sheet`'s first tile for a later `load` (half blocks only)."""
+    def warmer(self) -> Callable[[SpriteSheet], Callable[[], None]]:
+        """`HalfBlockView.warmer` (half blocks only; otherwise nothing to prepare)."""
         view = self.query_one("#tile-view") if self.mode == "halfcell" else None
-        if sheet is not None and isinstance(view, HalfBlockView):
-            view.warm(sheet, 0)
+        if isinstance(view, HalfBlockView):
+            return view.warmer()
+        return lambda _sheet: lambda: None
+
+    def wait_for_sheet(self) -> None:
+        """Between clips while the next sheet is decoded (a few ms to a few tens of ms)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self.sheet, self.index, self.playing, self._loading = None, 0, False, True
+        self._show()
 
     def load(self, sheet: SpriteSheet | None) -> None:
         """Show a new clip from its first tile; playing if autoplay is on."""
@@ -140,6 +201,7 @@ class SpritePlayer(Vertical):
         self.sheet = sheet
         self.index = 0
         self.playing = False
+        self._loading = False
         if sheet is not None and sheet.tile_count > 0:
             self._start_timer()
             if self.autoplay:
@@ -202,13 +264,16 @@ class SpritePlayer(Vertical):
             view.show(sheet, self.index)
         elif view is not None:
             view.image = sheet.tile(self.index) if sheet else None  # type: ignore[attr-defined]
-        self.query_one("#tile-status", Static).update(self.status_text())
+        # One fixed line: no layout pass for the whole screen on every frame of playback.
+        self.query_one("#tile-status", Static).update(self.status_text(), layout=False)
         self.post_message(self.Moved(self.index, self.frame))
 
     def status_text(self) -> Text:
         sheet = self.sheet
         if sheet is None:
-            return Text("no sprite for this clip", style="italic")
+            return Text(
+                "loading tiles…" if self._loading else "no sprite for this clip", style="italic"
+            )
         mark = "▶" if self.playing else "❚❚"
         text = Text.assemble(
             (f"{mark} ", "bold"),

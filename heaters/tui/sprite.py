@@ -25,6 +25,7 @@ class SpriteSheet:
     sparse: bool = False
     min_tile_width: int | None = None  # decode at reduced scale when only this much is needed
     _image: Image.Image | None = field(default=None, repr=False)
+    _palette: Image.Image | None = field(default=None, repr=False)
 
     @classmethod
     def from_meta(
@@ -58,6 +59,26 @@ class SpriteSheet:
                 )
             self._image = img.convert("RGB")
         return self._image
+
+    @property
+    def palette(self) -> Image.Image:
+        """The sheet's half-block palette (`images.palette_of`), made once per sheet."""
+        if self._palette is None:
+            from heaters.tui.images import palette_of
+
+            self._palette = palette_of(self.image)
+        return self._palette
+
+    @property
+    def prepared(self) -> bool:
+        """Decoded and with its palette: showing a tile costs no decoding."""
+        return self._palette is not None
+
+    def prepare(self) -> SpriteSheet:
+        """Decode the sheet and make its palette now (both release the GIL: call it from a
+        worker thread so the screen never waits for them)."""
+        _ = self.palette
+        return self
 
     def tile(self, index: int) -> Image.Image:
         """Tile `index` (clamped), cropped from the sheet at whatever scale it was decoded."""

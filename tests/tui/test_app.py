@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
@@ -22,10 +23,11 @@ from textual.widget import Widget
 from textual.widgets import Static
 from tuihome import ReviewHome
 
-from heaters.store import clips, review
+from heaters.store import clips, db, review
+from heaters.store.db import connect_raw
 from heaters.store.review import ReviewConfig
 from heaters.store.tables import Clip, ClipEvent
-from heaters.tui.app import HelpScreen, ReviewApp
+from heaters.tui.app import BUSY_NOTICE_S, HelpScreen, ReviewApp
 from heaters.tui.launch import make_app, session_summary
 from heaters.tui.player import HalfBlockView, SpritePlayer
 
@@ -48,6 +50,17 @@ def drive(
             await script(pilot)
 
     asyncio.run(main())
+
+
+async def press(pilot: Pilot[None], *keys: str) -> None:
+    """Keys as the operator presses them, each one's database write saved and shown before the
+    next (the app writes on a thread; a person is slower than the write)."""
+    app = pilot.app
+    assert isinstance(app, ReviewApp)
+    for key in keys:
+        await pilot.press(key)
+        await app.writes_done()
+        await pilot.pause()
 
 
 def text_of(widget: Widget) -> str:
@@ -125,12 +138,12 @@ def test_approve_skip_archive_advance_the_queue(review_home: ReviewHome) -> None
 
     async def script(pilot: Pilot[None]) -> None:
         assert app.desk.current == ids[0]
-        await pilot.press("a")
+        await press(pilot, "a")
         assert app.desk.current == ids[1]
         assert "2 of 4" in text_of(app.query_one("#info"))
-        await pilot.press("s")
+        await press(pilot, "s")
         assert app.desk.current == ids[2]
-        await pilot.press("d")
+        await press(pilot, "d")
         assert app.desk.current == ids[3]
         history = text_of(app.query_one("#history"))
         assert "pending" in history and f"archive clip {ids[2]}" in history
@@ -148,14 +161,16 @@ def test_last_clip_decided_shows_nothing_to_review(review_home: ReviewHome) -> N
     app = app_for(review_home)
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("a", "a", "a", "a")
+        await press(pilot, "a", "a", "a", "a")
         assert app.desk.current is None
         assert app.screen.has_class("empty")
         message = text_of(app.query_one("#empty"))
         assert "Nothing to review" in message and "heaters run" in message
-        await pilot.press("a")  # nothing to decide: a notice, no crash
-        assert "nothing to review" in notes(app)
-        await pilot.press("u")  # undo still works from the empty screen
+        keys = text_of(app.query_one("#keys"))
+        assert "undo" in keys and "help" in keys and "approve" not in keys
+        await press(pilot, "a", "space", "right")  # not keys here: nothing happens, no crash
+        assert len(events(review_home)) == 4
+        await press(pilot, "u")  # undo still works from the empty screen
         assert app.desk.current == review_home.clips()[-1].id
         assert not app.screen.has_class("empty")
 
@@ -174,7 +189,7 @@ def test_empty_queue_at_start(review_home: ReviewHome) -> None:
     async def script(pilot: Pilot[None]) -> None:
         assert app.screen.has_class("empty")
         assert "heaters run" in text_of(app.query_one("#empty"))
-        await pilot.press("space", "right", "enter", "m", "p")  # none of these may crash
+        await press(pilot, "space", "right", "enter", "m", "p")  # none of these may crash
 
     drive(app, script)
 
@@ -184,17 +199,17 @@ def test_undo_brings_the_previous_clip_back(review_home: ReviewHome) -> None:
     ids = [c.id for c in review_home.clips()]
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("a", "s")
+        await press(pilot, "a", "s")
         assert app.desk.current == ids[2]
-        await pilot.press("u")
+        await press(pilot, "u")
         assert app.desk.current == ids[1]  # the skipped clip is back, current again
         assert "undid skip" in notes(app)[-1]
-        await pilot.press("ctrl+z")
+        await press(pilot, "ctrl+z")
         assert app.desk.current == ids[0]
         assert "1 of 4" in text_of(app.query_one("#info"))
         history = text_of(app.query_one("#history"))
         assert "cancelled" in history and "undo event 1" in history
-        await pilot.press("u")  # nothing left to undo: refused, said, no crash
+        await press(pilot, "u")  # nothing left to undo: refused, said, no crash
         assert "nothing to undo" in notes(app)[-1]
 
     drive(app, script)
@@ -209,7 +224,7 @@ def test_merge_with_previous_gives_one_clip_spanning_both(review_home: ReviewHom
     first, second = review_home.clips()[:2]
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("a", "m")
+        await press(pilot, "a", "m")
         assert app.desk.current == review_home.clips()[2].id
 
     drive(app, script)
@@ -229,7 +244,7 @@ def test_clip_made_by_a_commit_joins_the_open_queue(review_home: ReviewHome) -> 
     app = app_for(review_home)
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("a", "m")
+        await press(pilot, "a", "m")
         assert app.desk.position == (3, 4)
         commit_all(review_home)
         with review_home.store().tx() as session:
@@ -240,10 +255,10 @@ def test_clip_made_by_a_commit_joins_the_open_queue(review_home: ReviewHome) -> 
         await pilot.pause()
         assert f"clip {made.id} (made by a merge or split) joined the queue" in notes(app)
         assert app.desk.position == (4, 5)  # 2 decided, the new clip (earlier in time), 2 left
-        await pilot.press("a", "a")
+        await press(pilot, "a", "a")
         assert app.desk.current == made.id  # reached after the last clip of the timeline
         assert "no sprite for this clip" in text_of(app.query_one("#tile-status"))
-        await pilot.press("right", "p")  # nothing to step through; no crash
+        await press(pilot, "right", "p")  # nothing to step through; no crash
 
     drive(app, script)
 
@@ -253,7 +268,7 @@ def test_group_with_previous(review_home: ReviewHome) -> None:
     first, second = review_home.clips()[:2]
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("s", "g")
+        await press(pilot, "s", "g")
 
     drive(app, script)
     commit_all(review_home)
@@ -267,21 +282,21 @@ def test_refusals_are_notifications(review_home: ReviewHome) -> None:
     app = app_for(review_home)
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("m")  # the first clip has no previous clip
+        await press(pilot, "m")  # the first clip has no previous clip
         assert "no previous clip" in notes(app)[-1]
-        await pilot.press("g")
+        await press(pilot, "g")
         assert "no previous clip" in notes(app)[-1]
-        await pilot.press("enter")  # split mode; 45 frames cannot make two 1 s parts
+        await press(pilot, "enter")  # split mode; 45 frames cannot make two 1 s parts
         assert app.split_mode
         assert "too short to split" in text_of(app.query_one("#prompt"))
-        await pilot.press("right", "enter")
+        await press(pilot, "right", "enter")
         assert "shorter than the minimum" in notes(app)[-1]
-        await pilot.press("escape", "s")  # on to the 90-frame clip
+        await press(pilot, "escape", "s")  # on to the 90-frame clip
         second = review_home.clips()[1].id
         assert app.desk.current == second
-        await pilot.press("enter")  # tile 0 is the clip's first frame
+        await press(pilot, "enter")  # tile 0 is the clip's first frame
         assert "a part would be under 30 frames" in text_of(app.query_one("#prompt"))
-        await pilot.press("enter")
+        await press(pilot, "enter")
         assert "outside clip" in notes(app)[-1]
         assert app.desk.current == second
 
@@ -298,15 +313,79 @@ def test_a_locked_database_is_a_notification(
         raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
 
     async def script(pilot: Pilot[None]) -> None:
-        monkeypatch.setattr(app.desk, "act_noted", locked)
-        monkeypatch.setattr(app.desk, "undo", locked)
-        await pilot.press("a")
+        monkeypatch.setattr(app.desk, "write", locked)
+        monkeypatch.setattr(app.desk, "write_undo", locked)
+        await press(pilot, "a")
         assert "database is locked" in notes(app)[-1] and "nothing was written" in notes(app)[-1]
-        await pilot.press("u")
+        await press(pilot, "u")
         assert "database is locked" in notes(app)[-1]
         assert app.is_running and app.desk.current == review_home.clips()[0].id
 
     drive(app, script)
+
+
+def hold_write_lock(home: ReviewHome) -> Any:
+    """Another process's writer, as `heaters run` would be: a real SQLite connection holding
+    the write lock (BEGIN IMMEDIATE) until it is rolled back."""
+    other = connect_raw(home.root / "heaters.db")
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_a_busy_database_is_a_notice_never_a_frozen_screen(review_home: ReviewHome) -> None:
+    """While another connection holds the write lock, a decision moves the queue on at once,
+    the screen keeps taking keys, a notice says the write waits; once the lock is gone the
+    decision is saved, in the order it was made."""
+    app = app_for(review_home)
+    ids = [c.id for c in review_home.clips()]
+
+    async def script(pilot: Pilot[None]) -> None:
+        other = hold_write_lock(review_home)
+        try:
+            await pilot.press("a")
+            assert app.desk.current == ids[1] and app.pending_writes == 1
+            await pilot.press("s")  # a second decision queues behind the first
+            assert app.desk.current == ids[2]
+            await pilot.pause(BUSY_NOTICE_S + 0.3)
+            assert any("database is busy" in n for n in notes(app))
+            assert app.pending_writes == 2
+            await pilot.press("space")  # the screen still answers
+            assert app.query_one(SpritePlayer).playing
+        finally:
+            other.rollback()
+            other.close()
+        await app.writes_done()
+        await pilot.pause()
+        assert app.desk.current == ids[2]
+
+    drive(app, script)
+    assert [(e.clip_id, e.action) for e in events(review_home)] == [
+        (ids[0], "approve"), (ids[1], "skip"),
+    ]  # fmt: skip
+
+
+def test_a_lock_held_past_the_busy_timeout_writes_nothing_and_says_so(
+    review_home: ReviewHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 300)  # connections the app opens wait 0.3 s
+    app = app_for(review_home)
+    first = review_home.clips()[0].id
+
+    async def script(pilot: Pilot[None]) -> None:
+        other = hold_write_lock(review_home)
+        try:
+            await pilot.press("a")
+            await app.writes_done()
+            await pilot.pause()  # the notice is posted as a message
+        finally:
+            other.rollback()
+            other.close()
+        assert "database is locked" in notes(app)[-1] and "nothing was written" in notes(app)[-1]
+        assert app.desk.current == first  # the clip is back, to decide again
+        assert str(first) in text_of(app.query_one("#info"))
+
+    drive(app, script)
+    assert events(review_home) == []
 
 
 def test_video_filter(review_home: ReviewHome) -> None:
@@ -328,10 +407,10 @@ def test_space_plays_and_pauses(review_home: ReviewHome) -> None:
     async def script(pilot: Pilot[None]) -> None:
         player = app.query_one(SpritePlayer)
         assert not player.playing and player.index == 0
-        await pilot.press("space")
+        await press(pilot, "space")
         assert player.playing
         await pilot.pause(0.4)  # 24 fps: several tiles
-        await pilot.press("space")
+        await press(pilot, "space")
         assert not player.playing
         shown = player.index
         assert shown > 0
@@ -348,20 +427,20 @@ def test_arrows_step_tiles_and_start_split_mode(review_home: ReviewHome) -> None
     async def script(pilot: Pilot[None]) -> None:
         player = app.query_one(SpritePlayer)
         assert player.playing
-        await pilot.press("right")  # pauses wherever playback was
+        await press(pilot, "right")  # pauses wherever playback was
         assert not player.playing and app.split_mode
         start = player.index
-        await pilot.press("right")
+        await press(pilot, "right")
         assert player.index == start + 1
-        await pilot.press("shift+right", "left")
+        await press(pilot, "shift+right", "left")
         assert player.index == start + 10
         await pilot.pause(0.2)
         assert player.index == start + 10  # still paused
-        await pilot.press("shift+left", "shift+left")
+        await press(pilot, "shift+left", "shift+left")
         assert player.index == 0  # clamped at the first tile
         prompt = app.query_one("#prompt")
         assert prompt.display
-        await pilot.press("escape")
+        await press(pilot, "escape")
         assert not app.split_mode and not prompt.display and player.playing
         assert app.desk.current == review_home.clips()[0].id  # esc decided nothing
 
@@ -375,9 +454,9 @@ def test_split_at_the_shown_tile(review_home: ReviewHome) -> None:
     chosen: dict[str, int] = {}
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("a")
+        await press(pilot, "a")
         assert app.desk.current == clip.id
-        await pilot.press("shift+right", "shift+right", "shift+right", "right", "left")
+        await press(pilot, "shift+right", "shift+right", "shift+right", "right", "left")
         player = app.query_one(SpritePlayer)
         assert player.index == 30 and player.sheet is not None
         frame = player.sheet.frames[30]
@@ -386,7 +465,7 @@ def test_split_at_the_shown_tile(review_home: ReviewHome) -> None:
         prompt = text_of(app.query_one("#prompt"))
         assert f"split at frame {frame}?" in prompt and "enter to split" in prompt
         assert f"frame {frame}" in text_of(app.query_one("#tile-status"))
-        await pilot.press("enter")
+        await press(pilot, "enter")
         assert not app.split_mode
         assert app.desk.current == review_home.clips()[2].id
 
@@ -410,14 +489,14 @@ def test_undo_after_commit_restores_the_split_clip(review_home: ReviewHome) -> N
     app = app_for(review_home)
 
     async def split(pilot: Pilot[None]) -> None:
-        await pilot.press("a", "shift+right", "shift+right", "shift+right", "enter")
+        await press(pilot, "a", "shift+right", "shift+right", "shift+right", "enter")
 
     drive(app, split)
     commit_all(review_home)
     app = app_for(review_home)
 
     async def undo(pilot: Pilot[None]) -> None:
-        await pilot.press("u")
+        await press(pilot, "u")
         assert app.desk.current == clip.id
 
     drive(app, undo)
@@ -439,7 +518,7 @@ def test_p_without_mpv_says_so(
     app = app_for(review_home)
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("p")
+        await press(pilot, "p")
         assert "mpv not installed" in notes(app)[-1]
 
     drive(app, script)
@@ -459,7 +538,7 @@ def test_p_runs_mpv_on_the_source_with_clip_times(
     second = review_home.clips()[1]
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("a", "p")
+        await press(pilot, "a", "p")
         assert not [n for n in notes(app) if "mpv" in n]
 
     drive(app, script)
@@ -475,13 +554,13 @@ def test_question_mark_shows_help(review_home: ReviewHome) -> None:
     app = app_for(review_home)
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("question_mark")
+        await press(pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
         body = text_of(app.screen.query_one("#help-body"))
         for word in ("approve", "merge", "split", "undo", "mpv", "similar", "quit"):
             assert word in body
-        await pilot.press("a")  # keys of the review screen do nothing under the help
-        await pilot.press("escape")
+        await press(pilot, "a")  # keys of the review screen do nothing under the help
+        await press(pilot, "escape")
         assert not isinstance(app.screen, HelpScreen)
 
     drive(app, script)
@@ -492,7 +571,7 @@ def test_q_quits_and_leaves_a_summary(review_home: ReviewHome) -> None:
     app = app_for(review_home)
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("a", "q")
+        await press(pilot, "a", "q")
         await pilot.pause()
         assert not app.is_running
 
@@ -547,15 +626,15 @@ def test_x_cycles_playback_speed(review_home: ReviewHome) -> None:
     async def script(pilot: Pilot[None]) -> None:
         player = app.query_one(SpritePlayer)
         assert player.speed == 1.0 and "1x" in player.status_text().plain
-        await pilot.press("x")
+        await press(pilot, "x")
         assert player.speed == 1.5 and player.playing and "1.5x" in player.status_text().plain
-        await pilot.press("x")
+        await press(pilot, "x")
         assert player.speed == 2.0
         assert player._timer is not None and player.sheet is not None
         assert player._timer._interval == pytest.approx(1 / min(60.0, player.sheet.fps * 2))
-        await pilot.press("x")
+        await press(pilot, "x")
         assert player.speed == 1.0
-        await pilot.press("x", "a")  # the speed stays for the next clip
+        await press(pilot, "x", "a")  # the speed stays for the next clip
         assert player.speed == 1.5
 
     drive(app, script)
@@ -566,7 +645,7 @@ def test_actions_panel_shows_whole_actions_and_their_outcomes(review_home: Revie
     ids = [c.id for c in review_home.clips()]
 
     async def script(pilot: Pilot[None]) -> None:
-        await pilot.press("a", "m")  # approve the first; merge the second with it
+        await press(pilot, "a", "m")  # approve the first; merge the second with it
         history = text_of(app.query_one("#history"))
         assert f"merge clip {ids[1]} with clip {ids[0]}" in history
         assert any("overrides" in n for n in notes(app))  # the merge overrides the approval

@@ -6,11 +6,22 @@ import asyncio
 
 import pytest
 from PIL import Image
+from textual.app import App
+from textual.binding import Binding
 from tuihome import ReviewHome
 
-from heaters.tui.images import UPPER_HALF, fit, half_block_lines, multiplexed, resolve_mode
+from heaters.tui.app import ReviewApp, action_enabled
+from heaters.tui.images import (
+    PALETTE_COLORS,
+    UPPER_HALF,
+    fit,
+    half_block_lines,
+    multiplexed,
+    palette_of,
+    resolve_mode,
+)
 from heaters.tui.launch import make_app
-from heaters.tui.panels import REVIEW_KEYS, SPLIT_KEYS, key_text
+from heaters.tui.panels import Key, action_name, bar_keys, help_rows, key_text
 from heaters.tui.player import SpritePlayer
 
 
@@ -51,22 +62,75 @@ def test_half_blocks_paint_top_pixel_as_foreground_and_bottom_as_background() ->
         assert strip.cell_length == 4
         segments = list(strip)
         assert "".join(s.text for s in segments) == UPPER_HALF * 4
+        assert len(segments) == 1  # one run of one colour pair
         style = segments[0].style
         assert style is not None and style.color is not None and style.bgcolor is not None
-        assert style.color.get_truecolor()[:3] == (252, 0, 0)  # two low bits dropped
-        assert style.bgcolor.get_truecolor()[:3] == (0, 0, 252)
+        assert style.color.get_truecolor()[:3] == (255, 0, 0)
+        assert style.bgcolor.get_truecolor()[:3] == (0, 0, 255)
+
+
+def test_a_sheet_palette_makes_tiles_share_their_segments() -> None:
+    """Two tiles of one sheet drawn with the sheet's palette reuse the same segment objects
+    for the colour pairs they share (what keeps a redraw from making thousands of objects),
+    and the colours stay close to the picture's."""
+    width, height = 64, 36
+    sheet = Image.new("RGB", (2 * width, height))
+    for x in range(2 * width):
+        for y in range(height):  # a gradient with some texture, two tiles side by side
+            sheet.putpixel((x, y), ((x * 4) % 256, (y * 7) % 256, ((x ^ y) * 3) % 256))
+    palette = palette_of(sheet)
+    assert len(palette.getpalette() or []) // 3 <= PALETTE_COLORS
+    box = fit(width, height, width, height // 2)
+    left = half_block_lines(sheet.crop((0, 0, width, height)), box, palette=palette)
+    again = half_block_lines(sheet.crop((0, 0, width, height)), box, palette=palette)
+    segments = [s for line in left for s in line]
+    assert {id(s) for line in again for s in line} == {id(s) for s in segments}
+    for y, line in enumerate(left[:4]):  # every cell near its two source pixels
+        x = 0
+        for seg in line:
+            assert seg.style is not None and seg.style.color and seg.style.bgcolor
+            top = seg.style.color.get_truecolor()[:3]
+            want = sheet.getpixel((x, 2 * y))
+            assert max(abs(a - b) for a, b in zip(top, want, strict=True)) <= 48, (x, y)
+            x += len(seg.text)
+
+
+def keys_in(mode: str) -> list[Key]:
+    """The key bar's entries in a mode, from the app's one BINDINGS list and its rules."""
+    active = [
+        b
+        for b in Binding.make_bindings(ReviewApp.BINDINGS)
+        if action_enabled(action_name(b.action), mode)
+    ]
+    return bar_keys(active, App[None]().get_key_display)
 
 
 def test_key_bar_keeps_the_essential_keys_when_narrow() -> None:
-    wide = key_text(REVIEW_KEYS, 120).plain
+    review = keys_in("review")
+    wide = key_text(review, 120).plain
     assert "space play/pause" in wide and "p mpv" in wide
-    narrow = key_text(REVIEW_KEYS, 80).plain
+    narrow = key_text(review, 80).plain
     for word in ("approve", "skip", "archive", "merge", "group", "split", "undo", "help", "quit"):
         assert word in narrow
     assert len(narrow) <= 80
-    assert "enter split here" in key_text(SPLIT_KEYS, 80).plain
-    tiny = key_text(REVIEW_KEYS, 50).plain
-    assert len(tiny) <= 50 and tiny.rstrip().endswith("? help q quit") and "a approve" in tiny
+    split = key_text(keys_in("split"), 80).plain
+    assert "enter split here" in split and "esc cancel" in split
+    assert "approve" not in split  # decisions wait until split mode is left
+    assert [k.label for k in keys_in("empty")] == ["undo", "find", "help", "quit"]
+    tiny = key_text(review, 50).plain
+    assert len(tiny) <= 50 and tiny.rstrip().endswith("? help q quit")
+    assert "a approve" in tiny
+
+
+def test_help_lists_every_binding_once() -> None:
+    rows = help_rows(ReviewApp.BINDINGS, App[None]().get_key_display)
+    keys = dict(rows)
+    assert keys["u, ^z"].startswith("undo") and keys["enter"].startswith("split mode")
+    assert keys["←→"].startswith("one tile back")
+    texts = [text for _k, text in rows]
+    assert len(texts) == len(set(texts))
+    described = {b.tooltip for b in Binding.make_bindings(ReviewApp.BINDINGS)}
+    assert set(texts) == described
 
 
 def test_images_none_shows_text_only(review_home: ReviewHome) -> None:
