@@ -358,6 +358,13 @@ class FindScreen(Screen[None]):
             return
         self._open()
 
+    def _narrow(self, name: str, on: bool) -> None:
+        """Open or close the pane beside the grid. The grid's columns follow its width on the
+        next refresh too: Textual sends no Resize when a scroll refresh lays the screen out
+        first (the view following the selection), so `on_resize` alone can miss the change."""
+        self.set_class(on, name)
+        self.grid.call_after_refresh(self.grid.on_resize)
+
     def _open(self) -> None:
         hit = self.hit
         if hit is None:
@@ -371,7 +378,7 @@ class FindScreen(Screen[None]):
             self.notify(f"clip {hit.clip_id} is gone", severity="warning")
             return
         self.opened = card
-        self.add_class("opened")
+        self._narrow("opened", True)
         pane = self.query_one("#find-open")
         pane.border_title = f"clip {card.clip_id}"
         pane.border_subtitle = "esc closes"
@@ -407,7 +414,7 @@ class FindScreen(Screen[None]):
         if self.opened is None:
             return
         self.opened = None
-        self.remove_class("opened")
+        self._narrow("opened", False)
         self.query_one(SpritePlayer).load(None)
 
     # ------------------------------------------------------------ keys
