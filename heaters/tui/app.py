@@ -393,7 +393,7 @@ class ReviewApp(App[None]):
         behind any pending writes, on the writer thread)."""
         if self.pending_writes:
             return  # the write's own read-back will show it
-        self._submit(self.desk.read, self._polled, quiet=True)
+        self.submit_write(self.desk.read, self._polled, quiet=True)
 
     def _polled(self, snapshot: Snapshot) -> None:
         before = self.desk.current
@@ -405,7 +405,7 @@ class ReviewApp(App[None]):
 
     # ------------------------------------------------------------ the writer thread
 
-    def _submit(
+    def submit_write(
         self,
         work: Callable[[], T],
         done: Callable[[T], None],
@@ -465,7 +465,7 @@ class ReviewApp(App[None]):
             return
         self.desk.advance(clip_id)
         self.show_current()  # the next clip now; the write follows on the writer thread
-        self._submit(
+        self.submit_write(
             partial(self.desk.write, clip_id, action, payload),
             partial(self._decided, clip_id),
             partial(self._not_decided, clip_id, action),
@@ -507,7 +507,7 @@ class ReviewApp(App[None]):
         self.action_decide("split", {"frame": int(frame)})
 
     def action_undo(self) -> None:
-        self._submit(self._write_undo, self._undone, self._not_undone, "undo", shows=True)
+        self.submit_write(self._write_undo, self._undone, self._not_undone, "undo", shows=True)
 
     def _write_undo(self) -> tuple[UndoWritten, ClipCard | None]:
         """(writer thread) The undo, and the card of the clip it brings back."""

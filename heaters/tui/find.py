@@ -16,6 +16,7 @@ stage), in a worker thread. Lookups run in a worker thread too: the screen stays
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.console import Group
@@ -33,7 +34,7 @@ from heaters.console import printable
 from heaters.domain.review import ReviewRefused, describe
 from heaters.settings import Settings
 from heaters.store.store import Store
-from heaters.tui.desk import ClipCard, ReviewDesk
+from heaters.tui.desk import ClipCard, ReviewDesk, UndoWritten, Written
 from heaters.tui.finder import Finder, Found, Hit
 from heaters.tui.grid import CELL_ROWS, CELL_WIDTH, Caption, HalfBlocks
 from heaters.tui.mpv import MPV_MISSING, PlayRequest, find_mpv, run_mpv
@@ -496,36 +497,59 @@ class FindScreen(Screen[None]):
                 severity="warning",
             )
             return
-        try:
-            noted = self.desk.act_noted("approve", clip_id=hit.clip_id)
-        except ReviewRefused as exc:
-            self.notify(str(exc), title="cannot approve", severity="warning")
-            return
-        except OperationalError as exc:
-            self.notify(f"database error: {exc.orig} (nothing was written)", severity="error")
-            return
-        for old in noted.replaced:
-            what = describe(old.action, old.clip_id, old.payload)
-            self.notify(f"replaces event {old.id} ({what}): it will not apply")
-        for note in noted.notes:
-            self.notify(note, title=f"event {noted.event.id}")
-        self.notify(
-            f"approved clip {hit.clip_id} (event {noted.event.id}); `heaters run` applies it"
-            " after the grace period, u undoes",
+        clip_id = hit.clip_id
+
+        def done(written: Written) -> None:
+            noted = written.noted
+            self.desk.decided.add(clip_id)
+            self.desk.apply(written.snapshot)
+            for old in noted.replaced:
+                what = describe(old.action, old.clip_id, old.payload)
+                self.notify(f"replaces event {old.id} ({what}): it will not apply")
+            for note in noted.notes:
+                self.notify(note, title=f"event {noted.event.id}")
+            self.notify(
+                f"approved clip {clip_id} (event {noted.event.id}); `heaters run` applies it"
+                " after the grace period, u undoes",
+            )
+            self._after_write()
+
+        self._write(
+            partial(self.desk.write, clip_id, "approve", None), done, "approve", f"clip {clip_id}"
         )
-        self._after_write()
 
     def action_undo(self) -> None:
-        try:
-            undone = self.desk.undo()
-        except ReviewRefused as exc:
-            self.notify(str(exc), title="cannot undo", severity="warning")
+        def done(written: UndoWritten) -> None:
+            self.desk.apply(written.snapshot)
+            self.desk.bring_back(written.back)
+            undone = written.undone
+            self.notify(f"undid {undone.action} of clip {undone.clip_id} (event {undone.event_id})")
+            self._after_write()
+
+        self._write(self.desk.write_undo, done, "undo", "undo")
+
+    def _write(
+        self, work: Callable[[], Any], done: Callable[[Any], None], verb: str, what: str
+    ) -> None:
+        """On the review app's writer thread (key order; a busy database is a notice)."""
+
+        def failed(exc: Exception) -> None:
+            if isinstance(exc, ReviewRefused):
+                self.notify(str(exc), title=f"cannot {verb}", severity="warning")
+            else:
+                detail = getattr(exc, "orig", None) or exc
+                self.notify(f"database error: {detail} (nothing was written)", severity="error")
+
+        submit = getattr(self.app, "submit_write", None)
+        if submit is not None:
+            submit(work, done, failed, what=what)
             return
-        except OperationalError as exc:
-            self.notify(f"database error: {exc.orig} (nothing was written)", severity="error")
-            return
-        self.notify(f"undid {undone.action} of clip {undone.clip_id} (event {undone.event_id})")
-        self._after_write()
+        try:  # a host app without a writer thread
+            result = work()
+        except (ReviewRefused, OperationalError) as exc:
+            failed(exc)
+        else:
+            done(result)
 
     def _after_write(self) -> None:
         self._refresh_marks()

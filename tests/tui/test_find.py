@@ -58,6 +58,12 @@ def found_home(found_template: ReviewHome, tmp_path: Path) -> ReviewHome:
     return ReviewHome(root, found_template.video, found_template.settings)
 
 
+async def saved(app: ReviewApp, pilot: Pilot[None]) -> None:
+    """Wait for the writes the last keys started, and the notices they post."""
+    await app.writes_done()
+    await pilot.pause()
+
+
 async def settle(app: ReviewApp, pilot: Pilot[None]) -> FindScreen:
     """Wait for the lookup thread and the grid it fills."""
     screen = app.screen
@@ -142,14 +148,17 @@ def test_approve_a_waiting_hit_and_undo_it(found_home: ReviewHome) -> None:
         await select(screen, pilot, ids[2])  # waiting: approve is offered and works
         assert " a approve" in key_bar(screen)
         await pilot.press("a")
+        await saved(app, pilot)  # written on the app's writer thread
         assert f"approved clip {ids[2]}" in notes(app)[-1]
         cell = captions(screen)[screen.selected]
         assert "approved" in cell and "waiting" not in cell
         assert new_events(found_home) == [(ids[2], "approve")]
         await pilot.press("u")
+        await saved(app, pilot)
         assert f"undid approve of clip {ids[2]}" in notes(app)[-1]
         assert "waiting" in captions(screen)[screen.selected]
         await pilot.press("a")  # approve again, and keep it this time
+        await saved(app, pilot)
         await pilot.press("escape", "escape")  # close the hit, leave find
         assert not isinstance(app.screen, FindScreen)
         assert app.desk.current == ids[1]  # the review queue is where it was
