@@ -1038,8 +1038,8 @@ def export(
     """
     from heaters.domain.naming import BadTemplate, check_template
     from heaters.stages import export as export_stage
+    from heaters.stages.tools import ffmpeg_exe
     from heaters.store.exports import plan_exports
-    from heaters.synthetic import ffmpeg_exe
 
     if state not in _EXPORT_STATES:
         raise BadInput(f"unknown --state {state!r} (approved, embedded or all)")

@@ -19,7 +19,7 @@ class Check:
 
 def _ffmpeg() -> Check:
     try:
-        from heaters.synthetic import ffmpeg_exe
+        from heaters.stages.tools import ffmpeg_exe
 
         exe = ffmpeg_exe()
         proc = subprocess.run(

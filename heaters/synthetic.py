@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import imageio_ffmpeg
+from heaters.stages.tools import ffmpeg_exe
 
 # Source families of `kinds=`, in `_source` order.
 SOURCE_FAMILIES: tuple[str, ...] = (
@@ -50,11 +50,6 @@ class SyntheticVideo:
         """Hard cuts plus the middle frame of every dissolve, sorted."""
         mids = [(a + b) // 2 for a, b in self.dissolves]
         return tuple(sorted([*self.cuts, *mids]))
-
-
-def ffmpeg_exe() -> str:
-    """The ffmpeg binary bundled by imageio-ffmpeg: no system package is needed."""
-    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def _source(kind: int, w: int, h: int, fps: int, rng: random.Random) -> str:

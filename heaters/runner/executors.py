@@ -34,10 +34,10 @@ from heaters.settings import resolve_model
 from heaters.stages import download, embed, keyframes, splice, sprites
 from heaters.stages.atomic import clear_temps, write_bytes
 from heaters.stages.frames import size_change
+from heaters.stages.tools import ffmpeg_exe
 from heaters.store import artifacts, claims, clips, vectors, videos
 from heaters.store.home import Home
 from heaters.store.tables import Clip, SourceVideo
-from heaters.synthetic import ffmpeg_exe
 
 Executor = Callable[[RunContext, Step, list[int]], None]
 

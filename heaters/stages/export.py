@@ -44,6 +44,7 @@ from typing import Literal
 import av
 import av.error
 
+from heaters.domain.exports import ExportItem, Segment
 from heaters.domain.sources import error_text, one_line
 from heaters.stages.atomic import TEMP_PREFIX, atomic_path, die_with_parent
 
@@ -56,44 +57,8 @@ ExportStatus = Literal["ok", "skipped", "failed"]
 # first frames after a seek cannot be decoded and a clip would silently start late; AVI stamps
 # B-frame video with decode times. Sources in other containers are decoded from their start.
 SEEKABLE_FORMATS = frozenset({"mov", "mp4", "matroska", "webm", "flv"})
-Segment = tuple[int, int, float, float]  # (start_frame, end_frame, start_time_s, end_time_s)
 
-
-@dataclass(frozen=True)
-class ExportItem:
-    """One output file: a clip `[start_frame, end_frame)` of `source`, or a group.
-
-    A non-contiguous group lists its parts in `segments` (joined in the given order); then
-    start/end describe the whole group (first start, last end) and only `segments` is cut.
-    """
-
-    key: str  # what the caller calls it ("clip 12", "group 12+13"): reported back as is
-    source: Path
-    start_frame: int
-    end_frame: int  # exclusive
-    start_time_s: float
-    end_time_s: float
-    out_path: Path
-    segments: tuple[Segment, ...] = ()
-
-    @property
-    def parts(self) -> tuple[Segment, ...]:
-        """The frame ranges to cut, in output order; touching ranges are joined into one."""
-        raw = self.segments or (
-            (self.start_frame, self.end_frame, self.start_time_s, self.end_time_s),
-        )
-        merged: list[Segment] = []
-        for seg in raw:
-            if merged and merged[-1][1] == seg[0]:
-                a, _, ta, _ = merged[-1]
-                merged[-1] = (a, seg[1], ta, seg[3])
-            else:
-                merged.append(tuple(seg))  # type: ignore[arg-type]
-        return tuple(merged)
-
-    @property
-    def frame_count(self) -> int:
-        return sum(b - a for a, b, _, _ in self.parts)
+__all__ = ["ExportItem", "ExportParams", "Segment"]  # the item is planned in domain, cut here
 
 
 @dataclass(frozen=True)

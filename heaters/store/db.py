@@ -18,10 +18,30 @@ import sqlean
 import sqlite_vec
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 BUSY_TIMEOUT_MS = 60_000
+
+
+class DatabaseError(OperationalError):
+    """The database could not carry out a transaction (locked past the busy timeout, disk full,
+    unreadable): nothing of it was written. Callers above the store (the review screen, the CLI)
+    catch this store-level type; it subclasses SQLAlchemy's OperationalError only so that code
+    written against that keeps working. `str()` is the driver's own one line."""
+
+    def __init__(self, message: str, cause: OperationalError | None = None) -> None:
+        orig = cause.orig if cause is not None else None
+        super().__init__(
+            cause.statement if cause is not None else None,
+            cause.params if cause is not None else None,
+            orig if isinstance(orig, BaseException) else RuntimeError(message),
+        )
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def connect_raw(db_path: Path) -> Any:
@@ -73,5 +93,10 @@ def make_engine(db_path: Path) -> Engine:
 def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     """A session in one transaction: IMMEDIATE when it will write, DEFERRED for pure reads."""
     bound = engine.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
-    with Session(bound, expire_on_commit=False) as session, session.begin():
-        yield session
+    try:
+        with Session(bound, expire_on_commit=False) as session, session.begin():
+            yield session
+    except OperationalError as exc:
+        detail = str(exc.orig) if exc.orig is not None else str(exc)
+        first = (detail.strip().splitlines() or ["database error"])[0]
+        raise DatabaseError(first, exc) from exc

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from heaters.domain.exports import ExportItem
 from heaters.domain.groups import connected
 from heaters.domain.naming import export_name, export_path
-from heaters.stages.export import ExportItem
 from heaters.store.home import Home
 from heaters.store.tables import Clip, SourceVideo
 

@@ -244,6 +244,14 @@ def train(session: Session, model: str) -> int:
     return nlist
 
 
+def has_any(session: Session, model: str) -> bool:
+    """Whether any clip has an embedding for `model` (the review screen's "nothing yet")."""
+    row = session.execute(
+        text("SELECT 1 FROM embeddings WHERE model = :m LIMIT 1"), {"m": model}
+    ).first()
+    return row is not None
+
+
 def vector_of(session: Session, clip_id: int, model: str) -> np.ndarray | None:
     row = session.execute(
         text("SELECT vector FROM embeddings WHERE clip_id = :c AND model = :m ORDER BY id LIMIT 1"),

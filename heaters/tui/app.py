@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, ClassVar, TypeVar
 
-from sqlalchemy.exc import OperationalError
 from textual import events
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
@@ -27,6 +26,7 @@ from textual.widgets import Static
 from heaters.domain.review import ReviewRefused, describe
 from heaters.settings import Settings
 from heaters.store import review as review_store
+from heaters.store.db import DatabaseError
 from heaters.tui.desk import ClipCard, ReviewDesk, Snapshot, UndoWritten, Written
 from heaters.tui.find import FindScreen, finder_for
 from heaters.tui.modal import Panel
@@ -429,7 +429,7 @@ class ReviewApp(App[None]):
             except Exception as exc:  # noqa: BLE001 - the transaction rolled back: say so
                 if failed is not None:
                     failed(exc)
-                elif not isinstance(exc, OperationalError):
+                elif not isinstance(exc, DatabaseError):
                     self.notify(_db_message(exc), title="cannot read", severity="error")
             else:
                 done(result)

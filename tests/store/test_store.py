@@ -83,3 +83,23 @@ def test_home_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_sqlean_loads_extensions() -> None:
     conn = sqlean.connect(":memory:")
     conn.enable_load_extension(True)
+
+
+def test_a_locked_database_is_a_store_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callers above the store see DatabaseError (one line, nothing written), not the ORM's."""
+    from heaters.store import db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
+    store = Store.open(tmp_path)
+    holder = sqlean.connect(str(tmp_path / "heaters.db"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(db.DatabaseError, match="locked"), store.tx() as s:
+            videos.register(s, Source("url", "https://example.com/a"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with store.tx(write=False) as s:
+        assert videos.all_videos(s) == []

@@ -8,6 +8,7 @@ makes, not by what the screen says.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import stat
 from collections.abc import Awaitable, Callable
@@ -17,14 +18,13 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 from rich.console import Console
-from sqlalchemy.exc import OperationalError
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import Static
 from tuihome import ReviewHome
 
 from heaters.store import clips, db, review
-from heaters.store.db import connect_raw
+from heaters.store.db import DatabaseError, connect_raw
 from heaters.store.review import ReviewConfig
 from heaters.store.tables import Clip, ClipEvent
 from heaters.tui.app import BUSY_NOTICE_S, HelpScreen, ReviewApp
@@ -65,7 +65,7 @@ async def press(pilot: Pilot[None], *keys: str) -> None:
 
 def text_of(widget: Widget) -> str:
     assert isinstance(widget, Static)
-    console = Console(width=max(widget.size.width, 40), record=True, file=open(os.devnull, "w"))
+    console = Console(width=max(widget.size.width, 40), record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
 
@@ -310,7 +310,7 @@ def test_a_locked_database_is_a_notification(
     app = app_for(review_home)
 
     def locked(*args: object, **kwargs: object) -> None:
-        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        raise DatabaseError("database is locked")
 
     async def script(pilot: Pilot[None]) -> None:
         monkeypatch.setattr(app.desk, "write", locked)
