@@ -18,8 +18,9 @@ import typer
 
 from heaters import __version__
 from heaters.console import err, iso, out, print_json, reporter, safe
-from heaters.domain.sources import InvalidSource, one_line, parse_source
-from heaters.domain.states import ClipState
+from heaters.domain.sources import InvalidSource, parse_source
+from heaters.domain.states import SUPERSEDED, ClipState
+from heaters.domain.text import one_line
 from heaters.errors import (
     BadInput,
     HeatersError,
@@ -74,8 +75,6 @@ HomeOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print only JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or chatter.")]
 
-_state = {"debug": False}
-
 # Ids and frame numbers are SQLite integers: anything larger is bad input, refused by the parser.
 MAX_ID = 2**63 - 1
 
@@ -93,7 +92,7 @@ def _root(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
-    _state["debug"] = debug
+    del debug  # read by main() before Typer parses, so that errors in parsing honour it too
 
 
 def open_store(home: Path | None) -> Store:
@@ -590,7 +589,7 @@ def gc(
     store = open_store(home)
     listing = gc_store.walk(store.home)  # before the transaction: files made later are never seen
     with store.tx() as session:
-        plan, facts = gc_store.collect(session, store.home, listing, time.time(), dry_run)
+        plan, facts = gc_store.collect(session, listing, time.time(), dry_run)
     freed = plan.bytes if dry_run else gc_store.delete_files(store.home, plan, facts.claimed)
     data = {"dry_run": dry_run, **plan.summary(), "bytes": freed}
     if as_json:
@@ -1152,7 +1151,7 @@ def scenes(
         if video is None:
             raise BadInput(f"no video {video_id}")
         live = [
-            c for c in clips.list_clips(session, video_id) if c.state not in ("merged", "split")
+            c for c in clips.list_clips(session, video_id) if c.state not in SUPERSEDED
         ]
         fps = video.fps or 0.0
         title = video.title or f"video {video_id}"
@@ -1238,7 +1237,7 @@ def show(
     store = open_store(home)
     settings = settings_for(store)
     with store.tx(write=False) as session:
-        report = clip_report(session, store.home, clip_id, settings.model)
+        report = clip_report(session, clip_id, settings.model)
     if report is None:
         raise BadInput(f"no clip {clip_id}")
     if as_json:

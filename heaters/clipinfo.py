@@ -13,7 +13,7 @@ from heaters.store.home import Home
 from heaters.store.tables import Clip, SourceVideo
 
 
-def clip_report(session: Session, home: Home, clip_id: int, model: str) -> dict[str, Any] | None:
+def clip_report(session: Session, clip_id: int, model: str) -> dict[str, Any] | None:
     clip = session.get(Clip, clip_id)
     if clip is None:
         return None

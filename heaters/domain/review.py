@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from heaters.domain.states import APPROVED_FAMILY
+from heaters.domain.states import APPROVED_FAMILY, SUPERSEDED
 from heaters.domain.states import ClipState as C
 
 ACTIONS = ("approve", "skip", "archive", "merge", "group", "split")
@@ -42,7 +42,6 @@ _LEVEL: dict[str, str] = {
     C.SPLIT: "split",
     **{state: APPROVED for state in APPROVED_FAMILY},
 }
-SUPERSEDED_LEVELS = frozenset({"merged", "split"})
 # Clips the operator has not been shown yet (no sprite): a group may not approve them.
 UNSEEN = frozenset({C.SPLICED, C.GENERATING_SPRITE, C.SPRITE_FAILED})
 
@@ -124,7 +123,7 @@ def predecessor(clip: ClipView, others: Iterable[ClipView]) -> ClipView | None:
             other.key != clip.key
             and other.video_id == clip.video_id
             and other.end == clip.start
-            and level(other.state) not in SUPERSEDED_LEVELS
+            and other.state not in SUPERSEDED
         ):
             return other
     return None

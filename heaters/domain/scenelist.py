@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from fractions import Fraction
 from typing import Protocol
 
+from heaters.domain.text import one_line
+
 CSV_COLUMNS: tuple[str, ...] = (
     "Scene Number",
     "Start Frame",
@@ -138,7 +140,7 @@ def to_edl(
     if len(clips) > 999:
         raise ValueError("CMX 3600 allows at most 999 events")
     reel = "".join(ch for ch in reel.upper() if ch.isalnum())[:8] or "AX"
-    lines = [f"TITLE: {_one_line(title, 70) or 'heaters'}", "FCM: NON-DROP FRAME", ""]
+    lines = [f"TITLE: {one_line(title, 70) or 'heaters'}", "FCM: NON-DROP FRAME", ""]
     rec = max(0, record_start)
     for i, c in enumerate(clips):
         src_in = round(c.start_time_s * fps)
@@ -149,7 +151,7 @@ def to_edl(
             f"{smpte(src_in, fps)} {smpte(src_out, fps)} {smpte(rec, fps)} {smpte(rec_out, fps)}"
         )
         if clip_names is not None:
-            name = _one_line(clip_names[i], 200)
+            name = one_line(clip_names[i], 200)
             if name:
                 lines.append(f"* FROM CLIP NAME: {name}")
         rec = rec_out
@@ -230,9 +232,3 @@ def _check(clips: Sequence[SceneClip], fps: float) -> None:
     for c in clips:
         if c.start_frame < 0 or c.end_frame <= c.start_frame:
             raise ValueError(f"bad frame range [{c.start_frame}, {c.end_frame})")
-
-
-def _one_line(text: str, max_len: int) -> str:
-    """Free text made safe for one EDL line: printable, no line breaks, bounded."""
-    flat = "".join(ch if ch.isprintable() else " " for ch in text)
-    return " ".join(flat.split())[:max_len]

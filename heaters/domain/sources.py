@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
+# One line of text is heaters.domain.text's; re-exported for callers that import it from here.
+from heaters.domain.text import error_text as error_text
+from heaters.domain.text import one_line as one_line
+
 
 class InvalidSource(ValueError):
     """The thing to ingest is neither an http(s) URL nor an existing local file."""
@@ -99,18 +103,3 @@ def clean_title(title: str | None, max_len: int = 300) -> str | None:
     if len(text) > max_len:
         text = text[: max_len - 1].rstrip() + "…"
     return text or None
-
-
-def one_line(message: str, max_len: int = 500) -> str:
-    """Collapse a (possibly multi-line, tool-produced) error into one bounded line."""
-    text = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
-    return text if len(text) <= max_len else text[: max_len - 1] + "…"
-
-
-def error_text(exc: BaseException) -> str:
-    """An exception's own words, without what only confuses: FFmpeg's error codes shown as an
-    errno (`[Errno 1094995529] Invalid data found…: '/path'`) become FFmpeg's message."""
-    strerror = getattr(exc, "strerror", None)
-    if isinstance(strerror, str) and strerror and getattr(exc, "errno", None) is not None:
-        return strerror
-    return str(exc)

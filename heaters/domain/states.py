@@ -55,11 +55,6 @@ VIDEO_TRANSITIONS: frozenset[tuple[VideoState, VideoState]] = frozenset(
     }
 )
 
-# Review outcomes a pending clip can reach, and what undo may restore.
-REVIEW_OUTCOMES: frozenset[ClipState] = frozenset(
-    {C.REVIEW_APPROVED, C.REVIEW_SKIPPED, C.REVIEW_ARCHIVED}
-)
-
 CLIP_TRANSITIONS: frozenset[tuple[ClipState, ClipState]] = frozenset(
     {
         (C.SPLICED, C.GENERATING_SPRITE),

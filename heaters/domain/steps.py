@@ -52,9 +52,6 @@ STEPS: tuple[Step, ...] = (
     Step("embed", "clip", C.KEYFRAMED, C.EMBEDDING, C.EMBEDDED, C.EMBEDDING_FAILED, batch=64),
 )
 
-# The review commit runs before every pass; it is not a claimable step.
-COMMIT_STEP = "commit"
-
 
 def step_named(name: str) -> Step:
     for step in STEPS:

@@ -13,7 +13,7 @@ import numpy as np
 
 from heaters import interrupt
 from heaters.domain.results import EmbedRequest
-from heaters.domain.sources import one_line
+from heaters.domain.text import one_line
 from heaters.runner.context import RunContext
 from heaters.settings import ConfigError, resolve_model
 from heaters.stages import embed

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from heaters import interrupt, owner
-from heaters.domain.sources import one_line
 from heaters.domain.steps import STEPS, Step
+from heaters.domain.text import one_line
 from heaters.errors import DiskFull, storage_advice, storage_problem
 from heaters.runner.backfill import run_backfill
 from heaters.runner.context import Failure, RunContext

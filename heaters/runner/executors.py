@@ -16,6 +16,7 @@ import numpy as np
 from sqlmodel import Session
 
 from heaters import faults
+from heaters.domain.files import FRAME_TIMES, SCORES
 from heaters.domain.results import (
     BatchResult,
     ClipEmbedding,
@@ -26,8 +27,9 @@ from heaters.domain.results import (
     SpliceResult,
     StageError,
 )
-from heaters.domain.sources import clean_title, error_text, one_line
+from heaters.domain.sources import clean_title
 from heaters.domain.steps import Step
+from heaters.domain.text import error_text, one_line
 from heaters.errors import DiskFull, storage_problem
 from heaters.runner.context import Failure, RunContext, keep_alive
 from heaters.settings import resolve_model
@@ -41,8 +43,6 @@ from heaters.store.tables import Clip, SourceVideo
 
 Executor = Callable[[RunContext, Step, list[int]], None]
 
-FRAME_TIMES = "frames.npy"
-SCORES = "scores.npy"  # the splice's per-frame scores (heaters.domain.scenes.COLUMNS): resplice
 
 
 def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import text
 
 from heaters.domain import scenes
-from heaters.runner.executors import FRAME_TIMES, SCORES
+from heaters.domain.files import FRAME_TIMES, SCORES
 from heaters.store import videos
 from heaters.store.store import Store
 from heaters.store.tables import Clip, SourceVideo

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from heaters import faults
+from heaters.domain.files import TEMP_PREFIX, temp_name
 
-TEMP_PREFIX = ".tmp-"  # every temp name in the media folder starts so (downloads use it too)
+__all__ = ["TEMP_PREFIX", "atomic_path", "clear_temps", "die_with_parent", "write_bytes"]
 
 
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temp path in the same folder; on success fsync and rename it to `final`."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{final.name}")
+    tmp = final.with_name(temp_name(final.name))
     try:
         yield tmp
         with open(tmp, "rb") as handle:

@@ -18,15 +18,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from heaters import faults, interrupt
+from heaters.domain.files import temp_name
 from heaters.domain.results import DownloadResult, StageError
-from heaters.domain.sources import one_line
+from heaters.domain.text import one_line
 from heaters.errors import DiskFull
 from heaters.stages.probe import probe
 
@@ -120,7 +120,7 @@ def _take_file(
     if size > limits.max_bytes:  # the same limit as for URLs, even when a link costs nothing
         _check_room(size, dest_dir, limits)
     if not (final.exists() and final.stat().st_size == size):
-        tmp = dest_dir / f".tmp-{uuid.uuid4().hex}{ext}"
+        tmp = dest_dir / temp_name(final.name)
         try:
             try:
                 os.link(src, tmp)  # same filesystem: instant, no extra space
@@ -146,7 +146,7 @@ def _fetch_url(
             f"disk full: {_mb(free)} free in {dest_dir.parent.parent}, less than min_free_mb"
             f" {_mb(limits.min_free_bytes)}"
         )
-    work = dest_dir / f".tmp-{uuid.uuid4().hex}"
+    work = dest_dir / temp_name()
     work.mkdir()
     try:
         got, title, meta = _watch_child(url, work, ffmpeg, on_progress, limits)

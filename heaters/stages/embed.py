@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from heaters.domain.results import ClipEmbedding, EmbedRequest, EmbedResult
+from heaters.domain.text import error_line
 from heaters.stages.models import (
     EFFICIENTNET_LITE0,
     ModelSpec,
@@ -134,17 +135,12 @@ def top_tags(
     return tuple((names[i], round(float(merged[i]), 4)) for i in best)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def _load(path: Path, model: ModelSpec) -> np.ndarray | str:
     """A preprocessed keyframe, or a one-line reason it could not be read."""
     try:
         return preprocess(load_image(path, model.input_size), model)
     except Exception as exc:  # Pillow raises many types for bad files
-        return f"cannot read keyframe {path.name}: {_one_line(exc)}"
+        return f"cannot read keyframe {path.name}: {error_line(exc)}"
 
 
 def run(

@@ -45,7 +45,7 @@ import av
 import av.error
 
 from heaters.domain.exports import ExportItem, Segment
-from heaters.domain.sources import error_text, one_line
+from heaters.domain.text import error_text, one_line
 from heaters.stages.atomic import TEMP_PREFIX, atomic_path, die_with_parent
 
 STAMP_PREFIX = "heaters-export:v1:"  # start of the mp4 comment tag of a file we wrote

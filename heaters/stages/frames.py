@@ -35,6 +35,7 @@ import numpy as np
 
 from heaters import interrupt
 from heaters.domain.results import StageError
+from heaters.domain.text import error_line
 
 # Seek only across gaps at least this long (seconds); shorter ones are skipped by not decoding.
 SEEK_GAP_S = 10.0
@@ -75,7 +76,7 @@ class SourceReader:
         try:
             self._container: av.container.InputContainer = av.open(str(source), mode="r")
         except (av.error.FFmpegError, OSError) as e:
-            raise StageError(f"cannot open {source.name}: {one_line(e)}") from e
+            raise StageError(f"cannot open {source.name}: {error_line(e)}") from e
         if not self._container.streams.video:
             self._container.close()
             raise StageError(f"{source.name} has no video stream")
@@ -309,14 +310,6 @@ def _seek_ahead(
     except av.error.FFmpegError:
         return False
     return True
-
-
-def one_line(e: BaseException) -> str:
-    """The last line of an error's text: what fits in `last_error`."""
-    from heaters.domain.sources import error_text
-
-    text = error_text(e).strip().splitlines()
-    return text[-1] if text else type(e).__name__
 
 
 def check_span(start_frame: int, end_frame: int, frame_count: int) -> str | None:

@@ -31,8 +31,9 @@ from heaters.domain.sampling import (
     keyframe_points,
     scaled_size,
 )
+from heaters.domain.text import error_line
 from heaters.stages.atomic import write_bytes
-from heaters.stages.frames import SourceReader, check_span, encode_jpeg, one_line
+from heaters.stages.frames import SourceReader, check_span, encode_jpeg
 
 
 def keyframe_file(tag: str) -> str:
@@ -137,7 +138,7 @@ def run(
                 while open_clips and open_clips[-1].last_frame <= k:
                     close_clip(open_clips.pop())
         except av.error.FFmpegError as e:
-            error = f"decoding stopped: {one_line(e)}"
+            error = f"decoding stopped: {error_line(e)}"
         while open_clips:
             clip = open_clips.pop()
             if error is not None:
@@ -177,7 +178,7 @@ def _write_clip(clip: _Clip, params: KeyframeParams, width: int, height: int) ->
                 )
             )
     except (OSError, ValueError) as e:
-        return _failed(req, f"cannot write keyframes: {one_line(e)}")
+        return _failed(req, f"cannot write keyframes: {error_line(e)}")
     return ClipOutcome(clip_id=req.clip_id, status="ok", artifacts=tuple(arts))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 
 from heaters.domain.results import ProbeInfo, StageError
-from heaters.domain.sources import error_text, one_line
+from heaters.domain.text import error_text, one_line
 
 
 def probe(path: Path) -> ProbeInfo:

@@ -36,6 +36,7 @@ import numpy.typing as npt
 from heaters.domain import scenes
 from heaters.domain.results import SpliceResult, StageError
 from heaters.domain.scenes import COL, COLUMNS, CutRules, tile
+from heaters.domain.text import error_line
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def run(
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as e:
-        raise StageError(f"not a readable media file: {_one_line(e)}") from e
+        raise StageError(f"not a readable media file: {error_line(e, 300)}") from e
     try:
         if not container.streams.video:
             kinds = sorted({s.type for s in container.streams}) or ["no"]
@@ -157,12 +158,6 @@ def _check_file(path: Path) -> None:
         raise StageError(f"not a file: {path}")
     if size == 0:
         raise StageError(f"empty file (0 bytes): {path.name}")
-
-
-def _one_line(e: BaseException) -> str:
-    """An exception as one short line (PyAV messages can carry the file name and a newline)."""
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text[:300]
 
 
 def _min_len(min_clip_s: float, fps: float) -> int:
@@ -289,7 +284,7 @@ class _Frames:
                 except StopIteration:
                     break
                 except av.FFmpegError as e:
-                    log.warning("demuxing stopped early: %s", _one_line(e))
+                    log.warning("demuxing stopped early: %s", error_line(e, 300))
                     break
                 try:
                     decoded = packet.decode()
@@ -346,7 +341,7 @@ def _pyscenedetect(path: Path, threshold: float, n: int) -> list[int]:
     try:
         found = scenedetect.detect(str(path), ContentDetector(threshold=threshold))
     except Exception as e:  # PySceneDetect wraps OpenCV: its errors have no common base
-        raise StageError(f"PySceneDetect failed: {_one_line(e)}") from e
+        raise StageError(f"PySceneDetect failed: {error_line(e, 300)}") from e
     return [s[0].frame_num for s in found[1:] if 0 < s[0].frame_num < n]
 
 

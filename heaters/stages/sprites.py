@@ -30,12 +30,12 @@ from heaters.domain.results import (
     FrameRequest,
 )
 from heaters.domain.sampling import SpritePlan, sprite_plan
+from heaters.domain.text import error_line
 from heaters.stages.atomic import write_bytes
 from heaters.stages.frames import (
     SourceReader,
     check_span,
     encode_jpeg,
-    one_line,
 )
 
 SPRITE_FILE = "sprite.jpg"
@@ -203,7 +203,7 @@ def run(
                     while open_sheets and open_sheets[-1].last_frame <= k:
                         close_sheet(open_sheets.pop())
             except av.error.FFmpegError as e:
-                error = f"decoding stopped: {one_line(e)}"
+                error = f"decoding stopped: {error_line(e)}"
             while open_sheets:
                 sheet = open_sheets.pop()
                 if error is not None and sheet.missing():
@@ -259,7 +259,7 @@ def _collect(
     try:
         art = fut.result()
     except (OSError, ValueError, av.error.FFmpegError) as e:
-        error = f"cannot write {SPRITE_FILE}: {one_line(e)}"
+        error = f"cannot write {SPRITE_FILE}: {error_line(e)}"
         finish(sheet.pos, _failed(sheet.request, error))
         return
     finish(sheet.pos, ClipOutcome(clip_id=sheet.request.clip_id, status="ok", artifacts=(art,)))

@@ -29,7 +29,6 @@ from heaters.stages.models import (
 )
 from heaters.stages.models import models_dir as default_models_dir
 
-TEXT_MODEL_NAME = "all_minilm_l6_v2_int8"
 TEXT_MODEL_FILE = "minilm_l6_v2_int8.onnx"
 VOCAB_FILE = "minilm_vocab.txt"
 LABEL_VECTORS_FILE = "imagenet_label_text.npy"

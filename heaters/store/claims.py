@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlmodel import Session
 
-from heaters.domain.sources import one_line
 from heaters.domain.states import check_transition
 from heaters.domain.steps import STEPS, RetryPolicy, Step
+from heaters.domain.text import one_line
 
 _TABLE = {"video": "source_videos", "clip": "clips"}
 

@@ -9,7 +9,7 @@ half-way with "database is locked".
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,11 @@ def make_engine(db_path: Path) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def sql_list(names: Iterable[str]) -> str:
+    """A SQL list of heaters' own constants (state names), for `IN (...)`: never outside text."""
+    return ", ".join(f"'{name}'" for name in sorted(names))
 
 
 @contextmanager

@@ -10,10 +10,11 @@ from sqlmodel import Session, col, select
 from heaters.domain.exports import ExportItem
 from heaters.domain.groups import connected
 from heaters.domain.naming import export_name, export_path
+from heaters.domain.states import SUPERSEDED, ClipState
 from heaters.store.home import Home
 from heaters.store.tables import Clip, SourceVideo
 
-LIVE_EXCLUDED = ("merged", "split", "review_archived")
+LIVE_EXCLUDED = (*sorted(SUPERSEDED), ClipState.REVIEW_ARCHIVED)
 
 
 def plan_exports(

@@ -26,12 +26,13 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlmodel import Session
 
+from heaters.domain.files import FRAME_TIMES, SCORES, TEMP_PREFIX
+from heaters.domain.states import SUPERSEDED, ClipState
 from heaters.domain.steps import STEPS
 from heaters.store.home import Home
 
-TEMP_PREFIX = ".tmp-"
 TEMP_AGE_S = 300.0  # a temp file this old belongs to no live writer
-DEAD_STATES = ("review_archived", "merged", "split")
+DEAD_STATES = frozenset({ClipState.REVIEW_ARCHIVED, *SUPERSEDED})
 _CLAIM_STATES = {"video": {s.claim for s in STEPS if s.subject == "video"},
                  "clip": {s.claim for s in STEPS if s.subject == "clip"}}  # fmt: skip
 
@@ -130,8 +131,8 @@ def facts(session: Session, now: float) -> StoreFacts:
     for vid, path, state, until in session.execute(
         text("SELECT id, filepath, state, claimed_until FROM source_videos")
     ):
-        referenced.add(f"media/sources/{int(vid)}/frames.npy")
-        referenced.add(f"media/sources/{int(vid)}/scores.npy")  # the splice's scores: resplice
+        referenced.add(f"media/sources/{int(vid)}/{FRAME_TIMES}")
+        referenced.add(f"media/sources/{int(vid)}/{SCORES}")  # the splice's scores: resplice
         if path:
             referenced.add(path)
         if state in _CLAIM_STATES["video"] and (until or 0) > now:
@@ -234,7 +235,7 @@ def delete_files(home: Home, plan: GcPlan, claimed: frozenset[str] = frozenset()
 
 
 def collect(
-    session: Session, home: Home, listing: list[FileEntry], now: float, dry_run: bool
+    session: Session, listing: list[FileEntry], now: float, dry_run: bool
 ) -> tuple[GcPlan, StoreFacts]:
     """Plan against the store as of this (IMMEDIATE) transaction; delete rows unless dry-run."""
     store_facts = facts(session, now)

@@ -17,7 +17,8 @@ import numpy as np
 from sqlmodel import Session, col, select
 
 from heaters.domain import review as rules
-from heaters.domain.states import check_transition
+from heaters.domain.files import FRAME_TIMES
+from heaters.domain.states import SUPERSEDED, check_transition
 from heaters.store.home import Home
 from heaters.store.tables import Clip, ClipArtifact, ClipEvent, Embedding, EventEffect, SourceVideo
 
@@ -264,7 +265,7 @@ def commit_due(session: Session, now: float, grace_s: float, cfg: ReviewConfig) 
     return applied
 
 
-def _set_state(session: Session, clip_id: int, old: str, new: str, now: float) -> None:
+def _set_state(session: Session, clip_id: int, new: str, now: float) -> None:
     clip = session.get(Clip, clip_id)
     assert clip is not None
     check_transition("clip", clip.state, new)
@@ -281,7 +282,7 @@ def _set_state(session: Session, clip_id: int, old: str, new: str, now: float) -
 
 
 def _frame_time(home: Home, video: SourceVideo, frame: int) -> float:
-    path = home.source_dir(video.id or 0) / "frames.npy"
+    path = home.source_dir(video.id or 0) / FRAME_TIMES
     if path.exists():
         times = np.load(path)
         if 0 <= frame < len(times):
@@ -292,15 +293,15 @@ def _frame_time(home: Home, video: SourceVideo, frame: int) -> float:
 def _apply(
     session: Session, event: ClipEvent, effects: rules.Effects, home: Home, now: float
 ) -> list[int]:
-    for key, old, new in effects.changes:
-        _set_state(session, int(key), old, new, now)
+    for key, _old, new in effects.changes:
+        _set_state(session, int(key), new, now)
     session.flush()
     new_ids: list[int] = []
     for n in effects.new_clips:
         video = session.get(SourceVideo, n.video_id)
         assert video is not None
         ends = [c for c in session.exec(select(Clip).where(Clip.source_video_id == n.video_id))
-                if c.end_frame == n.end and c.state in ("merged", "split")]  # fmt: skip
+                if c.end_frame == n.end and c.state in SUPERSEDED]  # fmt: skip
         end_time = ends[0].end_time_s if ends else _frame_time(home, video, n.end)
         clip = Clip(
             source_video_id=n.video_id,
@@ -319,7 +320,7 @@ def _apply(
         new_ids.append(clip.id)
     if new_ids:
         for key, _old, new in effects.changes:
-            if new in ("merged", "split"):
+            if new in SUPERSEDED:
                 clip = session.get(Clip, int(key))
                 assert clip is not None
                 clip.superseded_by = json.dumps(new_ids)
@@ -478,9 +479,9 @@ def undo(
             removed.append(int(clip_id))
         for key in plan.drop_derived:
             files += _drop_derived(session, int(key), cfg.home)
-        for key, cur, back in plan.changes:
+        for key, _cur, back in plan.changes:
             back = _sprite_or_splice(session, int(key), back)
-            _set_state(session, int(key), cur, back, now)
+            _set_state(session, int(key), back, now)
             clip = session.get(Clip, int(key))
             assert clip is not None
             clip.superseded_by = None

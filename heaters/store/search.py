@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import text as sql
 from sqlmodel import Session, col, select
 
+from heaters.domain.states import SUPERSEDED
 from heaters.store import reads, vectors
+from heaters.store.db import sql_list
 from heaters.store.home import Home
 from heaters.store.tables import Clip, ClipArtifact
-
-SUPERSEDED = ("merged", "split")
 
 
 class SearchRefused(ValueError):
@@ -57,7 +57,7 @@ def text(
             " FROM w JOIN embedding_tags t ON t.model = :m AND t.label = w.label"
             " GROUP BY t.embedding_id"
             " HAVING score > 0 AND score >= :min"
-            "  AND (SELECT c.state FROM clips c WHERE c.id = t.clip_id) NOT IN ('merged', 'split')"
+            f"  AND (SELECT c.state FROM clips c WHERE c.id = t.clip_id) NOT IN ({sql_list(SUPERSEDED)})"
             " ORDER BY score DESC, t.clip_id LIMIT :limit"
         ),
         {"weights": json.dumps(dict(weights)), "m": model, "min": min_score, "limit": 2 * k},

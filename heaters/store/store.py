@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from heaters.domain.files import temp_name
 from heaters.store.db import connect_raw, make_engine, transaction
 from heaters.store.home import ID_FILE, Home, read_home_id
 from heaters.store.migrations import migrate
@@ -123,7 +124,7 @@ def claim_identity(home: Home, raw: Any) -> str:
 
 def _write_id(home: Home, home_id: str) -> None:
     """Create home.id unless another process just did (then theirs stands and is compared)."""
-    tmp = home.root / f".tmp-{uuid.uuid4().hex}-{ID_FILE}"
+    tmp = home.root / temp_name(ID_FILE)
     try:
         tmp.write_text(home_id + "\n", encoding="utf-8")
         os.link(tmp, home.root / ID_FILE)

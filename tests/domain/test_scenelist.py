@@ -156,7 +156,7 @@ def test_edl_cleans_free_text_and_limits() -> None:
         [ClipSpan(0, 10, 0, 1 / 3)], 30.0, title="evil\nTITLE: x\x00" + "y" * 200, reel="a/x"
     )
     title = text.splitlines()[0]
-    assert title.startswith("TITLE: evil TITLE: x") and len(title) <= 7 + 70
+    assert title.startswith("TITLE: evil | TITLE: x") and len(title) <= 7 + 70  # one line
     assert text.splitlines()[3].startswith("001  AX       V")
     with pytest.raises(ValueError, match="999"):
         to_edl(spans(30.0, list(range(1001))), 30.0)

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from heaters.domain.sources import InvalidSource, one_line, parse_source, safe_name
+from heaters.domain.sources import InvalidSource, parse_source, safe_name
+from heaters.domain.text import one_line
 
 
 def test_urls_and_files_are_classified(tmp_path: Path) -> None:

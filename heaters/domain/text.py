@@ -1,0 +1,29 @@
+"""Text that reaches one line: `last_error`, notifications, EDL comments. One rule everywhere, so
+the same failure reads the same whichever stage, screen or file shows it."""
+
+from __future__ import annotations
+
+
+def one_line(message: str, max_len: int = 500) -> str:
+    """Collapse a (possibly multi-line, tool-produced) text into one bounded printable line:
+    lines joined with " | ", other control characters as spaces, "…" where it was cut."""
+    parts = (
+        "".join(ch if ch.isprintable() else " " for ch in line)
+        for line in str(message).splitlines()
+    )
+    text = " | ".join(" ".join(p.split()) for p in parts if p.strip())
+    return text if len(text) <= max_len else text[: max_len - 1] + "…"
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception's own words, without what only confuses: FFmpeg's error codes shown as an
+    errno (`[Errno 1094995529] Invalid data found…: '/path'`) become FFmpeg's message."""
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror and getattr(exc, "errno", None) is not None:
+        return strerror
+    return str(exc)
+
+
+def error_line(exc: BaseException, max_len: int = 500) -> str:
+    """An exception as one line: its own words, or its type's name when it has none."""
+    return one_line(error_text(exc), max_len) or type(exc).__name__
