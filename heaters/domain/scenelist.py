@@ -140,7 +140,7 @@ def to_edl(
     if len(clips) > 999:
         raise ValueError("CMX 3600 allows at most 999 events")
     reel = "".join(ch for ch in reel.upper() if ch.isalnum())[:8] or "AX"
-    lines = [f"TITLE: {one_line(title, 70) or 'heaters'}", "FCM: NON-DROP FRAME", ""]
+    lines = [f"TITLE: {_printable(title, 70) or 'heaters'}", "FCM: NON-DROP FRAME", ""]
     rec = max(0, record_start)
     for i, c in enumerate(clips):
         src_in = round(c.start_time_s * fps)
@@ -151,7 +151,7 @@ def to_edl(
             f"{smpte(src_in, fps)} {smpte(src_out, fps)} {smpte(rec, fps)} {smpte(rec_out, fps)}"
         )
         if clip_names is not None:
-            name = one_line(clip_names[i], 200)
+            name = _printable(clip_names[i], 200)
             if name:
                 lines.append(f"* FROM CLIP NAME: {name}")
         rec = rec_out
@@ -232,3 +232,8 @@ def _check(clips: Sequence[SceneClip], fps: float) -> None:
     for c in clips:
         if c.start_frame < 0 or c.end_frame <= c.start_frame:
             raise ValueError(f"bad frame range [{c.start_frame}, {c.end_frame})")
+
+
+def _printable(text: str, max_len: int) -> str:
+    """Free text made safe for one EDL line: no control characters, one line, bounded."""
+    return one_line("".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text), max_len)

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 
 def one_line(message: str, max_len: int = 500) -> str:
-    """Collapse a (possibly multi-line, tool-produced) text into one bounded printable line:
-    lines joined with " | ", other control characters as spaces, "…" where it was cut."""
-    parts = (
-        "".join(ch if ch.isprintable() else " " for ch in line)
-        for line in str(message).splitlines()
-    )
-    text = " | ".join(" ".join(p.split()) for p in parts if p.strip())
+    """Collapse a (possibly multi-line, tool-produced) text into one bounded line: lines joined
+    with " | ", "…" where it was cut. Other control characters stay (they are data: every
+    screen escapes them when it shows the text)."""
+    text = " | ".join(part.strip() for part in str(message).splitlines() if part.strip())
     return text if len(text) <= max_len else text[: max_len - 1] + "…"
 
 
