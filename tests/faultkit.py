@@ -238,14 +238,12 @@ def integrity(home: Path) -> list[str]:
             " GROUP BY source_video_id, start_frame, end_frame HAVING COUNT(*) > 1"
         ).fetchall()
         problems += [f"duplicate live clip {d}" for d in dupes]
-        for (model,) in conn.execute("SELECT model FROM vector_indexes"):
-            table = "vec_" + "".join(c if c.isalnum() or c == "_" else "_" for c in model.lower())
-            codes = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-            embs = conn.execute(
-                "SELECT COUNT(*) FROM embeddings WHERE model = ?", (model,)
-            ).fetchone()[0]
-            if codes != embs:
-                problems.append(f"{table}: {codes} codes for {embs} embeddings")
+        unlogged = conn.execute(
+            "SELECT COUNT(*) FROM embeddings e WHERE NOT EXISTS"
+            " (SELECT 1 FROM embedding_changes c WHERE c.embedding_id = e.id)"
+        ).fetchone()[0]
+        if unlogged:
+            problems.append(f"{unlogged} embeddings missing from embedding_changes")
         orphans = conn.execute(
             "SELECT COUNT(*) FROM embeddings WHERE clip_id NOT IN (SELECT id FROM clips)"
         ).fetchone()[0]

@@ -167,6 +167,32 @@ MIGRATIONS: tuple[str, ...] = (
         DELETE FROM embedding_tags WHERE embedding_id = OLD.id;
     END;
     """,
+    # 4: exact search over an in-process matrix (heaters.store.vectors): the SimHash/IVF tables
+    # go (see _drop_code_tables), and every change to an embedding is logged for the searchers
+    # to catch up from (AUTOINCREMENT: a seq is never reused, so a watermark stays valid).
+    """
+    DROP TABLE IF EXISTS vector_indexes;
+    CREATE TABLE embedding_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        embedding_id INTEGER NOT NULL
+    );
+    CREATE INDEX ix_embedding_changes_model ON embedding_changes(model, seq);
+    INSERT INTO embedding_changes (model, embedding_id) SELECT model, id FROM embeddings ORDER BY id;
+    CREATE TRIGGER tr_embedding_changes_insert AFTER INSERT ON embeddings
+    BEGIN
+        INSERT INTO embedding_changes (model, embedding_id) VALUES (NEW.model, NEW.id);
+    END;
+    CREATE TRIGGER tr_embedding_changes_update AFTER UPDATE OF vector, model, clip_id ON embeddings
+    BEGIN
+        INSERT INTO embedding_changes (model, embedding_id) VALUES (OLD.model, OLD.id);
+        INSERT INTO embedding_changes (model, embedding_id) VALUES (NEW.model, NEW.id);
+    END;
+    CREATE TRIGGER tr_embedding_changes_delete AFTER DELETE ON embeddings
+    BEGIN
+        INSERT INTO embedding_changes (model, embedding_id) VALUES (OLD.model, OLD.id);
+    END;
+    """,
 )
 
 LATEST = len(MIGRATIONS)
@@ -185,6 +211,8 @@ def migrate(conn: Any) -> int:
     try:
         version = current_version(conn)  # re-read under the write lock
         for number in range(version + 1, LATEST + 1):
+            if number == 4:
+                _drop_code_tables(conn)
             for statement in _split(MIGRATIONS[number - 1]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version={number}")
@@ -193,6 +221,19 @@ def migrate(conn: Any) -> int:
         conn.execute("ROLLBACK")
         raise
     return before
+
+
+def _drop_code_tables(conn: Any) -> None:
+    """Before migration 4: the per-model `vec_<model>` code tables and their delete triggers
+    (made on demand by the old index, so their names are read from the schema)."""
+    rows = conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE (type = 'trigger' AND name LIKE 'tr_vec_%')"
+        " OR (type = 'table' AND name LIKE 'vec_%' AND sql LIKE '%USING vec0%')"
+        " ORDER BY type DESC"
+    ).fetchall()
+    for kind, name in rows:  # triggers first; a vec0 table drops its shadow tables itself
+        keyword = "TRIGGER" if kind == "trigger" else "TABLE"
+        conn.execute(f'DROP {keyword} IF EXISTS "{name}"')
 
 
 def _split(script: str) -> list[str]:
