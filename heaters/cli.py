@@ -53,6 +53,7 @@ class _Later:
 claims = _Later("heaters.store.claims")
 clips = _Later("heaters.store.clips")
 videos = _Later("heaters.store.videos")
+step_runs = _Later("heaters.store.step_runs")
 
 app = typer.Typer(
     name="heaters",
@@ -249,9 +250,12 @@ def run(
             "clips": status.counts(session, "clips"),
         }
         young = review_waiting(session, settings.grace_s)
+        steps = step_runs.totals(session, ctx.run_id)
     if as_json:
         print_json(
             {
+                "status": report.status,
+                "steps": steps,
                 "passes": report.passes,
                 "claimed": dict(report.claimed),
                 "committed": report.committed,
@@ -268,7 +272,10 @@ def run(
         if not quiet:
             for note in report.notes:
                 out.print(note, markup=False)
-            done = ", ".join(f"{k} {v}" for k, v in report.claimed.items())
+            done = ", ".join(
+                f"{k} {v}" + (f" ({report.seconds[k]:.1f} s)" if k in report.seconds else "")
+                for k, v in report.claimed.items()
+            )
             if report.committed:
                 done = ", ".join(
                     x for x in (f"committed {report.committed} review action(s)", done) if x
@@ -420,6 +427,7 @@ def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
             "failed_videos": reads.failures(db, "source_videos"),
             "failed_clips": reads.failures(db, "clips"),
             "review_waiting": _waiting_dict(young),
+            "time": step_runs.totals(db),
         }
     for label in ("failed_videos", "failed_clips"):  # times are ISO 8601 everywhere
         for row in data[label]:
@@ -431,6 +439,8 @@ def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     _print_counts(data)
     if young.actions:
         out.print(_waiting_line(young))
+    if data["time"]:
+        out.print(_time_line(data["time"]), markup=False)
     for label in ("failed_videos", "failed_clips"):
         for row in data[label]:
             kind = "video" if label == "failed_videos" else "clip"
@@ -439,6 +449,17 @@ def status_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
                 f"(attempt {row['attempts']}): {safe(row['last_error'])}",
                 markup=True,
             )
+
+
+def _time_line(rows: list[dict[str, Any]]) -> str:
+    """Where the time goes, per stage: seconds in all runs, and per minute of footage."""
+    parts = []
+    for r in rows:
+        per = r["seconds_per_footage_minute"]
+        rate = f", {per:.1f} s/footage min" if per is not None else ""
+        failed = f", {r['failed']} failed" if r["failed"] else ""
+        parts.append(f"{r['step']} {r['seconds']:.1f} s ({r['items']} items{rate}{failed})")
+    return "time: " + "; ".join(parts)
 
 
 def video_dict(v: SourceVideo) -> dict[str, Any]:

@@ -69,6 +69,7 @@ SQL_INTERPOLATIONS = {
     "sql_list(SUPERSEDED)": "heaters' own state names (domain.states.SUPERSEDED), quoted",
     "name": "a trigger or vec0 table name read from sqlite_master (migration 4 drops them)",
     "keyword": "TRIGGER or TABLE, chosen in code",
+    "where": "step_runs.totals: empty, or a WHERE with a bound parameter",
     "BUSY_TIMEOUT_MS": "an integer constant",
     "mode": "IMMEDIATE or DEFERRED, chosen in code",
     "number": "a migration number (int)",
@@ -308,7 +309,7 @@ def test_outside_text_is_shown_as_text(home: Path, tmp_path: Path) -> None:
         res = fk.heaters(home, *args)
         assert res.code == 0 and not res.stderr, (args, res)
         assert "\x1b" not in res.stdout and "\\x1b]0;pwned\\x07x[bold]y" in res.stdout
-        assert len(res.stdout.splitlines()) == (6 if args == ("status",) else 3), res.stdout
+        assert len(res.stdout.splitlines()) == (7 if args == ("status",) else 3), res.stdout
     assert "page[/red]x.html" in fk.heaters(home, "videos").stdout
     status = fk.heaters(home, "status").stdout
     assert "[generic]" in status  # yt-dlp's own words, not eaten as markup

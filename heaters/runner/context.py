@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class RunContext:
     # Every failed attempt of this run (one line each for the operator), appended by any worker.
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth a line to the operator (merged cuts)
+    # Names this run's rows in step_runs (every worker thread of one `heaters run` shares it).
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def worker(self) -> str:

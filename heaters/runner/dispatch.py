@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -23,7 +23,7 @@ from heaters.runner.context import Failure, RunContext
 from heaters.runner.executors import EXECUTORS
 from heaters.runner.progress import Reporter, Task
 from heaters.runner.stopping import abandon, abandon_everything
-from heaters.store import claims
+from heaters.store import claims, step_runs
 
 
 @dataclass
@@ -34,12 +34,67 @@ class RunReport:
     reclaimed: int = 0
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    failed: Counter[str] = field(default_factory=Counter)  # per step: items that failed
+    errors: Counter[str] = field(default_factory=Counter)  # per step: batches that raised
 
     def merge(self, other: RunReport) -> None:
         self.passes += other.passes
         self.claimed.update(other.claimed)
         self.committed += other.committed
         self.reclaimed += other.reclaimed
+        for name, took in other.seconds.items():
+            self.seconds[name] += took
+        self.failed.update(other.failed)
+        self.errors.update(other.errors)
+
+    @property
+    def status(self) -> str:
+        """"ok": nothing failed; "retrying": attempts failed and will be retried; "failed": an
+        item reached its failed state, or a step's batch raised."""
+        if any(f.final for f in self.failures) or any(self.errors.values()):
+            return "failed"
+        return "retrying" if self.failures or any(self.failed.values()) else "ok"
+
+
+class _StepTimer:
+    """Times one executor call and records it in step_runs (never failing the run for it)."""
+
+    def __init__(self, ctx: RunContext, step: Step, ids: list[int]) -> None:
+        self.ctx, self.step, self.ids = ctx, step, ids
+        self.started_at = ctx.clock()
+        self.t0 = time.monotonic()
+        self.seen = len(ctx.failures)
+
+    def done(self, report: RunReport, outcome: str | None = None, error: str | None = None) -> None:
+        seconds = time.monotonic() - self.t0
+        mine = set(self.ids)
+        failed = sum(
+            1
+            for f in list(self.ctx.failures)[self.seen :]
+            if f.step == self.step.name and f.row_id in mine
+        )
+        report.seconds[self.step.name] += seconds
+        report.failed[self.step.name] += failed
+        if outcome == "error":
+            report.errors[self.step.name] += 1
+        run = step_runs.StepRun(
+            run_id=self.ctx.run_id,
+            worker=self.ctx.worker,
+            step=self.step.name,
+            subject=self.step.subject,
+            ids=tuple(self.ids),
+            started_at=self.started_at,
+            seconds=seconds,
+            failed=failed,
+            outcome=outcome or step_runs.outcome_of(len(self.ids), failed),
+            error=error,
+        )
+        try:
+            with self.ctx.store.tx() as session:
+                step_runs.record(session, run)
+        except Exception:  # bookkeeping only: a full disk or a busy database must not stop work
+            pass
 
 
 def commit_reviews(ctx: RunContext) -> int:
@@ -73,16 +128,20 @@ def run_pass(ctx: RunContext) -> RunReport:
             if not ids:
                 break
             report.claimed[step.name] += len(ids)
+            timer = _StepTimer(ctx, step, ids)
             try:
                 executor(ctx, step, ids)
             except interrupt.Interrupted:
+                timer.done(report, "interrupted")
                 released = abandon(ctx, step, ids)
                 raise interrupt.Interrupted(released) from None
             except Exception as exc:
+                timer.done(report, "error", one_line(str(exc) or type(exc).__name__, 300))
                 stop = _disk_full(ctx, step, ids, exc)
                 if stop is None:
                     raise
                 raise stop from exc
+            timer.done(report)
     # after `heaters config model NAME`: the clips embedded before get the new model's vector too
     added = run_backfill(ctx)
     if added:

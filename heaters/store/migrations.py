@@ -193,6 +193,23 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO embedding_changes (model, embedding_id) VALUES (OLD.model, OLD.id);
     END;
     """,
+    # 5: where the time goes: one row per step batch a run carried out (heaters.store.step_runs)
+    """
+    CREATE TABLE step_runs (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        worker TEXT NOT NULL,
+        step TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        seconds REAL NOT NULL,
+        items INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        footage_s REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT
+    );
+    CREATE INDEX ix_step_runs_run ON step_runs(run_id);
+    """,
 )
 
 LATEST = len(MIGRATIONS)
