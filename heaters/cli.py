@@ -92,8 +92,18 @@ def _root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    home: HomeOpt = None,
 ) -> None:
+    """`heaters --home DIR COMMAND` is `heaters COMMAND --home DIR` (the command's own wins)."""
     del debug  # read by main() before Typer parses, so that errors in parsing honour it too
+    if home is not None:
+        # Runs before the command's options are parsed: its --home (envvar HEATERS_HOME)
+        # defaults to this one, and `demo` uses it instead of a temporary folder.
+        os.environ[ENV_HOME] = str(home)
+        _ROOT_HOME[0] = home
+
+
+_ROOT_HOME: list[Path | None] = [None]
 
 
 def open_store(home: Path | None) -> Store:
@@ -1305,6 +1315,7 @@ def demo(
     """
     from heaters.synthetic import make_video
 
+    home = home if home is not None else _ROOT_HOME[0]
     root = home if home is not None else Path(tempfile.mkdtemp(prefix="heaters-demo-"))
     store = open_store(root)
     video_path = store.home.root / "demo-input" / "demo.mp4"
@@ -1434,10 +1445,23 @@ def _command(args: list[str]) -> Callable[[], Any]:
     return lambda: function(**values)
 
 
+def _command_name(args: list[str]) -> str | None:
+    """The command word: the first argument that is neither an option nor --home's value."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--home":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one-line errors and exit codes 2 (bad usage/input), 1 (failed), 0."""
     args = list(sys.argv[1:] if argv is None else argv)
-    command = next((a for a in args if not a.startswith("-")), None)
+    command = _command_name(args)
     if command != "run":  # `run` keeps exiting at once on a signal until its workers start
         from heaters.interrupt import raise_keyboard_interrupt
 

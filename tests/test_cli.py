@@ -187,3 +187,14 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     n = len(data["clip_list"])  # type: ignore[index]
     assert n >= 5 and data["clips"] == {"pending_review": n}  # type: ignore[index]
     assert data["clip_list"][-1]["end_frame"] > data["true_cuts"][-1]  # type: ignore[index]
+
+
+def test_home_before_the_command(home: Path, tmp_path: Path) -> None:
+    """`heaters --home DIR COMMAND` uses DIR over $HEATERS_HOME; the command's own --home wins."""
+    other = tmp_path / "elsewhere"
+    res = cli(tmp_path / "env-home", "--home", str(home), "status", "--json")
+    assert res.code == 0, res.stderr
+    assert res.json()["home"] == str(home)  # type: ignore[index]
+    res = cli(tmp_path / "env-home", "--home", str(home), "status", "--home", str(other), "--json")
+    assert res.json()["home"] == str(other)  # type: ignore[index]
+    assert not (tmp_path / "env-home").exists()

@@ -4,8 +4,9 @@ A model is data (a `ModelSpec`), not code: an operator with their own ONNX image
 (see `model_spec_from_mapping`) and the embedding stage runs it unchanged. Vectors are stored under
 the spec's `name`, so vectors of different models never mix.
 
-Model files are found in, first, `$HEATERS_MODELS_DIR`, else the `models/` folder of the source
-tree next to the `heaters` package (a checkout or an editable install). A spec's `file` may also be
+Model files are found in, first, `$HEATERS_MODELS_DIR`, else the package data `heaters._models`
+(the repository's `models/` folder, mapped into the wheel by pyproject's `package-dir`), else the
+`models/` folder of the source tree next to the `heaters` package (a checkout on PYTHONPATH). A spec's `file` may also be
 an absolute path. Only onnxruntime and numpy are needed at run time: no torch.
 """
 
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,12 +111,25 @@ def get_model(name: str = DEFAULT_MODEL, extra: Mapping[str, ModelSpec] | None =
         raise ModelError(f"unknown model {name!r}; known: {', '.join(sorted(registry))}") from None
 
 
+MODELS_PACKAGE = "heaters._models"  # models/ as package data (pyproject: package-dir)
+
+
 def models_dir() -> Path:
-    """`$HEATERS_MODELS_DIR`, else the source tree's `models/` (next to the `heaters` package)."""
+    """`$HEATERS_MODELS_DIR`, else the installed package data `heaters._models` (a wheel, pipx,
+    an editable install), else the source tree's `models/` (a checkout on PYTHONPATH)."""
     env = os.environ.get(MODELS_DIR_ENV)
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "models"
+    return _packaged_models() or Path(__file__).resolve().parents[2] / "models"
+
+
+@cache
+def _packaged_models() -> Path | None:
+    try:
+        folder = Path(str(resources.files(MODELS_PACKAGE)))
+    except (ModuleNotFoundError, TypeError):  # TypeError: a namespace package with no path
+        return None
+    return folder if (folder / EFFICIENTNET_LITE0.file).is_file() else None
 
 
 def resolve_model_file(file: str | Path, directory: Path | None = None) -> Path:
