@@ -100,9 +100,14 @@ def test_bad_inputs_fail_alone_with_a_clear_error(
     # the refused port may work later: it waits for a retry; the rest failed for good
     assert vids[ids["refused"]]["state"] == "new" and vids[ids["refused"]]["attempts"] == 1
     assert vids[ids["404"]]["state"] == "download_failed"
-    # a truncated mp4 splices what decodes, or fails with a reason; it never blocks the others
+    # a truncated mp4 (its index first, a third of its data) splices the frames that decode:
+    # its clips tile exactly those, fewer than the whole video's
     t = vids[ids["truncated"]]
-    assert t["state"] == "spliced" or t["last_error"]
+    assert t["state"] == "spliced", t
+    cut = _clips(home, ids["truncated"])
+    assert cut[0]["start_frame"] == 0
+    assert all(a["end_frame"] == b["start_frame"] for a, b in zip(cut, cut[1:], strict=False))
+    assert 0 < cut[-1]["end_frame"] == t["frame_count"] < cut_video.frame_count
     status = cli(home, "status", "--json").json()
     assert {f["id"] for f in status["failed_videos"]} >= {ids["404"], ids["text"]}  # type: ignore[index]
 

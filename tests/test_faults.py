@@ -75,10 +75,36 @@ def _base(scenario: fk.Scenario, phase: str) -> tuple[Path, dict]:
     return scenario.base_b, scenario.ref_b
 
 
-def test_every_stage_has_kill_points() -> None:
-    stages = {p.split(".")[0] for _phase, p in KILL_POINTS}
-    assert {"download", "splice", "sprite", "commit", "keyframe", "embed", "atomic"} <= stages
-    assert len(set(KILL_POINTS)) == len(KILL_POINTS) >= 30
+def _points_in_code() -> set[str]:
+    """Every fault point the code can reach: `faults.hit("name")`, and `f"{step.name}.x"` for
+    each step of the table."""
+    import ast
+
+    from heaters.domain.steps import STEPS
+
+    found: set[str] = set()
+    for path in (Path(__file__).resolve().parents[1] / "heaters").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and ast.unparse(node.func) == "faults.hit"):
+                continue
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant):
+                found.add(str(arg.value))
+            elif isinstance(arg, ast.JoinedStr) and ast.unparse(arg.values[0]) == "{step.name}":
+                tail = str(arg.values[-1].value)  # type: ignore[attr-defined]
+                found |= {f"{s.name}{tail}" for s in STEPS}
+    return found
+
+
+def test_kill_points_exist_and_cover_every_stage() -> None:
+    """A renamed fault point fails here (else its crash test would silently never fire), and a
+    stage of the step table without any kill point too."""
+    from heaters.domain.steps import STEPS
+
+    named = {p.split(":")[0] for _phase, p in KILL_POINTS}
+    assert named <= _points_in_code()
+    assert {s.name for s in STEPS} | {"commit", "atomic"} <= {p.split(".")[0] for p in named}
+    assert len(set(KILL_POINTS)) == len(KILL_POINTS)
 
 
 @pytest.mark.parametrize(("phase", "point"), KILL_POINTS, ids=[f"{a}-{p}" for a, p in KILL_POINTS])

@@ -141,4 +141,4 @@ class _Formatter(string.Formatter):
     def format_field(self, value: object, format_spec: str) -> str:
         if isinstance(value, str):
             return value
-        return super().format_field(value, format_spec)
+        return str(super().format_field(value, format_spec))

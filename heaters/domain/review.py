@@ -329,7 +329,7 @@ def plan(
 def restore_state(old: str) -> str:
     """The state undo puts a clip back into: its old one, minus pipeline progress."""
     if old in _TRANSIENT_READY:
-        old = _TRANSIENT_READY[old]
+        old = _TRANSIENT_READY[C(old)]
     if level(old) == APPROVED:
         return str(C.REVIEW_APPROVED)
     return old
@@ -444,8 +444,8 @@ def outcomes(events: Sequence[EventView], records: Mapping[int, Record]) -> dict
                 out[e.id] = Outcome("pending", "commits after the grace period")
         elif rec is not None and rec.kind == "applied":
             if undo is not None or rec.undone_by is not None:
-                by = undo.id if undo is not None else rec.undone_by
-                out[e.id] = Outcome("undone", f"by event {by}", by)
+                undone_by = undo.id if undo is not None else rec.undone_by
+                out[e.id] = Outcome("undone", f"by event {undone_by}", undone_by)
             else:
                 made = ", ".join(str(i) for i in rec.new_clip_ids)
                 out[e.id] = Outcome("applied", f"made clips {made}" if made else "")

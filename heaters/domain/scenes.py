@@ -332,7 +332,7 @@ def gradual_boundaries(
     n = len(s)
     q = np.nan_to_num(s[:, COL["q"]], nan=np.inf)
     net = s[:, COL["net"]]
-    near = set()
+    near: set[int] = set()
     for f in taken:
         near.update(range(f - 3, f + 4))
     out: list[Boundary] = []

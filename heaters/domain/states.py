@@ -137,9 +137,9 @@ def check_transition(kind: str, old: str, new: str) -> None:
         return
     table: frozenset[tuple[StrEnum, StrEnum]]
     if kind == "video":
-        table = VIDEO_TRANSITIONS  # type: ignore[assignment]
+        table = VIDEO_TRANSITIONS
     elif kind == "clip":
-        table = CLIP_TRANSITIONS  # type: ignore[assignment]
+        table = CLIP_TRANSITIONS
     else:
         raise ValueError(f"unknown kind {kind!r}")
     if (old, new) not in {(str(a), str(b)) for a, b in table}:

@@ -76,7 +76,7 @@ class RetryPolicy:
 
     def backoff_s(self, attempts: int) -> float:
         """Delay before attempt `attempts + 1`: exponential, capped."""
-        return min(self.cap_s, self.base_s * (2 ** max(0, attempts - 1)))
+        return float(min(self.cap_s, self.base_s * (2 ** max(0, attempts - 1))))
 
     def gives_up(self, attempts: int, retryable: bool) -> bool:
         return (not retryable) or attempts >= self.max_attempts

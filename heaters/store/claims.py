@@ -76,7 +76,7 @@ def heartbeat(session: Session, step: Step, ids: list[int], worker: str, until: 
             ),
             {"until": until, "id": row_id, "claim": step.claim, "worker": worker},
         )
-        held += result.rowcount or 0
+        held += result.rowcount or 0  # type: ignore[attr-defined]
     return held
 
 
@@ -95,7 +95,7 @@ def finish(
         ),
         {"target": target, "now": now, "id": row_id, "claim": step.claim, "worker": worker},
     )
-    if not result.rowcount:
+    if not result.rowcount:  # type: ignore[attr-defined]
         raise ClaimLost(f"{step.subject} {row_id}: claim for {step.name} was lost")
 
 
@@ -162,7 +162,7 @@ def release(session: Session, step: Step, ids: list[int], worker: str, now: floa
             ),
             {"ready": step.ready, "now": now, "id": row_id, "claim": step.claim, "worker": worker},
         )
-        released += result.rowcount or 0
+        released += result.rowcount or 0  # type: ignore[attr-defined]
     return released
 
 
@@ -207,7 +207,7 @@ def release_process(session: Session, step: Step, ids: list[int], process: str, 
             {"ready": step.ready, "now": now, "id": row_id, "claim": step.claim,
              "n": len(process) + 1, "prefix": process + ":"},
         )  # fmt: skip
-        released += result.rowcount or 0
+        released += result.rowcount or 0  # type: ignore[attr-defined]
     return released
 
 

@@ -19,11 +19,11 @@ def list_clips(
         query = query.where(Clip.source_video_id == video_id)
     if states:
         query = query.where(col(Clip.state).in_(states))
-    return list(session.exec(query.order_by(Clip.source_video_id, Clip.start_frame, Clip.id)).all())
+    return list(session.exec(query.order_by(col(Clip.source_video_id), col(Clip.start_frame), col(Clip.id))).all())
 
 
 def artifacts(session: Session, clip_id: int, kind: str | None = None) -> list[ClipArtifact]:
     query = select(ClipArtifact).where(ClipArtifact.clip_id == clip_id)
     if kind:
         query = query.where(ClipArtifact.kind == kind)
-    return list(session.exec(query.order_by(ClipArtifact.kind, ClipArtifact.tag)).all())
+    return list(session.exec(query.order_by(col(ClipArtifact.kind), col(ClipArtifact.tag))).all())

@@ -36,7 +36,7 @@ def plan_exports(
         query = query.where(col(Clip.state).in_(states))
     if video_id is not None:
         query = query.where(Clip.source_video_id == video_id)
-    rows = list(session.exec(query.order_by(Clip.source_video_id, Clip.start_frame)))
+    rows = list(session.exec(query.order_by(col(Clip.source_video_id), col(Clip.start_frame))))
     by_id = {c.id: c for c in rows}
     if group:
         sets = connected((c.id or 0, c.grouped_with_clip_id) for c in rows)

@@ -60,7 +60,9 @@ def min_len(session: Session, video_id: int, min_clip_s: float) -> int:
 
 def pending_events(session: Session) -> list[ClipEvent]:
     query = select(ClipEvent).where(col(ClipEvent.committed_at).is_(None))
-    return list(session.exec(query.where(ClipEvent.action != rules.UNDO).order_by(ClipEvent.id)))
+    return list(
+        session.exec(query.where(ClipEvent.action != rules.UNDO).order_by(col(ClipEvent.id)))
+    )
 
 
 def _pending_view(e: ClipEvent) -> rules.Pending:
@@ -90,7 +92,7 @@ def queue(session: Session, video_id: int | None = None) -> list[Clip]:
     if video_id is not None:
         query = query.where(Clip.source_video_id == video_id)
     busy = busy_clips(session)
-    rows = session.exec(query.order_by(Clip.source_video_id, Clip.start_frame)).all()
+    rows = session.exec(query.order_by(col(Clip.source_video_id), col(Clip.start_frame))).all()
     return [c for c in rows if c.id not in busy]
 
 
@@ -223,7 +225,7 @@ def _record(
         data["why"] = why
     if by is not None:
         data["by"] = by
-    session.add(EventEffect(event_id=event.id, effects=data, new_clip_ids=new_ids or []))
+    session.add(EventEffect(event_id=event.id or 0, effects=data, new_clip_ids=new_ids or []))
 
 
 def commit_due(session: Session, now: float, grace_s: float, cfg: ReviewConfig) -> int:
@@ -321,15 +323,15 @@ def _apply(
     if new_ids:
         for key, _old, new in effects.changes:
             if new in SUPERSEDED:
-                clip = session.get(Clip, int(key))
-                assert clip is not None
-                clip.superseded_by = json.dumps(new_ids)
-                session.add(clip)
+                old_clip = session.get(Clip, int(key))
+                assert old_clip is not None
+                old_clip.superseded_by = json.dumps(new_ids)
+                session.add(old_clip)
     for key, _old, new in effects.grouped:
-        clip = session.get(Clip, int(key))
-        assert clip is not None
-        clip.grouped_with_clip_id = new
-        session.add(clip)
+        grouped = session.get(Clip, int(key))
+        assert grouped is not None
+        grouped.grouped_with_clip_id = new
+        session.add(grouped)
     session.flush()
     return new_ids
 
@@ -438,7 +440,9 @@ def _blocker(session: Session, target: ClipEvent, status: dict[int, rules.Outcom
     """An applied action cannot be undone while a later live action decides one of its clips."""
     records = _records(session)
     mine = _touched(target, records.get(target.id or 0), session)
-    later = select(ClipEvent).where(ClipEvent.id > (target.id or 0), ClipEvent.action != rules.UNDO)
+    later = select(ClipEvent).where(
+        col(ClipEvent.id) > (target.id or 0), ClipEvent.action != rules.UNDO
+    )
     for e in session.exec(later.order_by(col(ClipEvent.id).desc())):
         if status[e.id or 0].status not in ("pending", "applied"):
             continue
@@ -558,7 +562,7 @@ def recent(session: Session, reviewer: str | None = None, limit: int = 8) -> lis
 
 
 def events(session: Session, clip_id: int | None = None) -> list[ClipEvent]:
-    query = select(ClipEvent).order_by(ClipEvent.id)
+    query = select(ClipEvent).order_by(col(ClipEvent.id))
     if clip_id is not None:
         query = query.where(ClipEvent.clip_id == clip_id)
     return list(session.exec(query))

@@ -176,7 +176,8 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)
+    norms = np.maximum(np.linalg.norm(matrix, axis=-1, keepdims=True), 1e-12)
+    return np.asarray(matrix / norms, dtype=np.float32)
 
 
 def put(
@@ -246,7 +247,7 @@ def vector_of(session: Session, clip_id: int, model: str) -> np.ndarray | None:
         text("SELECT vector FROM embeddings WHERE clip_id = :c AND model = :m ORDER BY id LIMIT 1"),
         {"c": clip_id, "m": model},
     ).first()
-    return None if row is None else np.frombuffer(row[0], dtype=np.float32)
+    return None if row is None else np.frombuffer(row[0], dtype=np.float32).copy()
 
 
 def nearest(
@@ -272,7 +273,7 @@ def nearest(
             ),
             {"m": model, "v": video_id},
         ).all()
-        return _rank(rows, query, k, exclude_clip)
+        return _rank(list(rows), query, k, exclude_clip)
     matrix = _matrix_for(session, model)
     with matrix.lock:
         _catch_up(session, model, matrix)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from heaters.domain.results import ClipSpan
 from heaters.domain.sources import Source
@@ -37,7 +37,7 @@ def get(session: Session, video_id: int) -> SourceVideo | None:
 
 
 def all_videos(session: Session) -> list[SourceVideo]:
-    return list(session.exec(select(SourceVideo).order_by(SourceVideo.id)).all())
+    return list(session.exec(select(SourceVideo).order_by(col(SourceVideo.id))).all())
 
 
 def insert_spans(session: Session, video_id: int, spans: tuple[ClipSpan, ...]) -> list[int]:

@@ -34,11 +34,25 @@ def test_unlisted_transitions_are_refused() -> None:
         check_transition("clip", ClipState.MERGED, ClipState.SPLIT)
 
 
-def test_tables_only_name_known_states() -> None:
-    for old, new in VIDEO_TRANSITIONS:
-        assert old in VideoState and new in VideoState
-    for old, new in CLIP_TRANSITIONS:
-        assert old in ClipState and new in ClipState
+def _reachable(start: str, transitions: frozenset[tuple[str, str]]) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        here = todo.pop()
+        for old, new in transitions:
+            if old == here and new not in seen:
+                seen.add(new)
+                todo.append(new)
+    return seen
+
+
+def test_every_state_is_reachable_from_where_rows_start() -> None:
+    """A state the tables never lead to is dead code (or a transition is missing)."""
+    assert _reachable(VideoState.NEW, VIDEO_TRANSITIONS) == set(VideoState)
+    assert _reachable(ClipState.SPLICED, CLIP_TRANSITIONS) == set(ClipState)
+    # and a failed row can always be retried back into the flow
+    for step in STEPS:
+        table = VIDEO_TRANSITIONS if step.subject == "video" else CLIP_TRANSITIONS
+        assert step.success in _reachable(step.failure, table), step.name
 
 
 def test_claim_states_map_back_to_their_step() -> None:

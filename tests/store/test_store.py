@@ -80,9 +80,15 @@ def test_home_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
         Store.open(tmp_path / "h")
 
 
-def test_sqlean_loads_extensions() -> None:
-    conn = sqlean.connect(":memory:")
-    conn.enable_load_extension(True)
+def test_connections_load_sqlite_vec_and_then_refuse_extensions(tmp_path: Path) -> None:
+    """sqlite-vec is loaded on every connection; loading further extensions is switched off."""
+    from heaters.store.db import connect_raw
+
+    conn = connect_raw(tmp_path / "x.db")
+    dist = conn.execute("SELECT vec_distance_l2(vec_f32('[0, 0]'), vec_f32('[3, 4]'))").fetchone()
+    assert dist[0] == pytest.approx(5.0)
+    with pytest.raises(sqlean.OperationalError, match="not authorized"):
+        conn.execute("SELECT load_extension('anything')")
 
 
 def test_a_locked_database_is_a_store_error(
