@@ -51,11 +51,13 @@ def main() -> None:
            cwd=work)  # fmt: skip
         wheel = next((work / "wheel").glob("heaters-*.whl"))
         check_wheel(wheel)
-        sh(sys.executable, "-m", "venv", work / "venv", cwd=work)
-        sh(work / "venv/bin/pip", "install", "-q", wheel, cwd=work)
+        # nothing from the checkout's environment: with PYTHONPATH on it, pip would take its
+        # heaters.egg-info for an installed heaters and skip the wheel
         env = {k: v for k, v in os.environ.items()
                if k not in ("PYTHONPATH", "HEATERS_HOME", "HEATERS_MODELS_DIR", "VIRTUAL_ENV")}  # fmt: skip
         env["PATH"] = f"{work / 'venv/bin'}{os.pathsep}{env.get('PATH', '')}"
+        sh(sys.executable, "-m", "venv", work / "venv", cwd=work, env=env)
+        sh(work / "venv/bin/pip", "install", "-q", wheel, cwd=work, env=env)
         run = work / "run"  # outside the checkout: nothing can come from the source tree
         run.mkdir()
         home = run / "home"

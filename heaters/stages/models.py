@@ -126,10 +126,12 @@ def models_dir() -> Path:
 @cache
 def _packaged_models() -> Path | None:
     try:
-        folder = Path(str(resources.files(MODELS_PACKAGE)))
-    except (ModuleNotFoundError, TypeError):  # TypeError: a namespace package with no path
+        folder = resources.files(MODELS_PACKAGE)
+    except ModuleNotFoundError:  # a checkout on PYTHONPATH: no such package
         return None
-    return folder if (folder / EFFICIENTNET_LITE0.file).is_file() else None
+    if not isinstance(folder, Path) or not (folder / EFFICIENTNET_LITE0.file).is_file():
+        return None  # not a plain folder (a zip import) or not the model files
+    return folder
 
 
 def resolve_model_file(file: str | Path, directory: Path | None = None) -> Path:
