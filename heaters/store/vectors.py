@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ from heaters.store.db import sql_list
 from heaters.store.tables import now
 
 FULL_RELOAD_FRACTION = 0.5  # more changes than this share of the vectors: read them all again
+DEAD_FRACTION = 0.25  # more deleted rows than this share of the matrix: read it all again
+BLOCK = 8192  # rows per block of the matrix
 
 
 @dataclass(frozen=True)
@@ -40,67 +43,60 @@ class Hit:
 
 @dataclass
 class _Matrix:
-    """One model's vectors in one database: rows [0, size), dead rows have id -1."""
+    """One model's vectors in one database, in fixed blocks of BLOCK rows: appending never copies
+    what is there (a doubling array would copy 512 MB, and briefly hold twice that, at 100k).
+    Row r is block r // BLOCK, slot r % BLOCK; a deleted row keeps its slot with id -1."""
 
-    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    clips: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    vectors: np.ndarray | None = None  # (capacity, dim) float32
-    size: int = 0
+    blocks: list[np.ndarray] = field(default_factory=list)  # each (BLOCK, dim) float32
+    ids: list[np.ndarray] = field(default_factory=list)  # each (BLOCK,) int64 embedding id
+    clips: list[np.ndarray] = field(default_factory=list)  # each (BLOCK,) int64 clip id
+    size: int = 0  # rows used, dead ones included
     live: int = 0
     watermark: int = 0  # the last embedding_changes.seq applied
     row_of: dict[int, int] = field(default_factory=dict)  # embedding id -> row
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def clear(self) -> None:
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.clips = np.zeros(0, dtype=np.int64)
-        self.vectors, self.size, self.live, self.watermark = None, 0, 0, 0
+        self.blocks, self.ids, self.clips = [], [], []
+        self.size = self.live = self.watermark = 0
         self.row_of = {}
+
+    @property
+    def dim(self) -> int | None:
+        return int(self.blocks[0].shape[1]) if self.blocks else None
 
     def drop(self, embedding_id: int) -> None:
         row = self.row_of.pop(embedding_id, None)
         if row is not None:
-            self.ids[row] = -1
-            self.clips[row] = -1
+            b, i = divmod(row, BLOCK)
+            self.ids[b][i] = -1
+            self.clips[b][i] = -1
             self.live -= 1
 
-    def add(self, rows: list[tuple[int, int, bytes]]) -> None:
-        if not rows:
-            return
-        dim = len(rows[0][2]) // 4
-        if self.vectors is None or self.size + len(rows) > len(self.ids):
-            self._grow(max(self.live + len(rows), 2 * len(self.ids), 64), dim)
-        assert self.vectors is not None
-        start = self.size
-        for i, (emb_id, clip_id, blob) in enumerate(rows, start=start):
-            self.vectors[i] = np.frombuffer(blob, dtype=np.float32)
-            self.ids[i], self.clips[i] = emb_id, clip_id
-            self.row_of[emb_id] = i
-        self.size = start + len(rows)
-        self.live += len(rows)
+    def add(self, rows: Sequence[Any]) -> None:
+        """Append (embedding id, clip id, float32 bytes) rows."""
+        for emb_id, clip_id, blob in rows:
+            vector = np.frombuffer(blob, dtype=np.float32)
+            if self.dim is not None and vector.shape[0] != self.dim:
+                raise ValueError(f"a vector of {vector.shape[0]} values among ones of {self.dim}")
+            b, i = divmod(self.size, BLOCK)
+            if b == len(self.blocks):
+                self.blocks.append(np.zeros((BLOCK, vector.shape[0]), dtype=np.float32))
+                self.ids.append(np.full(BLOCK, -1, dtype=np.int64))
+                self.clips.append(np.full(BLOCK, -1, dtype=np.int64))
+            self.blocks[b][i] = vector
+            self.ids[b][i], self.clips[b][i] = emb_id, clip_id
+            self.row_of[int(emb_id)] = self.size
+            self.size += 1
+            self.live += 1
 
-    def compact(self) -> None:
-        """Squeeze out deleted rows once they are a quarter of the matrix."""
-        if self.vectors is not None and self.live < 0.75 * self.size:
-            self._grow(len(self.ids), self.vectors.shape[1])
-
-    def _grow(self, capacity: int, dim: int) -> None:
-        """Copy the live rows into room for `capacity` (compacting away the dead ones)."""
-        keep = np.flatnonzero(self.ids[: self.size] >= 0)
-        vectors = np.zeros((capacity, dim), dtype=np.float32)
-        ids = np.full(capacity, -1, dtype=np.int64)
-        clips = np.full(capacity, -1, dtype=np.int64)
-        if self.vectors is not None and len(keep):
-            if self.vectors.shape[1] != dim:
-                raise ValueError(
-                    f"vectors of {dim} values among vectors of {self.vectors.shape[1]}"
-                )
-            vectors[: len(keep)] = self.vectors[keep]
-            ids[: len(keep)] = self.ids[keep]
-            clips[: len(keep)] = self.clips[keep]
-        self.vectors, self.ids, self.clips = vectors, ids, clips
-        self.size = self.live = len(keep)
-        self.row_of = {int(e): r for r, e in enumerate(ids[: self.size])}
+    def score(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cosine of every row with `query`, and the rows' embedding and clip ids (copies)."""
+        used = [min(BLOCK, self.size - b * BLOCK) for b in range(len(self.blocks))]
+        scores = np.concatenate([m[:n] @ query for m, n in zip(self.blocks, used, strict=True)])
+        ids = np.concatenate([a[:n] for a, n in zip(self.ids, used, strict=True)])
+        clips = np.concatenate([a[:n] for a, n in zip(self.clips, used, strict=True)])
+        return scores, ids, clips
 
 
 _MATRICES: dict[tuple[str, str], _Matrix] = {}
@@ -133,7 +129,7 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
             if top == matrix.watermark:
                 return
             changed: list[int] = []
-            if top > matrix.watermark and matrix.vectors is not None:
+            if top > matrix.watermark and matrix.blocks:
                 changed = [
                     int(r[0])
                     for r in cur.execute(
@@ -142,22 +138,14 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
                         (model, matrix.watermark),
                     )
                 ]
-            if (
-                top < matrix.watermark
-                or matrix.vectors is None
-                or (len(changed) > FULL_RELOAD_FRACTION * max(matrix.live, 1))
-            ):  # first use, a database replaced under the same path, or mostly new
-                matrix.clear()
-                matrix.add(
-                    cur.execute(
-                        "SELECT id, clip_id, vector FROM embeddings WHERE model = ? ORDER BY id",
-                        (model,),
-                    ).fetchall()
-                )
-            else:
+            incremental = (
+                top > matrix.watermark
+                and bool(matrix.blocks)
+                and len(changed) <= FULL_RELOAD_FRACTION * max(matrix.live, 1)
+            )  # else: first use, a database replaced under the same path, or mostly new
+            if incremental:
                 for emb_id in changed:
                     matrix.drop(emb_id)
-                matrix.compact()
                 for lo in range(0, len(changed), 500):
                     part = changed[lo : lo + 500]
                     marks = ",".join("?" * len(part))
@@ -168,6 +156,14 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
                             (model, *part),
                         ).fetchall()
                     )
+            if not incremental or matrix.size - matrix.live > DEAD_FRACTION * matrix.size:
+                matrix.clear()  # (many deleted rows: compacted by reading them all again)
+                cur.execute(
+                    "SELECT id, clip_id, vector FROM embeddings WHERE model = ? ORDER BY id",
+                    (model,),
+                )
+                while batch := cur.fetchmany(BLOCK):  # never all the blobs at once
+                    matrix.add(batch)
             matrix.watermark = top
         finally:
             cur.execute("COMMIT")
@@ -277,16 +273,14 @@ def nearest(
     matrix = _matrix_for(session, model)
     with matrix.lock:
         _catch_up(session, model, matrix)
-        if matrix.vectors is None or matrix.live == 0:
+        if not matrix.blocks or matrix.live == 0:
             return []
-        if matrix.vectors.shape[1] != query.shape[0]:
+        if matrix.dim != query.shape[0]:
             raise ValueError(
-                f"model {model} has dim {matrix.vectors.shape[1]} in this library,"
-                f" not {query.shape[0]}"
+                f"model {model} has dim {matrix.dim} in this library, not {query.shape[0]}"
             )
-        n = matrix.size
-        scores = matrix.vectors[:n] @ query
-        ids, clips = matrix.ids[:n].copy(), matrix.clips[:n].copy()
+        scores, ids, clips = matrix.score(query)
+    n = len(scores)
     scores[ids < 0] = -np.inf
     if exclude_clip is not None:
         scores[clips == exclude_clip] = -np.inf

@@ -64,8 +64,9 @@ def test_search_is_exact_and_never_returns_the_query(tmp_path: Path) -> None:
             assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
 
 
-def test_a_search_after_a_write_sees_it(tmp_path: Path) -> None:
+def test_a_search_after_a_write_sees_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Inserts, replacements and deletes committed by anyone reach a matrix already loaded."""
+    monkeypatch.setattr(vectors, "BLOCK", 32)  # many blocks, appends across their edges
     store, x = _library(tmp_path, 300)
     other = Store.open(tmp_path)  # another process's connections to the same home
     assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12)
@@ -197,3 +198,19 @@ def test_a_review_action_never_waits_for_index_maintenance(tmp_path: Path) -> No
         assert [e.clip_id for e in review.pending_events(s)] == [1, 2, 3]
     touched = {st.split()[0] + " " + st.split()[2] for st in statements if st.split()[0] != "BEGIN"}
     assert touched <= {"SELECT FROM", "DELETE EMBEDDINGS", "INSERT EMBEDDINGS"}, touched
+
+
+def test_many_deletes_compact_and_stay_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vectors, "BLOCK", 50)
+    store, x = _library(tmp_path, 400)
+    assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12)
+    gone = set(range(2, 400, 2))  # half the clips lose their vector
+    with store.tx() as s:
+        s.execute(text(f"DELETE FROM embeddings WHERE clip_id IN ({','.join(map(str, gone))})"))
+    assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12, gone=gone)
+    with store.tx(write=False) as s:
+        path = str(s.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+    matrix = vectors._MATRICES[(path, "m")]
+    assert matrix.size == matrix.live == 400 - len(gone)  # read again without the dead rows
