@@ -1,7 +1,8 @@
 """Vector search: exact cosine over an in-process float32 matrix per model.
 
 The float vectors live in `embeddings` (the source of truth). Each process that searches keeps,
-per database and model, the L2-normalised vectors as one numpy matrix, and catches it up before
+per database and model, the L2-normalised vectors as a numpy matrix (in blocks of 131,072 rows, so
+an append never copies it), and catches it up before
 every query from `embedding_changes`, a log the database writes by trigger on every insert,
 update and delete of an embedding (AUTOINCREMENT `seq`: the matrix remembers the last `seq` it
 applied, so a search after a committed insert sees it, and a deleted vector is dropped).
@@ -32,7 +33,10 @@ from heaters.store.tables import now
 
 FULL_RELOAD_FRACTION = 0.5  # more changes than this share of the vectors: read them all again
 DEAD_FRACTION = 0.25  # more deleted rows than this share of the matrix: read it all again
-BLOCK = 8192  # rows per block of the matrix
+# Rows per block of the matrix. A block is np.zeros: untouched pages cost no memory, so a block
+# much larger than its rows is free, and up to this many vectors one matrix product scores them
+# all (many small blocks cost 2-3x: a BLAS call each).
+BLOCK = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Hit:
 class _Matrix:
     """One model's vectors in one database, in fixed blocks of BLOCK rows: appending never copies
     what is there (a doubling array would copy 512 MB, and briefly hold twice that, at 100k).
+    A block's zero pages take memory only once rows are written into them.
     Row r is block r // BLOCK, slot r % BLOCK; a deleted row keeps its slot with id -1."""
 
     blocks: list[np.ndarray] = field(default_factory=list)  # each (BLOCK, dim) float32
