@@ -124,7 +124,7 @@ def thumbs(session: Session, home: Home, clip_ids: Sequence[int]) -> dict[int, T
     ids = [int(i) for i in clip_ids]
     if not ids:
         return {}
-    rows = session.exec(  # type: ignore[call-overload]
+    rows = session.exec(
         select(ClipArtifact).where(col(ClipArtifact.clip_id).in_(ids))
     ).all()
     keyframes: dict[int, list[ClipArtifact]] = {}
@@ -158,7 +158,7 @@ def sprites(
     ids = [int(i) for i in clip_ids]
     if not ids:
         return {}
-    rows = session.exec(  # type: ignore[call-overload]
+    rows = session.exec(
         select(ClipArtifact)
         .where(col(ClipArtifact.clip_id).in_(ids), ClipArtifact.kind == "sprite")
         .order_by(col(ClipArtifact.id))

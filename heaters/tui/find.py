@@ -69,8 +69,8 @@ def export_clip(store: Store, clip_id: int) -> tuple[str, str]:
     """`heaters export --clip ID --state all` into the home's exports folder: (status, line)."""
     from heaters.domain.naming import DEFAULT_TEMPLATE
     from heaters.stages import export as export_stage
+    from heaters.stages.tools import ffmpeg_exe
     from heaters.store.exports import plan_exports
-    from heaters.synthetic import ffmpeg_exe
 
     target = store.home.exports
     target.mkdir(parents=True, exist_ok=True)
