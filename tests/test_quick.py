@@ -255,7 +255,11 @@ def test_status_on_an_older_schema_migrates_it_as_before(tmp_path: Path) -> None
     for trigger in ("insert", "update", "delete"):
         db.execute(f"DROP TRIGGER tr_embedding_tags_{trigger}")
     db.execute("DROP TABLE embedding_tags")
-    db.execute(f"PRAGMA user_version={LATEST - 1}")
+    for trigger in ("insert", "update", "delete"):  # and what migrations 4 and 5 made
+        db.execute(f"DROP TRIGGER tr_embedding_changes_{trigger}")
+    db.execute("DROP TABLE embedding_changes")
+    db.execute("DROP TABLE step_runs")
+    db.execute("PRAGMA user_version=2")
     db.commit()
     db.close()
     with reads.open_reader(root) as reader:
