@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -34,7 +35,8 @@ def test_run_waits_for_young_actions_and_commits_them(tmp_path: Path) -> None:
     took = time.monotonic() - started
     assert res.code == 0, res.stderr
     assert "committed 3 review action(s)" in res.stdout
-    assert "waiting for 1 review action(s)" in res.stderr  # the countdown
+    # the countdown: 1 action, or all 3 when the machine was slow enough that none had aged 6 s
+    assert re.search(r"waiting for [123] review action\(s\)", res.stderr), res.stderr
     assert took < 30
     assert states(store)[1] == "review_skipped" and states(store)[2] == "review_archived"
     assert states(store)[4] == "review_skipped"
