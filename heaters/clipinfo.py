@@ -53,9 +53,8 @@ def clip_report(session: Session, clip_id: int, model: str) -> dict[str, Any] | 
 
 def draw_sprite(console: Console, home: Home, report: dict[str, Any], columns: int = 4) -> None:
     """The first tiles of the sprite (or the keyframes) in half-block characters."""
-    from PIL import Image
-
     from heaters.tui.images import fit, half_block_lines
+    from heaters.tui.sprite import SpriteSheet
 
     sprite = next((a for a in report["artifacts"] if a["kind"] == "sprite"), None)
     if sprite is None or not console.is_terminal:
@@ -65,17 +64,12 @@ def draw_sprite(console: Console, home: Home, report: dict[str, Any], columns: i
     if not path.exists():
         console.print(f"(sprite file missing: {path})")
         return
-    sheet = Image.open(path).convert("RGB")
-    tw, th = int(meta.get("tile_width", 320)), int(meta.get("tile_height", 180))
-    cols = int(meta.get("columns", 1))
-    count = int(meta.get("tile_count", 1))
+    sheet = SpriteSheet.from_meta(path, meta)  # a view into the tile store, or a sheet
+    count = sheet.tile_count
     picks = sorted({0, count // 3, (2 * count) // 3, count - 1})[:columns]
     width = max(16, min(40, (console.width - 2) // max(1, len(picks))))
-    box = fit(tw, th, width, width)
-    tiles = []
-    for i in picks:
-        x, y = (i % cols) * tw, (i // cols) * th
-        tiles.append(half_block_lines(sheet.crop((x, y, x + tw, y + th)), box))
+    box = fit(sheet.tile_width, sheet.tile_height, width, width)
+    tiles = [half_block_lines(sheet.tile(i), box) for i in picks]
     for row in range(max(len(t) for t in tiles)):
         segments = []
         for t in tiles:

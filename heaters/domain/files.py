@@ -10,6 +10,7 @@ TEMP_PREFIX = (
 )
 FRAME_TIMES = "frames.npy"  # beside a spliced source: the time (s) of every decoded frame
 SCORES = "scores.npy"  # beside a spliced source: per-frame scores (heaters.domain.scenes.COLUMNS)
+TILES = "tiles.bin"  # beside a spliced source: one small tile per decoded frame (sprite views)
 
 
 def temp_name(final_name: str = "") -> str:

@@ -185,6 +185,40 @@ def sprite_plan(
     )
 
 
+def view_plan(
+    start_frame: int,
+    end_frame: int,
+    *,
+    fps: float,
+    frame_times: Sequence[float] | None = None,
+    max_tiles: int = 900,
+) -> tuple[tuple[int, ...], tuple[float, ...], float, bool]:
+    """Which tiles of a video's tile store (one per decoded frame) a clip's sprite shows.
+
+    Every frame while the clip has at most `max_tiles` (on variable-frame-rate footage too: each
+    frame can be a split point); a longer clip gets `max_tiles` evenly spaced in time (`sparse`).
+    Returns (frames, their timestamps, tiles per second of clip, sparse).
+    """
+    times, t0, duration = _clip_times(start_frame, end_frame, fps, frame_times)
+    n = end_frame - start_frame
+    sparse = n > max_tiles
+    if not sparse:
+        frames = list(range(start_frame, end_frame))
+    else:
+        step = duration / max_tiles
+        frames = []
+        for k in range(max_tiles):
+            f = _frame_at(times, t0 + k * step, start_frame, end_frame)
+            if not frames or f != frames[-1]:
+                frames.append(f)
+    return (
+        tuple(frames),
+        tuple(float(times[f]) for f in frames),
+        len(frames) / duration,
+        sparse,
+    )
+
+
 def keyframe_plan(
     start_frame: int,
     end_frame: int,

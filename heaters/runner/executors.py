@@ -33,7 +33,7 @@ from heaters.domain.text import error_text, one_line
 from heaters.errors import DiskFull, storage_problem
 from heaters.runner.context import Failure, RunContext, keep_alive
 from heaters.settings import resolve_model
-from heaters.stages import download, embed, keyframes, splice, sprites
+from heaters.stages import download, embed, keyframes, splice, sprites, tiles
 from heaters.stages.atomic import clear_temps, write_bytes
 from heaters.stages.frames import size_change
 from heaters.stages.tools import ffmpeg_exe
@@ -145,6 +145,7 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
     params = splice.SpliceParams(
         detector=settings.detector, threshold=settings.threshold, min_clip_s=settings.min_clip_s
     )
+    tile_params = tiles.TileParams(size=settings.sprite_tile_width)
     for video_id in ids:
         with ctx.store.tx(write=False) as session:
             video = session.get(SourceVideo, video_id)
@@ -153,11 +154,14 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
             estimate = video.frame_count or 0
         task = ctx.reporter.task(f"splice #{video_id}", estimate or None, "frames")
         clear_temps(home.source_dir(video_id))
+        tile_writer = tiles.TileWriter(home.source_dir(video_id) / tiles.TILES_FILE, tile_params)
         try:
             with keep_alive(ctx, step, [video_id]):
                 faults.hit("splice.start")
                 try:
-                    result = splice.run(path, video_id, params, on_progress=task.update)
+                    result = splice.run(
+                        path, video_id, params, on_progress=task.update, sink=tile_writer
+                    )
                 except StageError:
                     raise
                 except Exception as exc:
@@ -165,9 +169,11 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
                     if explained is exc:
                         raise
                     raise explained from exc
+                tile_writer.close()  # the tiles every clip's sprite will show (no second decode)
             faults.hit("splice.detected")
             save_splice_arrays(home.source_dir(video_id), result)
         except Exception as exc:
+            tile_writer.abort()
             record_failure(ctx, step, video_id, exc)
             continue
         finally:
@@ -258,6 +264,11 @@ def _sprite_stage(ctx: RunContext) -> BatchStage:
     )
 
     def call(source, video_id, requests, frame_times, fps, on_progress):  # type: ignore[no-untyped-def]
+        # Views into the tile store the splice made (no decode); a video without one (an old
+        # home) gets sheets drawn from the source as before.
+        store = tiles.TileStore.find(ctx.store.home.source_dir(video_id))
+        if store is not None and store.count == len(frame_times):
+            return sprites.views(store, video_id, requests, frame_times, fps, params, on_progress)
         return sprites.run(source, video_id, requests, frame_times, fps, params, on_progress)
 
     return call

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import av
 import cv2
@@ -61,6 +61,13 @@ QUEUE_FRAMES = 8  # decoded frames waiting to be measured: memory stays flat
 U8 = npt.NDArray[np.uint8]
 
 
+class FrameSink(Protocol):
+    """Another consumer of the splice's decoded frames (the tile store): one decode serves both."""
+
+    def start(self, stream: Any) -> None: ...  # the video stream, before the first frame
+    def add(self, frame: av.VideoFrame) -> None: ...  # every decoded frame, in order
+
+
 @dataclass(frozen=True)
 class SpliceParams:
     """How to splice: detector name, its threshold (None: the detector's default), min clip."""
@@ -75,10 +82,12 @@ def run(
     video_id: int,
     params: SpliceParams,
     on_progress: Callable[[int, int], None] | None = None,
+    sink: FrameSink | None = None,
 ) -> SpliceResult:
     """Detect cuts in `path` and tile it into clips of at least `params.min_clip_s` seconds.
 
-    `on_progress(frames_done, frames_total_estimate)` is called at most ~10 times a second.
+    `on_progress(frames_done, frames_total_estimate)` is called at most ~10 times a second;
+    `sink` gets every decoded frame after the detector.
     Raises `StageError` (one line) for files that are not videos or decode no frame; a file that
     is truncated or corrupt part-way is spliced as far as it decodes.
     """
@@ -99,7 +108,11 @@ def run(
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
         estimate = _frame_estimate(container, stream, fps)
         scorer = _Scorer(net=_net_mode(params.detector))
-        times, last_duration, skipped = _decode(container, stream, scorer, estimate, on_progress)
+        if sink is not None:
+            sink.start(stream)
+        times, last_duration, skipped = _decode(
+            container, stream, scorer, estimate, on_progress, sink
+        )
     finally:
         container.close()
 
@@ -181,6 +194,7 @@ def _decode(
     scorer: _Scorer,
     estimate: int,
     on_progress: Callable[[int, int], None] | None,
+    sink: FrameSink | None = None,
 ) -> tuple[list[float], float, int]:
     """Decode every frame once, feeding the scorer; return frame times, last duration, skips.
 
@@ -215,6 +229,8 @@ def _decode(
             times.append(t)
             last_duration = frame.duration * tb if frame.duration and tb else step
             scorer.add(frame)
+            if sink is not None:
+                sink.add(frame)
             if on_progress is not None:
                 now = time.monotonic()
                 if now >= next_report:

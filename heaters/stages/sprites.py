@@ -1,5 +1,8 @@
-"""Sprite sheets: one JPEG grid of sampled frames per clip, for the review screen.
+"""Sprites: what the review screen shows of a clip, one picture per sampled frame.
 
+Videos spliced with a tile store (`heaters.stages.tiles`, made in the splice's decode pass) get
+views: a clip's sprite lists which tiles of the store it shows (`views`), no pixels, no decode.
+Videos without one (spliced before the store existed) keep per-clip sheets drawn from the source.
 All clips of one source video are drawn from a single forward decode pass (`frames.SourceReader`):
 each wanted frame is scaled once to tile size, staying in YUV, and copied into every sheet that
 uses it; a sheet is converted to RGB, encoded and renamed into place as soon as the pass has gone
@@ -29,7 +32,7 @@ from heaters.domain.results import (
     ClipOutcome,
     FrameRequest,
 )
-from heaters.domain.sampling import SpritePlan, sprite_plan
+from heaters.domain.sampling import SpritePlan, sprite_plan, view_plan
 from heaters.domain.text import error_line
 from heaters.stages.atomic import write_bytes
 from heaters.stages.frames import (
@@ -37,8 +40,10 @@ from heaters.stages.frames import (
     check_span,
     encode_jpeg,
 )
+from heaters.stages.tiles import TileStore
 
 SPRITE_FILE = "sprite.jpg"
+VIEW_STRATEGY = "tiles"  # a sprite that is a view into the video's tile store (no file of its own)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class SpriteParams:
     max_fps: float = 24.0  # tiles per second of clip, at most (and at most the source's fps)
     max_height: int = 16384  # sheet height limit (px); longer clips are sampled more sparsely
     quality: int = 80  # JPEG quality
+    max_tiles: int = 900  # views: every frame of a clip up to this many, else evenly spaced
 
 
 @dataclass
@@ -217,6 +223,66 @@ def run(
         status="ok",
         video_id=video_id,
         outcomes=tuple(outcomes[i] for i in sorted(outcomes)),
+        duration_ms=round((time.perf_counter() - started) * 1000),
+    )
+
+
+def views(
+    store: TileStore,
+    video_id: int,
+    requests: Sequence[FrameRequest],
+    frame_times: Sequence[float],
+    fps: float,
+    params: SpriteParams = SpriteParams(),  # noqa: B008 - frozen dataclass, safe as default
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Sprites as views into the video's tile store: which tiles each clip shows, no pixels.
+
+    No decode and no file written (the source file is not even opened): a merge's or split's
+    new clip is reviewable as soon as its row exists. Requires one tile per decoded frame
+    (`store.count == len(frame_times)`); the caller checks.
+    """
+    started = time.perf_counter()
+    if hasattr(frame_times, "tolist"):
+        frame_times = frame_times.tolist()
+    outcomes = []
+    for done, req in enumerate(requests, 1):
+        why = check_span(req.start_frame, req.end_frame, min(store.count, len(frame_times)))
+        if why is not None:
+            outcomes.append(_failed(req, why))
+        else:
+            frames, times, rate, sparse = view_plan(
+                req.start_frame,
+                req.end_frame,
+                fps=fps,
+                frame_times=frame_times,
+                max_tiles=params.max_tiles,
+            )
+            art = ArtifactOut(
+                clip_id=req.clip_id,
+                kind="sprite",
+                strategy=VIEW_STRATEGY,
+                tag="",
+                path=store.path.resolve(),
+                metadata={
+                    "layout": "tiles",  # tile k of the store is decoded frame k of the video
+                    "tile_width": store.tile_width,
+                    "tile_height": store.tile_height,
+                    "columns": params.columns,
+                    "tile_count": len(frames),
+                    "fps": round(rate, 6),
+                    "sparse": sparse,
+                    "frames": list(frames),
+                    "times": [round(t, 6) for t in times],
+                },
+            )
+            outcomes.append(ClipOutcome(clip_id=req.clip_id, status="ok", artifacts=(art,)))
+        if on_progress is not None:
+            on_progress(done, len(requests))
+    return BatchResult(
+        status="ok",
+        video_id=video_id,
+        outcomes=tuple(outcomes),
         duration_ms=round((time.perf_counter() - started) * 1000),
     )
 

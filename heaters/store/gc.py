@@ -5,7 +5,9 @@ What goes:
   removed when the run died before deleting them, the sources of videos that failed);
 - stray temp files (`.tmp-*`) older than a few minutes;
 - derived media of archived and superseded (merged/split) clips: their sprite and keyframe files
-  with their rows, and their embeddings (the vector index follows by trigger).
+  with their rows, and their embeddings (the vector index follows by trigger). A sprite that is a
+  view into its video's tile store loses its row only: the store (`media/sources/<id>/tiles.bin`)
+  lives as long as its video row.
 
 What never goes: anything in the folder of a row that a live run has claimed (it may be writing
 there right now, its row not committed yet), and temp files young enough to be in use. The plan
@@ -26,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlmodel import Session
 
-from heaters.domain.files import FRAME_TIMES, SCORES, TEMP_PREFIX
+from heaters.domain.files import FRAME_TIMES, SCORES, TEMP_PREFIX, TILES
 from heaters.domain.states import SUPERSEDED, ClipState
 from heaters.domain.steps import STEPS
 from heaters.store.home import Home
@@ -133,6 +135,8 @@ def facts(session: Session, now: float) -> StoreFacts:
     ):
         referenced.add(f"media/sources/{int(vid)}/{FRAME_TIMES}")
         referenced.add(f"media/sources/{int(vid)}/{SCORES}")  # the splice's scores: resplice
+        # The tile store: shared by every clip's sprite view, merges' and splits' to come too.
+        referenced.add(f"media/sources/{int(vid)}/{TILES}")
         if path:
             referenced.add(path)
         if state in _CLAIM_STATES["video"] and (until or 0) > now:
@@ -171,7 +175,9 @@ def make_plan(
     """Which files and rows go, from the store's facts and a walk of `media/`."""
     plan = GcPlan()
     found = {e.rel: e for e in listing}
-    dead_paths = {path for _aid, _cid, path in facts.dead_artifacts}
+    # A dead clip's sprite view points at its video's shared tile store: its row goes, the
+    # store stays (a file any live row or video references is never "derived").
+    dead_paths = {path for _aid, _cid, path in facts.dead_artifacts} - facts.referenced
     for entry in sorted(found.values(), key=lambda e: e.rel):
         if _in_claimed(entry.rel, facts.claimed):
             continue

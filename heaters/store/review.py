@@ -541,10 +541,17 @@ def _drop_derived(session: Session, clip_id: int, home: Home) -> list[Path]:
     return files
 
 
+def shared_file(rel_path: str) -> bool:
+    """A file that belongs to the source video, not to one clip (the tile store a sprite view
+    points into): removing a clip's row never removes it."""
+    return rel_path.startswith("media/sources/")
+
+
 def _drop_clip(session: Session, clip_id: int, home: Home) -> list[Path]:
     files = _drop_derived(session, clip_id, home)
     for art in session.exec(select(ClipArtifact).where(ClipArtifact.clip_id == clip_id)):
-        files.append(home.abs(art.path))
+        if not shared_file(art.path):
+            files.append(home.abs(art.path))
         session.delete(art)
     session.flush()
     clip = session.get(Clip, clip_id)

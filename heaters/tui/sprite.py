@@ -1,4 +1,9 @@
-"""A clip's sprite sheet, read once and cut into tiles: the frames the review screen animates."""
+"""A clip's sprite, tile by tile: the frames the review screen animates.
+
+Two layouts: a view into the video's tile store (`layout: tiles`; tile i is the store's tile for
+source frame `frames[i]`, decoded when first shown), or a per-clip JPEG sheet (older homes), read
+once and cut into tiles.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from heaters.stages.tiles import TileStore
+
+PALETTE_TILES = 16  # tiles of a view its palette is made from
+CACHE_TILES = 240  # decoded tiles kept per sprite (320x180 RGB: ~170 KB each at most)
 
 
 @dataclass
@@ -24,8 +34,11 @@ class SpriteSheet:
     times: list[float]
     sparse: bool = False
     min_tile_width: int | None = None  # decode at reduced scale when only this much is needed
+    layout: str = "grid"  # "grid": a sheet at `path`; "tiles": a view into the store at `path`
     _image: Image.Image | None = field(default=None, repr=False)
     _palette: Image.Image | None = field(default=None, repr=False)
+    _store: TileStore | None = field(default=None, repr=False)
+    _cache: dict[int, Image.Image] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_meta(
@@ -45,6 +58,7 @@ class SpriteSheet:
             times=times,
             sparse=bool(meta.get("sparse", False)),
             min_tile_width=min_tile_width,
+            layout=str(meta.get("layout") or "grid"),
         )
 
     @property
@@ -66,8 +80,21 @@ class SpriteSheet:
         if self._palette is None:
             from heaters.tui.images import palette_of
 
-            self._palette = palette_of(self.image)
+            self._palette = palette_of(self.image if self.layout != "tiles" else self._sample())
         return self._palette
+
+    def _sample(self) -> Image.Image:
+        """A view's tiles spread over the clip, side by side: what its palette is made from
+        (a view has no sheet; the palette needs only the clip's colours)."""
+        count = max(1, min(PALETTE_TILES, self.tile_count))
+        picks = sorted({round(i * (self.tile_count - 1) / max(1, count - 1)) for i in range(count)})
+        tiles = [self.tile(i) for i in picks]
+        strip = Image.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)))
+        x = 0
+        for t in tiles:
+            strip.paste(t, (x, 0))
+            x += t.width
+        return strip
 
     @property
     def prepared(self) -> bool:
@@ -81,8 +108,11 @@ class SpriteSheet:
         return self
 
     def tile(self, index: int) -> Image.Image:
-        """Tile `index` (clamped), cropped from the sheet at whatever scale it was decoded."""
+        """Tile `index` (clamped): from the store, or cropped from the sheet at whatever scale
+        it was decoded."""
         index = max(0, min(self.tile_count - 1, index))
+        if self.layout == "tiles":
+            return self._store_tile(index)
         img = self.image
         rows = -(-self.tile_count // self.columns)
         sx = img.width / (self.columns * self.tile_width)
@@ -95,6 +125,18 @@ class SpriteSheet:
             round((row + 1) * self.tile_height * sy),
         )
         return img.crop(box)
+
+    def _store_tile(self, index: int) -> Image.Image:
+        cached = self._cache.get(index)
+        if cached is not None:
+            return cached
+        if self._store is None:
+            self._store = TileStore(self.path)
+        img = self._store.image(self.frames[index], self.min_tile_width)
+        if len(self._cache) >= CACHE_TILES:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[index] = img
+        return img
 
     def frame(self, index: int) -> int | None:
         return self.frames[index] if 0 <= index < len(self.frames) else None

@@ -1,0 +1,308 @@
+"""Tile store: one small upright JPEG per decoded frame, made during the splice's decode pass.
+
+Why: the review screen needs pictures of a clip's frames, and so do the clips a merge or split
+makes later. Drawing them from the splice's own decoded frames means one decode from
+`downloaded` to `pending_review`, and sprites for any range of frames (a merge, a split, a
+resplice) are views into this store: no decode, no source file needed.
+
+A `TileWriter` is a consumer of decoded frames (`add(frame)` per frame, in decode order): it
+scales each frame to the tile size at the picture's display aspect (sample aspect ratio applied)
+and turns it upright by the display matrix (phone footage), as players and `heaters export` show
+it. Scaling, turning and JPEG encoding run on one worker thread (OpenCV and libjpeg-turbo release
+the GIL), beside the decoder and the detector.
+
+File layout (`media/sources/<id>/tiles.bin`, written under a temp name and renamed when complete):
+`MAGIC`, the JPEG tiles back to back, then the index (count + 1 little-endian uint64 offsets),
+the metadata (JSON), and a 20-byte trailer: `TRAILER_MAGIC`, the index offset (uint64) and the
+metadata length (uint64). Tile k is decoded frame k of the video stream.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from heaters.stages.atomic import TEMP_PREFIX
+
+if TYPE_CHECKING:
+    import av
+
+TILES_FILE = "tiles.bin"
+MAGIC = b"HTILES01"
+TRAILER_MAGIC = b"HTIX"
+_TRAILER = struct.Struct("<4sQQ")
+QUEUE_FRAMES = 6  # decoded frames waiting for the tile thread (each holds a decoder picture)
+
+
+@dataclass(frozen=True)
+class TileParams:
+    """Tile size and JPEG quality. `size` bounds the longer side of the displayed picture."""
+
+    size: int = 320
+    quality: int = 75
+
+
+def upright_degrees(rotation: float | int | None) -> int:
+    """The display matrix's counter-clockwise turn (PyAV's `frame.rotation`), as 0/90/180/270."""
+    if not rotation:
+        return 0
+    return int(round(float(rotation) / 90.0)) % 4 * 90
+
+
+def display_size(width: int, height: int, sar: Any, rotation: int) -> tuple[int, int]:
+    """What a player shows for a coded `width` x `height` picture: the sample aspect ratio
+    applied to the width, then turned by `rotation` degrees."""
+    dw = float(width)
+    try:
+        if sar is not None and sar.numerator > 0 and sar.denominator > 0:
+            dw = width * float(sar)
+    except (AttributeError, ZeroDivisionError):
+        pass
+    if rotation in (90, 270):
+        return height, max(1, round(dw))
+    return max(1, round(dw)), height
+
+
+def tile_size(display_w: int, display_h: int, size: int) -> tuple[int, int]:
+    """The tile's (width, height): the longer side `size`, the other at the display aspect, both
+    even (JPEG chroma)."""
+
+    def even(x: float) -> int:
+        return max(2, 2 * round(x / 2))
+
+    if display_w >= display_h:
+        return even(size), even(size * display_h / display_w)
+    return even(size * display_w / display_h), even(size)
+
+
+class TileWriter:
+    """Consumes decoded frames and writes the video's tile store; `close()` publishes it.
+
+    Frames go to a worker thread through a short queue (the decoder never runs far ahead of it);
+    an error on the worker is raised on the next `add` or on `close`. `abort()` removes the temp
+    file. Memory: a few decoded frames and the offsets (8 bytes a frame).
+    """
+
+    def __init__(self, out: Path, params: TileParams = TileParams()) -> None:  # noqa: B008
+        # Media libraries imported here: reading a store (the review screen) needs none of them.
+        import cv2
+        import simplejpeg
+        from av.video.reformatter import VideoReformatter
+
+        self._cv2, self._jpeg = cv2, simplejpeg
+        self._turn = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180,
+                      270: cv2.ROTATE_90_CLOCKWISE}  # fmt: skip
+        self.out = out
+        self.params = params
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = out.with_name(f"{TEMP_PREFIX}{os.urandom(8).hex()}-{out.name}")
+        self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
+        self._file.write(MAGIC)
+        self._offsets: list[int] = [len(MAGIC)]
+        self._queue: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
+        self._error: BaseException | None = None
+        self._geometry: tuple[int, int, int, int, int] | None = None  # scale w, h, tile w, h, rot
+        self._meta: dict[str, Any] = {}
+        self._sar: Any = None
+        self._scaler = VideoReformatter()
+        self._thread = threading.Thread(target=self._work, name="tiles", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    @property
+    def count(self) -> int:
+        return len(self._offsets) - 1
+
+    def start(self, stream: Any) -> None:
+        """Learn the stream's sample aspect ratio (frames do not carry it in PyAV)."""
+        cc = stream.codec_context
+        self._sar = stream.sample_aspect_ratio or cc.sample_aspect_ratio
+
+    def add(self, frame: av.VideoFrame) -> None:
+        """Queue one decoded frame (the next tile); blocks while the worker is behind."""
+        if self._error is not None:
+            raise self._error
+        if self._geometry is None:
+            self._setup(frame)
+        self._queue.put(frame)
+
+    def _setup(self, frame: av.VideoFrame) -> None:
+        rot = upright_degrees(getattr(frame, "rotation", 0))
+        dw, dh = display_size(frame.width, frame.height, self._sar, rot)
+        tw, th = tile_size(dw, dh, self.params.size)
+        sw, sh = (th, tw) if rot in (90, 270) else (tw, th)  # scaled before turning
+        self._geometry = (sw, sh, tw, th, rot)
+        self._meta = {
+            "version": 1,
+            "tile_width": tw,
+            "tile_height": th,
+            "rotation": rot,
+            "coded_size": [frame.width, frame.height],
+            "display_size": [dw, dh],
+            "quality": self.params.quality,
+        }
+
+    def _work(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self._error is not None:
+                continue  # keep draining so that the decoder never blocks
+            try:
+                jpeg = self._tile(frame)
+                del frame
+                self._file.write(jpeg)
+                self._offsets.append(self._offsets[-1] + len(jpeg))
+            except BaseException as e:  # noqa: BLE001 - reported on the decoding thread
+                self._error = e
+
+    def _tile(self, frame: av.VideoFrame) -> bytes:
+        """One frame as an upright JPEG tile.
+
+        4:2:0 frames (nearly all): each plane scaled straight from the decoder's buffer by
+        OpenCV (bilinear: it reads only the rows it needs, and reading memory is the cost here),
+        limited range stretched to JPEG's full range by a lookup table, turned, and encoded from
+        the planes (no RGB step). Other formats: one swscale conversion to a small full-range
+        4:2:0 picture first.
+        """
+        assert self._geometry is not None
+        sw, sh, _tw, _th, rot = self._geometry
+        cv2 = self._cv2
+        name = frame.format.name
+        if name in ("yuv420p", "yuvj420p"):
+            y, u, v = (_plane(p) for p in frame.planes)
+            y = cv2.resize(y, (sw, sh), interpolation=cv2.INTER_LINEAR)
+            u = cv2.resize(u, (sw // 2, sh // 2), interpolation=cv2.INTER_LINEAR)
+            v = cv2.resize(v, (sw // 2, sh // 2), interpolation=cv2.INTER_LINEAR)
+            if name == "yuv420p" and frame.color_range != 2:  # 2: AVCOL_RANGE_JPEG (full)
+                y, u, v = cv2.LUT(y, _LUMA), cv2.LUT(u, _CHROMA), cv2.LUT(v, _CHROMA)
+        else:
+            small = self._scaler.reformat(
+                frame,
+                sw,
+                sh,
+                "yuvj420p",
+                src_colorspace=_colorspace(frame),
+                src_color_range=frame.color_range,
+                dst_color_range=2,
+                interpolation="BILINEAR",
+            )
+            y, u, v = (np.ascontiguousarray(_plane(p)) for p in small.planes)
+        if rot:
+            code = self._turn[rot]
+            y, u, v = cv2.rotate(y, code), cv2.rotate(u, code), cv2.rotate(v, code)
+        return bytes(
+            self._jpeg.encode_jpeg_yuv_planes(y, u, v, quality=self.params.quality, fastdct=True)
+        )
+
+    def close(self, frame_times: list[float] | None = None) -> Path:
+        """Wait for the last tiles, write the index and rename the file into place."""
+        self._finish_thread()
+        if self._error is not None:
+            self.abort()
+            raise self._error
+        meta = {**self._meta, "count": self.count}
+        index_at = self._offsets[-1]
+        self._file.write(np.asarray(self._offsets, dtype="<u8").tobytes())
+        blob = json.dumps(meta).encode()
+        self._file.write(blob)
+        self._file.write(_TRAILER.pack(TRAILER_MAGIC, index_at, len(blob)))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self.out)
+        self._closed = True
+        return self.out
+
+    def abort(self) -> None:
+        """Drop the unfinished store (a failed splice); nothing once it was published."""
+        if self._closed:
+            return
+        self._finish_thread()
+        if not self._file.closed:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+        self._closed = True
+
+    def _finish_thread(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
+def _plane(plane: Any) -> np.ndarray:
+    """A (height, width) view of a picture plane, straight on the decoder's buffer."""
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[
+        : plane.height, : plane.width
+    ]
+
+
+# Limited-range video (Y 16-235, C 16-240) to JPEG's full range.
+_LUMA = np.clip((np.arange(256) - 16) * 255 / 219, 0, 255).round().astype(np.uint8)
+_CHROMA = np.clip((np.arange(256) - 128) * 255 / 224 + 128, 0, 255).round().astype(np.uint8)
+
+
+def _colorspace(frame: av.VideoFrame) -> int | None:
+    """The source's matrix when it says one (HD footage is BT.709); None: swscale's default."""
+    cs = frame.colorspace
+    return cs if cs not in (None, 0, 2) else None  # 0 RGB, 2 unspecified
+
+
+class TileStore:
+    """A finished tile store, read tile by tile (the review screen, `show`, sprite views)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with open(path, "rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                raise ValueError(f"{path.name} is not a tile store")
+            f.seek(-_TRAILER.size, os.SEEK_END)
+            magic, index_at, meta_len = _TRAILER.unpack(f.read(_TRAILER.size))
+            if magic != TRAILER_MAGIC:
+                raise ValueError(f"{path.name} is incomplete (no index)")
+            f.seek(-_TRAILER.size - meta_len, os.SEEK_END)
+            self.meta: dict[str, Any] = json.loads(f.read(meta_len))
+            count = int(self.meta["count"])
+            f.seek(index_at)
+            self._offsets = np.frombuffer(f.read(8 * (count + 1)), dtype="<u8")
+        self.count = count
+        self.tile_width = int(self.meta["tile_width"])
+        self.tile_height = int(self.meta["tile_height"])
+
+    @staticmethod
+    def find(folder: Path) -> TileStore | None:
+        """The store in a video's folder, or None (old homes, failed splices, damaged files)."""
+        path = folder / TILES_FILE
+        try:
+            return TileStore(path)
+        except (OSError, ValueError, KeyError, struct.error, json.JSONDecodeError):
+            return None
+
+    def jpeg(self, k: int) -> bytes:
+        """The JPEG bytes of tile `k` (decoded frame k)."""
+        if not 0 <= k < self.count:
+            raise IndexError(f"tile {k} outside the store ({self.count} tiles)")
+        a, b = int(self._offsets[k]), int(self._offsets[k + 1])
+        with open(self.path, "rb") as f:
+            f.seek(a)
+            return f.read(b - a)
+
+    def image(self, k: int, min_width: int | None = None) -> Any:
+        """Tile `k` as a PIL RGB image (decoded at reduced DCT scale when `min_width` allows)."""
+        from PIL import Image
+
+        img = Image.open(io.BytesIO(self.jpeg(k)))
+        if min_width and min_width < img.width:
+            scale = min_width / img.width
+            img.draft("RGB", (max(1, int(img.width * scale)), max(1, int(img.height * scale))))
+        return img.convert("RGB")
