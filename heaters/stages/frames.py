@@ -50,6 +50,14 @@ class SourceInfo:
     display_width: int  # width corrected by the sample aspect ratio: what a viewer sees
     fps: float  # average frame rate (nominal)
     frame_count: int  # from the container; 0 when unknown
+    rotation: int = 0  # the display matrix's counter-clockwise turn: 0, 90, 180 or 270
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(width, height) as players show the picture: aspect corrected, then turned."""
+        if self.rotation in (90, 270):
+            return self.height, self.display_width
+        return self.display_width, self.height
 
 
 @dataclass
@@ -95,6 +103,7 @@ class SourceReader:
             display_width=display_width,
             fps=float(rate),
             frame_count=int(self._stream.frames or 0),
+            rotation=display_rotation(source),
         )
         self.stats = ReadStats()
 
@@ -246,6 +255,25 @@ class _IndexTracker:
         self.known = True
         self.k = k + 1
         return k
+
+
+def display_rotation(source: Path) -> int:
+    """The counter-clockwise turn (0/90/180/270) players apply to the video (its display matrix,
+    phone footage), read from its first decoded frame; 0 when none can be decoded."""
+    from heaters.stages.tiles import upright_degrees
+
+    try:
+        with av.open(str(source), mode="r") as container:
+            for frame in container.decode(video=0):
+                return upright_degrees(getattr(frame, "rotation", 0))
+    except (av.error.FFmpegError, OSError):
+        return 0
+    return 0
+
+
+def upright(picture: np.ndarray, rotation: int) -> np.ndarray:
+    """A decoded picture (rows, columns[, channels]) turned as players show it."""
+    return np.ascontiguousarray(np.rot90(picture, rotation // 90)) if rotation else picture
 
 
 def _nearest(times: Sequence[float], t: float, tol: float) -> int | None:

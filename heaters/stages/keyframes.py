@@ -33,7 +33,7 @@ from heaters.domain.sampling import (
 )
 from heaters.domain.text import error_line
 from heaters.stages.atomic import write_bytes
-from heaters.stages.frames import SourceReader, check_span, encode_jpeg
+from heaters.stages.frames import SourceReader, check_span, encode_jpeg, upright
 
 
 def keyframe_file(tag: str) -> str:
@@ -90,7 +90,9 @@ def run(
 
     with SourceReader(source) as reader:
         info = reader.info
-        out_w, out_h = scaled_size(info.display_width, info.height, params.max_width)
+        out_w, out_h = scaled_size(*info.upright_size, params.max_width)
+        turned = info.rotation in (90, 270)
+        scale_w, scale_h = (out_h, out_w) if turned else (out_w, out_h)  # before turning
         clips: list[_Clip] = []
         for pos, req in enumerate(requests):
             why = check_span(req.start_frame, req.end_frame, len(frame_times))
@@ -127,12 +129,13 @@ def run(
             for k, frame in reader.frames(users.keys(), frame_times):
                 rgb = scaler.reformat(
                     frame,
-                    out_w,
-                    out_h,
+                    scale_w,
+                    scale_h,
                     "rgb24",
                     interpolation="AREA",
                     src_color_range=frame.color_range,  # else full-range sources look washed out
                 ).to_ndarray()
+                rgb = upright(rgb, info.rotation)  # what players, export and the model see
                 for clip in users[k]:
                     clip.images[k] = rgb
                 while open_clips and open_clips[-1].last_frame <= k:

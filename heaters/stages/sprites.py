@@ -39,6 +39,7 @@ from heaters.stages.frames import (
     SourceReader,
     check_span,
     encode_jpeg,
+    upright,
 )
 from heaters.stages.tiles import TileStore
 
@@ -72,7 +73,8 @@ class _Sheet:
     def last_frame(self) -> int:
         return self.plan.frames[-1]
 
-    def put(self, tile_index: int, tile: av.VideoFrame, color: _Color) -> None:
+    def put(self, tile_index: int, tile: list[np.ndarray], color: _Color) -> None:
+        """Copy one tile (its Y, U, V planes, upright) into the sheet."""
         g = self.plan.geometry
         if self.picture is None:
             self.picture = av.VideoFrame(g.width, g.height, color.format)
@@ -82,9 +84,8 @@ class _Sheet:
             self.planes[2].fill(128)
             self.filled = [False] * g.tile_count
         x, y = g.tile_origin(tile_index)
-        for k, (dst, src) in enumerate(zip(self.planes, tile.planes, strict=True)):
+        for k, (dst, view) in enumerate(zip(self.planes, tile, strict=True)):
             d = 1 if k == 0 else 2  # chroma planes are half size both ways
-            view = _view(src)
             dst[y // d : y // d + view.shape[0], x // d : x // d + view.shape[1]] = view
         self.filled[tile_index] = True
 
@@ -160,8 +161,8 @@ def run(
                 req.start_frame,
                 req.end_frame,
                 fps=rate,
-                width=info.display_width,
-                height=info.height,
+                width=info.upright_size[0],
+                height=info.upright_size[1],
                 frame_times=frame_times,
                 tile_width=params.tile_width,
                 columns=params.columns,
@@ -178,6 +179,7 @@ def run(
         open_sheets = sorted(sheets, key=lambda s: s.last_frame, reverse=True)
         tile_w = params.tile_width
         tile_h = sheets[0].plan.geometry.tile_height if sheets else 0
+        scaled = (tile_h, tile_w) if info.rotation in (90, 270) else (tile_w, tile_h)  # unturned
         scaler = VideoReformatter()
         writes: list[tuple[_Sheet, Future[ArtifactOut]]] = []
 
@@ -201,9 +203,8 @@ def run(
                 for k, frame in reader.frames(users.keys(), frame_times):
                     if color is None:
                         color = _Color.of(frame)
-                    tile = scaler.reformat(
-                        frame, tile_w, tile_h, color.format, interpolation="AREA"
-                    )
+                    small = scaler.reformat(frame, *scaled, color.format, interpolation="AREA")
+                    tile = [upright(_view(pl), info.rotation) for pl in small.planes]
                     for sheet, i in users[k]:
                         sheet.put(i, tile, color)
                     while open_sheets and open_sheets[-1].last_frame <= k:
