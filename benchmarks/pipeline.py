@@ -1,0 +1,183 @@
+"""`heaters run` from `downloaded` to `pending_review` against decoding the video once (by hand).
+
+    python benchmarks/pipeline.py [--seconds 120] [--sizes 720 1080] [--kinds cuts mixed]
+                                  [--repeat 1] [--footage FILE ...]
+
+Footage: 30 fps H.264 montages of real shots (tests/montage.py, pool "a", built at 640x360 and
+scaled up by ffmpeg, libx264 veryfast), hard cuts only ("cuts") or a third each of cuts,
+dissolves and fades ("mixed"); cached in bench-out/pipeline/. `--footage` adds any other files.
+
+Per file, in one invocation (ratios from the same run, `--repeat` interleaves more and takes
+medians):
+- decode once: PyAV decoding every frame with the splice's decoder settings, in this process;
+- `heaters run`: the real command in a subprocess on a fresh home where the file was ingested
+  (its local "download" is a file copy), until every clip is `pending_review`; CPU is the
+  child's user + system time, interpreter start and imports included;
+- where the time goes, each phase alone in this process: the splice without the tile store, the
+  splice with it (the tiles' share is the difference), the sprite views, and the command's start
+  (`python -m heaters --version`). The rest of the run is the database and the download copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from heaters.domain.results import FrameRequest  # noqa: E402
+from heaters.stages import splice, sprites, tiles  # noqa: E402
+from tests.montage import make_montage  # noqa: E402
+
+OUT = ROOT / "bench-out" / "pipeline"
+SIZES = {720: (1280, 720), 1080: (1920, 1080)}
+
+
+def footage(seconds: int, height: int, kinds: str) -> Path:
+    path = OUT / f"montage-{height}p-{seconds}s-{kinds}.mp4"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_montage(
+            path,
+            "a",
+            joins=max(4, seconds // 3),
+            kinds=("cut",) if kinds == "cuts" else ("cut", "dissolve", "fade"),
+            seed=11,
+            size=(640, 360),
+            out_size=SIZES[height],
+            fps=30,
+            piece_len=(60, 120),
+        )
+    return path
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w0, time.process_time() - c0, out
+
+
+def child(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall, CPU) of a subprocess, CPU from its own rusage."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    subprocess.run(args, check=True, env={**os.environ, **(env or {})}, capture_output=True)
+    wall = time.perf_counter() - w0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def decode_once(path: Path) -> int:
+    import av
+
+    n = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        splice.configure_decoder(stream)
+        for packet in container.demux(stream):
+            n += len(packet.decode())
+    return n
+
+
+def splice_with_tiles(path: Path, out: Path) -> object:
+    writer = tiles.TileWriter(out / tiles.TILES_FILE)
+    result = splice.run(path, 1, splice.SpliceParams(), sink=writer)
+    writer.close()
+    return result
+
+
+def heaters_run(path: Path) -> tuple[float, float, int]:
+    """(wall, CPU, clips) of `heaters run` on a fresh home holding only `path`."""
+    with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
+        home = Path(tmp) / "home"
+        env = {"HEATERS_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        heaters = [sys.executable, "-m", "heaters"]
+        subprocess.run([*heaters, "ingest", str(path)], check=True, env={**os.environ, **env},
+                       capture_output=True)  # fmt: skip
+        wall, cpu = child([*heaters, "run", "--quiet"], env)
+        out = subprocess.run([*heaters, "status", "--json"], check=True, capture_output=True,
+                             text=True, env={**os.environ, **env})  # fmt: skip
+        import json
+
+        counts = json.loads(out.stdout).get("clips", {})
+        pending = int(counts.get("pending_review", 0))
+        assert pending == sum(int(v) for v in counts.values()), counts
+        return wall, cpu, pending
+
+
+def measure(path: Path, repeat: int) -> None:
+    rows: dict[str, list[tuple[float, float]]] = {}
+
+    def add(name: str, wall: float, cpu: float) -> None:
+        rows.setdefault(name, []).append((wall, cpu))
+
+    frames, clips, store_mb = 0, 0, 0.0
+    for _ in range(repeat):
+        w, c, n = timed(lambda: decode_once(path))
+        frames = int(n)  # type: ignore[arg-type]
+        add("decode once (PyAV, splice settings)", w, c)
+        w, c, clips = heaters_run(path)
+        add("`heaters run`, downloaded -> pending_review", w, c)
+        with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
+            w, c, res = timed(lambda: splice.run(path, 1, splice.SpliceParams()))
+            add("  splice, detector only (hybrid)", w, c)
+            w, c, res = timed(lambda: splice_with_tiles(path, Path(tmp)))
+            add("  splice + tile store (one pass)", w, c)
+            store = tiles.TileStore(Path(tmp) / tiles.TILES_FILE)
+            store_mb = store.path.stat().st_size / 1e6
+            spans = res.spans  # type: ignore[attr-defined]
+            reqs = [FrameRequest(i, s.start_frame, s.end_frame, Path(tmp)) for i, s in
+                    enumerate(spans)]  # fmt: skip
+            times = list(res.frame_times)  # type: ignore[attr-defined]
+            w, c, _ = timed(lambda s=store, r=reqs, t=times: sprites.views(s, 1, r, t, 30.0))
+            add("  sprite views (all clips)", w, c)
+        w, c = child([sys.executable, "-m", "heaters", "--version"], {"PYTHONPATH": str(ROOT)})
+        add("  command start (heaters --version)", w, c)
+
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+           for k, v in rows.items()}  # fmt: skip
+    seconds = frames / 30
+    base_w, base_c = med["decode once (PyAV, splice settings)"]
+    print(f"\n### {path.name}: {frames} frames, {seconds:.0f} s, {clips} clips, "
+          f"tile store {store_mb:.1f} MB ({store_mb / seconds * 60:.1f} MB/min)")  # fmt: skip
+    print(f"median of {repeat}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print("| phase | wall s | CPU s | CPU / decode | x real time (wall) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, (w, c) in med.items():
+        print(f"| {name} | {w:.2f} | {c:.2f} | {c / base_c:.2f} | {seconds / w:.1f} |")
+    run_c = med["`heaters run`, downloaded -> pending_review"][1]
+    det_c = med["  splice, detector only (hybrid)"][1]
+    tiles_c = med["  splice + tile store (one pass)"][1] - det_c
+    start_c = med["  command start (heaters --version)"][1]
+    views_c = med["  sprite views (all clips)"][1]
+    rest = run_c - det_c - tiles_c - start_c - views_c
+    print(f"\nrun CPU {run_c:.2f} s = detector pass {det_c:.2f} (decode {base_c:.2f} + measuring"
+          f" {det_c - base_c:.2f}) + tiles {tiles_c:.2f} + start {start_c:.2f}"
+          f" + views {views_c:.2f} + rest (database, copy) {rest:.2f}")  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=120)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[720, 1080], choices=list(SIZES))
+    ap.add_argument("--kinds", nargs="+", default=["cuts", "mixed"], choices=["cuts", "mixed"])
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--footage", type=Path, nargs="*", default=[])
+    args = ap.parse_args(argv)
+    files = [footage(args.seconds, h, k) for h in args.sizes for k in args.kinds]
+    for path in [*files, *args.footage]:
+        measure(path, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
