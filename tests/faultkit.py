@@ -224,6 +224,8 @@ def integrity(home: Path) -> list[str]:
                 referenced.add(f"media/sources/{vid}/frames.npy")
                 if (home / f"media/sources/{vid}/scores.npy").exists():  # since 554aa3d
                     referenced.add(f"media/sources/{vid}/scores.npy")
+                if (home / f"media/sources/{vid}/tiles.bin").exists():  # the tile store
+                    referenced.add(f"media/sources/{vid}/tiles.bin")
         for (path,) in conn.execute("SELECT path FROM clip_artifacts"):
             referenced.add(path)
         for table in ("source_videos", "clips"):

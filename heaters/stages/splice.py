@@ -37,6 +37,7 @@ from heaters.domain import scenes
 from heaters.domain.results import SpliceResult, StageError
 from heaters.domain.scenes import COL, COLUMNS, CutRules, tile
 from heaters.domain.text import error_line
+from heaters.stages.spill import SpilledArrays
 
 log = logging.getLogger(__name__)
 
@@ -397,7 +398,8 @@ class _Scorer:
         self._net_mode = net
         self._full_range = False
         self._ring: list[_Sample] = []  # samples of the last RING frames
-        self._kept: dict[int, npt.NDArray[np.uint8]] = {}  # thumbnails the network will see
+        # Thumbnails the network will see: on disk (nearly every frame on dissolve-rich footage).
+        self._kept = SpilledArrays()
         self._keep_until = -1
         self._net_scores: dict[int, float] = {}
         self._pending: list[npt.NDArray[np.uint8]] = []  # "all": thumbnails not yet scored
@@ -581,6 +583,7 @@ class _Scorer:
         out = np.asarray(self._rows, dtype=np.float32).reshape(-1, len(COLUMNS))
         if self._net_mode == "candidates" and self._kept:
             self._score_regions(out)
+        self._kept.close()
         for j, p in self._net_scores.items():
             if j < len(out):
                 out[j, COL["net"]] = p

@@ -151,7 +151,12 @@ def test_gc_frees_what_nothing_needs_and_keeps_the_rest(reviewed: Path, tmp_path
     dead = ("media/clips/2/", "media/clips/3/", "media/clips/4/", "media/clips/5/",
             "media/clips/6/")  # fmt: skip
     derived = sorted(p for p in paths if p.startswith(dead))
-    assert len(derived) == done["by_reason"]["derived"] == done["artifact_rows"] == 5 + 3
+    # 5 sprite views (rows only: their pixels are the video's tile store, which stays) and 3
+    # keyframe files with their rows.
+    assert len(derived) == done["by_reason"]["derived"] == 3
+    assert done["artifact_rows"] == 5 + 3
+    assert not [p for p in paths if p.endswith("tiles.bin")]
+    assert (home / "media" / "sources" / "1" / "tiles.bin").exists()
     assert "media/clips/5/kf_50.jpg" in derived  # keyframes of the superseded clip
     assert done["embedding_rows"] == 1 and done["clips"] == 5
     assert done["bytes"] >= 4000
