@@ -23,7 +23,8 @@ from tests import faultkit as fk
 
 # (phase, point:n). Phase A: download, splice, sprites of two videos (one local, one URL).
 # Phase B: commit of review actions (approve, split, archive), sprites of the split clips,
-# keyframes, embeddings. atomic.* are renames: frames.npy, sprites, keyframes in run order.
+# keyframes, embeddings. atomic.* are renames: frames.npy and scores.npy of each splice, then
+# keyframes, in run order (sprites are views into the tile store: no file of their own).
 KILL_POINTS = [
     ("a", "download.start:1"),
     ("a", "download.fetched:1"),  # local file linked to its temp name, not renamed yet
@@ -36,16 +37,16 @@ KILL_POINTS = [
     ("a", "atomic.renamed:1"),
     ("a", "splice.tx:1"),
     ("a", "sprite.start:1"),
-    ("a", "atomic.written:3"),  # first sprite sheet
-    ("a", "atomic.renamed:4"),
+    ("a", "tiles.written:1"),  # the tile store written, not renamed
+    ("a", "atomic.renamed:4"),  # the URL video's scores.npy
     ("a", "sprite.tx:1"),
     ("a", "sprite.done:2"),
-    ("a", "atomic.written:6"),  # the URL video's first sprite
+    ("a", "tiles.written:2"),  # the URL video's tile store
     ("a", "sprite.tx:5"),
     ("b", "commit.tx:1"),  # review actions applied, not committed
     ("b", "commit.done:1"),
     ("b", "sprite.start:1"),  # sprites of the clips the split made
-    ("b", "atomic.written:1"),
+    ("b", "atomic.written:1"),  # the first keyframe
     ("b", "sprite.tx:2"),
     ("b", "keyframe.start:1"),
     ("b", "atomic.written:4"),
@@ -188,7 +189,7 @@ def test_heartbeats_keep_a_long_claim(scenario: fk.Scenario, tmp_path: Path) -> 
 
 DISK_FAULTS = [
     ("a", "atomic.written:2:enospc", "disk full"),  # frames.npy of the splice
-    ("a", "atomic.written:4:enospc", "disk full"),  # a sprite: one clip's outcome, others ok
+    ("a", "tiles.written:1:enospc", "disk full"),  # the tile store
     ("a", "splice.tx:1:enospc", "disk full"),  # the result's transaction
     ("b", "commit.tx:1:enospc", "disk full"),  # committing review actions
     ("b", "atomic.written:5:erofs", "read-only file system"),  # a keyframe

@@ -199,20 +199,13 @@ class TileWriter:
         jpeg = self._jpeg.encode_jpeg_yuv_planes(y, u, v, quality=self.params.quality, fastdct=True)
         return bytes(jpeg)
 
-    def close(self, frame_times: list[float] | None = None) -> Path:
+    def close(self) -> Path:
         """Wait for the last tiles, write the index and rename the file into place."""
         self._finish_thread()
         if self._error is not None:
             self.abort()
             raise self._error
-        meta = {**self._meta, "count": self.count}
-        index_at = self._offsets[-1]
-        self._file.write(np.asarray(self._offsets, dtype="<u8").tobytes())
-        blob = json.dumps(meta).encode()
-        self._file.write(blob)
-        self._file.write(_TRAILER.pack(TRAILER_MAGIC, index_at, len(blob)))
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        _write_index(self._file, self._offsets, {**self._meta, "count": self.count})
         self._file.close()
         faults.hit("tiles.written")
         os.replace(self._tmp, self.out)
@@ -233,6 +226,32 @@ class TileWriter:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
+
+
+def _write_index(file: Any, offsets: list[int], meta: dict[str, Any]) -> None:
+    """The end of a store: offsets, metadata, trailer; then flushed to disk."""
+    index_at = offsets[-1]
+    file.write(np.asarray(offsets, dtype="<u8").tobytes())
+    blob = json.dumps(meta).encode()
+    file.write(blob)
+    file.write(_TRAILER.pack(TRAILER_MAGIC, index_at, len(blob)))
+    file.flush()
+    os.fsync(file.fileno())
+
+
+def write_store(out: Path, jpegs: list[bytes], tile_width: int, tile_height: int) -> Path:
+    """A store from ready JPEG tiles (tests and tools: the splice uses `TileWriter`)."""
+    tmp = out.with_name(f"{TEMP_PREFIX}{os.urandom(8).hex()}-{out.name}")
+    offsets = [len(MAGIC)]
+    with open(tmp, "wb") as f:
+        f.write(MAGIC)
+        for data in jpegs:
+            f.write(data)
+            offsets.append(offsets[-1] + len(data))
+        meta = {"version": 1, "tile_width": tile_width, "tile_height": tile_height}
+        _write_index(f, offsets, {**meta, "rotation": 0, "count": len(jpegs)})
+    os.replace(tmp, out)
+    return out
 
 
 def _plane(plane: Any) -> np.ndarray:

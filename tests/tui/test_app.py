@@ -23,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 from tuihome import ReviewHome
 
+from heaters.stages.tiles import TileStore, write_store
 from heaters.store import clips, db, review
 from heaters.store.db import DatabaseError, connect_raw
 from heaters.store.review import ReviewConfig
@@ -585,30 +586,46 @@ def test_q_quits_and_leaves_a_summary(review_home: ReviewHome) -> None:
 
 
 def paint_sprites(home: ReviewHome) -> None:
-    """Replace every sprite sheet with a drawn picture (same geometry), so the snapshot pins the
-    TUI's drawing and not ffmpeg's encoder or the sprite stage's scaler."""
+    """Replace every sprite's pictures with drawn ones (same geometry), so the snapshot pins the
+    TUI's drawing and not ffmpeg's encoder or the tile scaler. Views into a tile store get a
+    painted store: tile i of each clip's view shows what tile i of a sheet would."""
     store = home.store()
     with store.tx(write=False) as session:
         sheets = [a for c in home.clips() for a in clips.artifacts(session, c.id or 0, "sprite")]
+    painted: dict[str, dict[int, bytes]] = {}
     for art in sheets:
         meta = art.meta or {}
         tw, th, cols = meta["tile_width"], meta["tile_height"], meta["columns"]
+        pictures = [_painted_tile(tw, th, i) for i in range(meta["tile_count"])]
+        if meta.get("layout") == "tiles":
+            for frame, pic in zip(meta["frames"], pictures, strict=True):
+                buf = io.BytesIO()
+                pic.save(buf, format="JPEG", quality=95)
+                painted.setdefault(art.path, {})[frame] = buf.getvalue()
+            continue
         rows = -(-meta["tile_count"] // cols)
         sheet = Image.new("RGB", (tw * cols, th * rows))
-        draw = ImageDraw.Draw(sheet)
-        for i in range(meta["tile_count"]):
-            x, y = (i % cols) * tw, (i // cols) * th
-            for band in range(th):  # sky to ground
-                shade = int(255 * band / th)
-                draw.line(
-                    [(x, y + band), (x + tw - 1, y + band)], fill=(40, 90 + shade // 3, 255 - shade)
-                )
-            draw.ellipse([x + tw // 8, y + th // 8, x + tw // 8 + th // 3, y + th // 8 + th // 3],
-                         fill=(255, 220, 60))  # fmt: skip
-            draw.rectangle([x, y + 2 * th // 3, x + tw - 1, y + th - 1], fill=(30, 140, 60))
-            draw.rectangle([x + tw // 2 + i, y + th // 3, x + tw // 2 + i + tw // 6, y + 2 * th // 3],
-                           fill=(200, 60, 60))  # fmt: skip
+        for i, pic in enumerate(pictures):
+            sheet.paste(pic, ((i % cols) * tw, (i // cols) * th))
         sheet.save(store.home.abs(art.path), format="PNG")
+    for rel, tiles_by_frame in painted.items():
+        old = TileStore(store.home.abs(rel))
+        blank = io.BytesIO()
+        _painted_tile(old.tile_width, old.tile_height, 0).save(blank, format="JPEG", quality=95)
+        jpegs = [tiles_by_frame.get(k, blank.getvalue()) for k in range(old.count)]
+        write_store(store.home.abs(rel), jpegs, old.tile_width, old.tile_height)
+
+
+def _painted_tile(tw: int, th: int, i: int) -> Image.Image:
+    tile = Image.new("RGB", (tw, th))
+    draw = ImageDraw.Draw(tile)
+    for band in range(th):  # sky to ground
+        shade = int(255 * band / th)
+        draw.line([(0, band), (tw - 1, band)], fill=(40, 90 + shade // 3, 255 - shade))
+    draw.ellipse([tw // 8, th // 8, tw // 8 + th // 3, th // 8 + th // 3], fill=(255, 220, 60))
+    draw.rectangle([0, 2 * th // 3, tw - 1, th - 1], fill=(30, 140, 60))
+    draw.rectangle([tw // 2 + i, th // 3, tw // 2 + i + tw // 6, 2 * th // 3], fill=(200, 60, 60))
+    return tile
 
 
 def test_review_screen_snapshot(review_home: ReviewHome, snap_compare: Callable[..., bool]) -> None:
