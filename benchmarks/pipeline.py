@@ -14,8 +14,9 @@ medians):
   (its local "download" is a file copy), until every clip is `pending_review`; CPU is the
   child's user + system time, interpreter start and imports included;
 - where the time goes, each phase alone in this process: the splice without the tile store, the
-  splice with it (the tiles' share is the difference), the sprite views, and the command's start
-  (`python -m heaters --version`). The rest of the run is the database and the download copy.
+  splice with it (the tiles' share is the difference), the sprite views, and `heaters run` on an
+  empty home (interpreter start, imports, opening the store). The rest of the run is the
+  network's model load, the database writes and the download copy.
 """
 
 from __future__ import annotations
@@ -141,8 +142,10 @@ def measure(path: Path, repeat: int) -> None:
             times = list(res.frame_times)  # type: ignore[attr-defined]
             w, c, _ = timed(lambda s=store, r=reqs, t=times: sprites.views(s, 1, r, t, 30.0))
             add("  sprite views (all clips)", w, c)
-        w, c = child([sys.executable, "-m", "heaters", "--version"], {"PYTHONPATH": str(ROOT)})
-        add("  command start (heaters --version)", w, c)
+        with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
+            env = {"PYTHONPATH": str(ROOT), "HEATERS_HOME": str(Path(tmp) / "home")}
+            w, c = child([sys.executable, "-m", "heaters", "run", "--quiet"], env)
+        add("  `heaters run` with nothing to do (start, imports)", w, c)
 
     med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
            for k, v in rows.items()}  # fmt: skip
@@ -158,12 +161,12 @@ def measure(path: Path, repeat: int) -> None:
     run_c = med["`heaters run`, downloaded -> pending_review"][1]
     det_c = med["  splice, detector only (hybrid)"][1]
     tiles_c = med["  splice + tile store (one pass)"][1] - det_c
-    start_c = med["  command start (heaters --version)"][1]
+    start_c = med["  `heaters run` with nothing to do (start, imports)"][1]
     views_c = med["  sprite views (all clips)"][1]
     rest = run_c - det_c - tiles_c - start_c - views_c
     print(f"\nrun CPU {run_c:.2f} s = detector pass {det_c:.2f} (decode {base_c:.2f} + measuring"
           f" {det_c - base_c:.2f}) + tiles {tiles_c:.2f} + start {start_c:.2f}"
-          f" + views {views_c:.2f} + rest (database, copy) {rest:.2f}")  # fmt: skip
+          f" + views {views_c:.2f} + rest (model load, database, copy) {rest:.2f}")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
