@@ -22,8 +22,10 @@ medians):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -97,23 +99,38 @@ def splice_with_tiles(path: Path, out: Path) -> object:
     return result
 
 
-def heaters_run(path: Path) -> tuple[float, float, int]:
-    """(wall, CPU, clips) of `heaters run` on a fresh home holding only `path`."""
+def heaters_run(path: Path) -> tuple[float, float, int, float]:
+    """(wall, CPU, clips, review latency) of `heaters run` on a fresh home holding only `path`.
+
+    Review latency: then a merge and a split, committed by `run --once --grace 0`; the longest
+    time from an action's commit to its new clip being `pending_review` (database timestamps).
+    """
     with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
         home = Path(tmp) / "home"
-        env = {"HEATERS_HOME": str(home), "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "HEATERS_HOME": str(home), "PYTHONPATH": str(ROOT)}
         heaters = [sys.executable, "-m", "heaters"]
-        subprocess.run([*heaters, "ingest", str(path)], check=True, env={**os.environ, **env},
-                       capture_output=True)  # fmt: skip
-        wall, cpu = child([*heaters, "run", "--quiet"], env)
-        out = subprocess.run([*heaters, "status", "--json"], check=True, capture_output=True,
-                             text=True, env={**os.environ, **env})  # fmt: skip
-        import json
 
-        counts = json.loads(out.stdout).get("clips", {})
+        def cli(*args: str) -> str:
+            return subprocess.run([*heaters, *args], check=True, capture_output=True, text=True,
+                                  env=env).stdout  # fmt: skip
+
+        cli("ingest", str(path))
+        wall, cpu = child([*heaters, "run", "--quiet"], env)
+        counts = json.loads(cli("status", "--json")).get("clips", {})
         pending = int(counts.get("pending_review", 0))
         assert pending == sum(int(v) for v in counts.values()), counts
-        return wall, cpu, pending
+        clips = json.loads(cli("clips", "--json"))
+        cli("review", "merge", str(clips[3]["id"]))
+        a, b = clips[6]["start_frame"], clips[6]["end_frame"]
+        cli("review", "split", str(clips[6]["id"]), "--frame", str((a + b) // 2))
+        cli("run", "--once", "--grace", "0", "--quiet")
+        with sqlite3.connect(home / "heaters.db") as db:
+            rows = db.execute(
+                "SELECT c.state, c.updated_at - e.committed_at FROM clips c"
+                " JOIN clip_events e ON e.id = c.origin_event_id"
+            ).fetchall()
+        assert len(rows) == 3 and all(state == "pending_review" for state, _ in rows), rows
+        return wall, cpu, pending, max(lag for _, lag in rows)
 
 
 def measure(path: Path, repeat: int) -> None:
@@ -123,12 +140,14 @@ def measure(path: Path, repeat: int) -> None:
         rows.setdefault(name, []).append((wall, cpu))
 
     frames, clips, store_mb = 0, 0, 0.0
+    lags: list[float] = []
     for _ in range(repeat):
         w, c, n = timed(lambda: decode_once(path))
         frames = int(n)  # type: ignore[arg-type]
         add("decode once (PyAV, splice settings)", w, c)
-        w, c, clips = heaters_run(path)
+        w, c, clips, lag = heaters_run(path)
         add("`heaters run`, downloaded -> pending_review", w, c)
+        lags.append(lag)
         with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
             w, c, res = timed(lambda: splice.run(path, 1, splice.SpliceParams()))
             add("  splice, detector only (hybrid)", w, c)
@@ -167,6 +186,7 @@ def measure(path: Path, repeat: int) -> None:
     print(f"\nrun CPU {run_c:.2f} s = detector pass {det_c:.2f} (decode {base_c:.2f} + measuring"
           f" {det_c - base_c:.2f}) + tiles {tiles_c:.2f} + start {start_c:.2f}"
           f" + views {views_c:.2f} + rest (model load, database, copy) {rest:.2f}")  # fmt: skip
+    print(f"merge and split: new clips pending_review {max(lags):.2f} s after the commit (worst)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
