@@ -154,8 +154,11 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
             estimate = video.frame_count or 0
         task = ctx.reporter.task(f"splice #{video_id}", estimate or None, "frames")
         clear_temps(home.source_dir(video_id))
-        tile_writer = tiles.TileWriter(home.source_dir(video_id) / tiles.TILES_FILE, tile_params)
+        tile_writer: tiles.TileWriter | None = None
         try:
+            tile_writer = tiles.TileWriter(
+                home.source_dir(video_id) / tiles.TILES_FILE, tile_params
+            )
             with keep_alive(ctx, step, [video_id]):
                 faults.hit("splice.start")
                 try:
@@ -173,7 +176,8 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
             faults.hit("splice.detected")
             save_splice_arrays(home.source_dir(video_id), result)
         except Exception as exc:
-            tile_writer.abort()
+            if tile_writer is not None:
+                tile_writer.abort()
             record_failure(ctx, step, video_id, exc)
             continue
         finally:

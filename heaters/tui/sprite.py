@@ -130,9 +130,12 @@ class SpriteSheet:
         cached = self._cache.get(index)
         if cached is not None:
             return cached
-        if self._store is None:
-            self._store = TileStore(self.path)
-        img = self._store.image(self.frames[index], self.min_tile_width)
+        try:
+            if self._store is None:
+                self._store = TileStore(self.path)
+            img = self._store.image(self.frames[index], self.min_tile_width)
+        except (OSError, ValueError, IndexError):  # a damaged or replaced store: a grey tile
+            return Image.new("RGB", (self.tile_width, self.tile_height), (96, 96, 96))
         if len(self._cache) >= CACHE_TILES:
             self._cache.pop(next(iter(self._cache)))
         self._cache[index] = img
