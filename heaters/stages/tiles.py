@@ -19,6 +19,7 @@ metadata length (uint64). Tile k is decoded frame k of the video stream.
 
 from __future__ import annotations
 
+import array
 import io
 import json
 import os
@@ -26,6 +27,7 @@ import queue
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,7 +111,7 @@ class TileWriter:
         self._tmp = out.with_name(f"{TEMP_PREFIX}{os.urandom(8).hex()}-{out.name}")
         self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
         self._file.write(MAGIC)
-        self._offsets: list[int] = [len(MAGIC)]
+        self._offsets = array.array("Q", [len(MAGIC)])  # 8 bytes a frame
         self._queue: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
         self._error: BaseException | None = None
         self._geometry: tuple[int, int, int, int, int] | None = None  # scale w, h, tile w, h, rot
@@ -228,7 +230,7 @@ class TileWriter:
             self._thread.join()
 
 
-def _write_index(file: Any, offsets: list[int], meta: dict[str, Any]) -> None:
+def _write_index(file: Any, offsets: Sequence[int], meta: dict[str, Any]) -> None:
     """The end of a store: offsets, metadata, trailer; then flushed to disk."""
     index_at = offsets[-1]
     file.write(np.asarray(offsets, dtype="<u8").tobytes())
