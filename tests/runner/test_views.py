@@ -112,3 +112,54 @@ def test_home_without_a_store_draws_sheets_from_the_source(
         assert art["strategy"] == "grid" and (home / art["path"]).name == "sprite.jpg"
         sheet = SpriteSheet.from_meta(home / art["path"], art["metadata"])
         assert sheet.tile(0).size == (sheet.tile_width, sheet.tile_height)
+
+
+def test_what_you_review_is_what_you_export(home: Path, tmp_path: Path) -> None:
+    """A phone video (display matrix: turn 90) is reviewed, embedded and exported the same way
+    up: the tiles, the keyframes and the exported file all show the upright picture."""
+    import subprocess
+
+    from PIL import Image
+
+    from heaters.synthetic import ffmpeg_exe
+
+    ff = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    flat, phone = tmp_path / "flat.mp4", tmp_path / "phone.mp4"
+    subprocess.run(
+        [*ff, "-ss", "2", "-i", str(MEDIA / "testvideo.mp4"), "-frames:v", "45", "-an",
+         "-vf", "scale=480:-2", "-c:v", "libx264", "-crf", "16", str(flat)],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*ff, "-display_rotation", "90", "-i", str(flat), "-c", "copy", str(phone)], check=True
+    )
+    assert cli(home, "ingest", str(phone)).code == 0
+    assert cli(home, "run", "--quiet").code == 0
+    (clip,) = _clips(home).values()
+    art = _sprite(home, clip["id"])
+    sheet = SpriteSheet.from_meta(home / art["path"], art["metadata"])
+    assert sheet.tile_height > sheet.tile_width  # portrait, as a player shows it
+    assert cli(home, "review", "approve", str(clip["id"])).code == 0
+    assert cli(home, "run", "--quiet", "--grace", "0").code == 0
+    report = cli(home, "show", str(clip["id"]), "--json").json()
+    kf = next(a for a in report["artifacts"] if a["kind"] == "keyframe")  # type: ignore[index]
+    out = tmp_path / "out"
+    assert cli(home, "export", "--out", str(out), "--quiet").code == 0
+    (exported,) = out.glob("*.mp4")
+    import av
+
+    with av.open(str(exported)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    picture = frames[kf["metadata"]["frame"] - clip["start_frame"]]
+    assert picture.shape[0] > picture.shape[1]  # the export is upright too
+    size = (sheet.tile_width, sheet.tile_height)
+
+    def small(img: Image.Image) -> np.ndarray:
+        return np.asarray(img.convert("RGB").resize(size), dtype=np.float32)
+
+    want = small(Image.fromarray(picture))
+    keyframe = small(Image.open(home / kf["path"]))
+    tile = small(sheet.tile(sheet.frames.index(kf["metadata"]["frame"])))
+    assert np.abs(keyframe - want).mean() < 8  # what the model sees = what is exported
+    assert np.abs(tile - want).mean() < 8  # what review shows = what is exported
+    assert np.abs(tile - want[::-1, ::-1]).mean() > 2 * np.abs(tile - want).mean()
