@@ -121,8 +121,9 @@ def heaters_run(path: Path) -> tuple[float, float, int, float]:
         assert pending == sum(int(v) for v in counts.values()), counts
         clips = json.loads(cli("clips", "--json"))
         cli("review", "merge", str(clips[3]["id"]))
-        a, b = clips[6]["start_frame"], clips[6]["end_frame"]
-        cli("review", "split", str(clips[6]["id"]), "--frame", str((a + b) // 2))
+        longest = max(clips[5:], key=lambda c: c["end_frame"] - c["start_frame"])
+        a, b = longest["start_frame"], longest["end_frame"]
+        cli("review", "split", str(longest["id"]), "--frame", str((a + b) // 2))
         cli("run", "--once", "--grace", "0", "--quiet")
         with sqlite3.connect(home / "heaters.db") as db:
             rows = db.execute(
