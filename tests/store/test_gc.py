@@ -203,6 +203,7 @@ def test_gc_never_touches_a_claimed_folder(reviewed: Path, tmp_path: Path) -> No
         )
         conn.commit()
     fresh = home / "media" / "clips" / "6" / "kf_new.jpg"
+    fresh.parent.mkdir(parents=True, exist_ok=True)  # sprites are views: no folder until now
     fresh.write_bytes(b"y" * 10)
     old_tmp = home / "media" / "clips" / "6" / ".tmp-ffff-sprite.jpg"
     old_tmp.write_bytes(b"z")
