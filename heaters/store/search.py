@@ -103,6 +103,7 @@ class Thumb:
     path: Path
     kind: str  # "keyframe" | "sprite"
     box: tuple[int, int, int, int] | None = None
+    frame: int | None = None  # a view into the video's tile store: the tile (source frame) shown
 
 
 def _middle_keyframe(arts: Sequence[ClipArtifact]) -> ClipArtifact:
@@ -144,6 +145,10 @@ def thumbs(session: Session, home: Home, clip_ids: Sequence[int]) -> dict[int, T
         meta = dict(sprite.meta or {}) if sprite is not None else {}
         count = int(meta.get("tile_count") or len(meta.get("frames") or []))
         if sprite is None or not count or "tile_width" not in meta or "tile_height" not in meta:
+            continue
+        if meta.get("layout") == "tiles" and meta.get("frames"):
+            frame = int(meta["frames"][count // 2])
+            out[clip_id] = Thumb(clip_id, home.abs(sprite.path), "sprite", frame=frame)
             continue
         box = sprite_box(meta, count // 2)
         out[clip_id] = Thumb(clip_id, home.abs(sprite.path), "sprite", box)

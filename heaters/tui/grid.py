@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from heaters.console import printable
+from heaters.stages.tiles import TileStore
 from heaters.store.search import Thumb
 from heaters.tui.images import fit, half_block_lines
 
@@ -33,6 +34,8 @@ THUMB_PIXELS = 192  # decoded width: enough for tgp/sixel at this cell size, che
 def load_thumb(thumb: Thumb, width: int = THUMB_PIXELS) -> Image.Image | None:
     """The thumbnail as a small RGB image, or None when its file is gone or unreadable."""
     try:
+        if thumb.frame is not None:  # a view into the video's tile store
+            return _shrink(TileStore(thumb.path).image(thumb.frame, width), width)
         img = Image.open(thumb.path)
         if thumb.box is None:
             img.draft("RGB", (width, max(1, width * img.height // max(1, img.width))))
@@ -46,7 +49,7 @@ def load_thumb(thumb: Thumb, width: int = THUMB_PIXELS) -> Image.Image | None:
             (round(left * sx), round(top * sy), round(right * sx), round(bottom * sy))
         )
         return _shrink(tile, width)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, ValueError, IndexError, Image.DecompressionBombError):
         return None
 
 
