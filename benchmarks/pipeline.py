@@ -92,10 +92,14 @@ def decode_once(path: Path) -> int:
     return n
 
 
+TILE_THREAD: list[float] = []  # CPU seconds of the tile thread itself, per run
+
+
 def splice_with_tiles(path: Path, out: Path) -> object:
     writer = tiles.TileWriter(out / tiles.TILES_FILE)
     result = splice.run(path, 1, splice.SpliceParams(), sink=writer)
     writer.close()
+    TILE_THREAD.append(writer.cpu_s)
     return result
 
 
@@ -187,6 +191,9 @@ def measure(path: Path, repeat: int) -> None:
     print(f"\nrun CPU {run_c:.2f} s = detector pass {det_c:.2f} (decode {base_c:.2f} + measuring"
           f" {det_c - base_c:.2f}) + tiles {tiles_c:.2f} + start {start_c:.2f}"
           f" + views {views_c:.2f} + rest (model load, database, copy) {rest:.2f}")  # fmt: skip
+    print(f"tile thread's own CPU: {statistics.median(TILE_THREAD) / frames * 1000:.2f} ms a frame"
+          f" ({statistics.median(TILE_THREAD) / base_c:.2f}x decode)")  # fmt: skip
+    TILE_THREAD.clear()
     print(f"merge and split: new clips pending_review {max(lags):.2f} s after the commit (worst)")
 
 
