@@ -35,12 +35,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from heaters import faults
+from heaters.domain.files import TILES
 from heaters.stages.atomic import TEMP_PREFIX
 
 if TYPE_CHECKING:
     import av
 
-TILES_FILE = "tiles.bin"
+TILES_FILE = TILES  # media/sources/<id>/tiles.bin
 MAGIC = b"HTILES01"
 TRAILER_MAGIC = b"HTIX"
 _TRAILER = struct.Struct("<4sQQ")
