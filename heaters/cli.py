@@ -18,7 +18,7 @@ import typer
 
 from heaters import __version__
 from heaters.console import err, iso, out, print_json, reporter, safe
-from heaters.domain.sources import InvalidSource, parse_source
+from heaters.domain.sources import parse_source
 from heaters.domain.states import SUPERSEDED, ClipState
 from heaters.domain.text import one_line
 from heaters.errors import (
@@ -148,35 +148,34 @@ def settings_for(store: Store | Listing, **overrides: Any) -> Settings:
 
 @app.command()
 def ingest(
-    sources: Annotated[list[str], typer.Argument(help="http(s) URLs or local video files.")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="http(s) URLs (videos, playlists, channels, feeds, pages) or files."),
+    ],
     home: HomeOpt = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, max=MAX_ID, help="Of a playlist: the first N entries."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Of a playlist: entries uploaded on or after DATE (2024-05-01, 30d)."),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", help="Remember the URL: heaters run registers its new entries."),
+    ] = False,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Register videos to download and splice.
+    """Register videos to download and splice; a playlist, channel, feed or page registers each
+    of its entries (nothing is downloaded yet).
 
-    Example: [bold]heaters ingest https://example.com/talk.mp4 ~/Videos/holiday.mp4[/bold]
+    Example: [bold]heaters ingest https://www.youtube.com/@channel/videos --limit 20 --follow[/bold]
     """
-    parsed = []
-    for text in sources:
-        try:
-            parsed.append(parse_source(text))
-        except InvalidSource as exc:
-            raise BadInput(f"{exc} (give an http(s) URL or an existing video file)") from exc
-    store = open_store(home)
-    results = []
-    with store.tx() as session:
-        for source in parsed:
-            row, created = videos.register(session, source)
-            results.append(
-                {"id": row.id, "source": source.value, "created": created, "state": row.state}
-            )
-    if as_json:
-        print_json(results)
-    elif not quiet:
-        for r in results:
-            verb = "registered" if r["created"] else "already registered"
-            out.print(f"video {r['id']}: {verb} ({r['state']}) {r['source']}")
+    from heaters.cli_sources import ingest_sources
+
+    ingest_sources(sources, home, limit, since, follow, as_json, quiet)
 
 
 # ---------------------------------------------------------------- run
@@ -232,6 +231,7 @@ def run(
     store = open_store(home)
     settings = settings_for(store, **flags)
     _check_detector(settings.detector, settings.threshold)
+    _check_ytdlp(settings)
     try:  # a model that cannot load would fail every clip it reaches: refuse before any work
         resolve_model(settings)
     except ConfigError as exc:
@@ -358,6 +358,16 @@ def _run_after_review_grace(ctx: Any, report: Any, quiet: bool, make_reporter: A
             more = dispatch_run(ctx, once=False, workers=ctx.settings.workers)
         report.merge(more)
         report.failures, report.notes = more.failures, more.notes
+
+
+def _check_ytdlp(settings: Settings) -> None:
+    """Refuse yt-dlp options no download could use (a cookies file gone since), before any work."""
+    from heaters.settings import ytdlp_params
+
+    try:
+        ytdlp_params(settings)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
 
 
 def _check_detector(detector: str | None, threshold: float | None) -> None:
@@ -493,6 +503,12 @@ def video_dict(v: SourceVideo) -> dict[str, Any]:
         "detector_params": v.detector_params,
         "metadata": v.source_meta,
         "created_at": iso(v.created_at),
+        "key": v.source_key,
+        "uploader": v.uploader,
+        "upload_date": v.upload_date,
+        "description": v.description,
+        "chapters": v.chapters,
+        "follow_id": v.follow_id,
     }
 
 
@@ -515,11 +531,24 @@ def clip_dict(c: Clip | reads.ClipRow) -> dict[str, Any]:
 
 
 @app.command("videos")
-def videos_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """List source videos.
+def videos_cmd(
+    video_id: Annotated[
+        int | None, typer.Argument(min=0, max=MAX_ID, help="One video: all it is known by.")
+    ] = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List source videos (uploader, date), or one video's details (description, chapters).
 
-    Example: [bold]heaters videos[/bold]
+    Example: [bold]heaters videos[/bold]   [bold]heaters videos 3[/bold]
     """
+    if video_id is not None:
+        from heaters.cli_sources import video_details
+
+        video_details(video_id, home, as_json)
+        return
+    from heaters.cli_sources import video_line_extra
+
     store = open_store(home)
     with store.tx(write=False) as session:
         rows = [video_dict(v) for v in videos.all_videos(session)]
@@ -529,7 +558,7 @@ def videos_cmd(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     for r in rows:
         dur = f"{r['duration_s']:.1f}s" if r["duration_s"] else "?"
         title = r["title"] or r["url"] or r["local_path"]
-        line = f"{r['id']:>4}  {r['state']:<16} {dur:>8}  {safe(title)}"
+        line = f"{r['id']:>4}  {r['state']:<16} {dur:>8}  {safe(title)}{safe(video_line_extra(r))}"
         if r["last_error"]:
             line += f"  [red]({safe(r['last_error'])})[/red]"
         out.print(line, markup=True)
@@ -1516,5 +1545,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
+
+from heaters import cli_sources  # noqa: E402, F401 - registers follows, unfollow, rm
 
 __all__ = ["app", "main"]

@@ -72,6 +72,78 @@ def _sqlite() -> Check:
         )
 
 
+def _ytdlp() -> Check:
+    """yt-dlp with its default extras (`pip install "yt-dlp[default]"`): yt-dlp-ejs carries the
+    JavaScript YouTube's signatures need; the others are its networking and merging helpers."""
+    import importlib
+
+    try:
+        import yt_dlp.version
+
+        version = yt_dlp.version.__version__
+    except Exception as exc:  # noqa: BLE001
+        return Check("yt-dlp", False, f"{exc}; install: pip install 'yt-dlp[default]'")
+    from heaters.stages.ytdlp import DEFAULT_EXTRAS
+
+    missing = []
+    for module, package in DEFAULT_EXTRAS.items():
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001 - missing or broken: either way not usable
+            missing.append(package)
+    if missing:
+        return Check(
+            "yt-dlp",
+            False,
+            f"yt-dlp {version} lacks its default extras ({', '.join(missing)});"
+            " install: pip install 'yt-dlp[default]'",
+        )
+    return Check("yt-dlp", True, f"yt-dlp {version} with its default extras (yt-dlp-ejs …)")
+
+
+def _js_runtime() -> Check:
+    """The JavaScript runtime yt-dlp is given for YouTube: the `deno` package's binary, as
+    yt-dlp itself sees it (its version check)."""
+    from heaters.stages.ytdlp import js_runtime_info
+
+    info = js_runtime_info()
+    if info.path is None:
+        return Check(
+            "JavaScript runtime", False, "no Deno binary; install: pip install deno (YouTube needs it)"
+        )
+    if not info.supported:
+        seen = f"version {info.version}" if info.version else "it does not run"
+        return Check(
+            "JavaScript runtime",
+            False,
+            f"yt-dlp cannot use {info.path} ({seen}); reinstall: pip install --upgrade deno",
+        )
+    return Check("JavaScript runtime", True, f"deno {info.version} ({info.path}), given to yt-dlp")
+
+
+def _ytdlp_options(home: Path) -> Check:
+    """The operator's yt-dlp options in config.toml (cookies, proxy, rate limit, format)."""
+    from heaters.settings import ConfigError, load, ytdlp_params
+
+    try:
+        settings = load(home)
+        params = ytdlp_params(settings)
+    except ConfigError as exc:
+        return Check("yt-dlp options", False, f"{exc}; fix it with heaters config KEY VALUE")
+    shown = []
+    if "cookiefile" in params:
+        shown.append(f"cookies from {params['cookiefile']}")
+    if "cookiesfrombrowser" in params:
+        shown.append(f"cookies from {settings.cookies_from_browser}")
+    if "proxy" in params:
+        shown.append(f"proxy {params['proxy'] or 'none (direct)'}")
+    if "ratelimit" in params:
+        shown.append(f"rate limit {settings.rate_limit}/s")
+    shown.append(f"retries {settings.retries}")
+    shown.append(f"format {settings.ytdlp_format}")
+    return Check("yt-dlp options", True, "; ".join(shown))
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -175,6 +247,7 @@ def _terminal() -> Check:
 def run_checks(home: Path) -> list[Check]:
     return [
         *(_ffmpeg(), _pyav(), _onnxruntime(), _sqlite()),
+        *(_ytdlp(), _js_runtime(), _ytdlp_options(home)),
         *_models(),
         *(_home(home), _database(home), _terminal()),
     ]

@@ -36,6 +36,17 @@ class Settings:
     # disk with less than min_free_mb (retried later: space may be freed).
     max_source_mb: float = 20480.0
     min_free_mb: float = 256.0
+    # yt-dlp, as operators set it (heaters.stages.ytdlp checks each with yt-dlp's own parsers)
+    ytdlp_format: str = "bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[ext=mp4][vcodec^=avc1]/bv*+ba/b"
+    cookies_file: str | None = None  # a Netscape cookies.txt
+    cookies_from_browser: str | None = None  # BROWSER[+KEYRING][:PROFILE][::CONTAINER]
+    rate_limit: str | None = None  # bytes per second: 500K, 2M
+    proxy: str | None = None  # SCHEME://HOST:PORT ('' = direct, ignoring the environment)
+    retries: int = 10
+    # followed channels/playlists/feeds are re-checked by `heaters run` at most this often
+    follow_every_h: float = 6.0
+    # a clip boundary at each chapter start of a video that has chapters
+    chapter_cuts: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -90,7 +101,10 @@ def _from_text(text: str, path: Path) -> Settings:
     for key, value in data.items():
         if key in KEYS:
             try:
-                values[key] = check(key, coerce(key, value, getattr(defaults, key)))
+                value = coerce(key, value, getattr(defaults, key))
+                # yt-dlp options are checked in full where they are set and where they are used
+                # (ingest, run, doctor): a cookies file deleted since must not stop `status`
+                values[key] = _text(key, value) if key in TEXT_KEYS else check(key, value)
             except ConfigError as exc:
                 raise ConfigError(f"{path}: {exc}") from exc
         else:
@@ -125,7 +139,12 @@ _RANGES: dict[str, tuple[float, float]] = {
     "download_timeout_s": (1.0, 30 * 86400.0),
     "max_source_mb": (0.01, 1e9),
     "min_free_mb": (0.0, 1e9),
+    "retries": (0, 100),
+    "follow_every_h": (0.0, 24 * 365.0),
 }
+
+# Optional text settings: a string, or None (unset; `heaters config KEY none` clears it).
+TEXT_KEYS = ("ytdlp_format", "cookies_file", "cookies_from_browser", "rate_limit", "proxy")
 
 
 def _choices(key: str) -> tuple[str, ...]:
@@ -153,6 +172,12 @@ def check(key: str, value: Any) -> Any:
         if not math.isfinite(value) or not low <= value <= high:
             raise ConfigError(f"{key} must be a number from {low:g} to {high:g}, got {value!r}")
         return value
+    if key in TEXT_KEYS:
+        return _check_ytdlp(key, value)
+    if key == "chapter_cuts":
+        if not isinstance(value, bool):
+            raise ConfigError(f"chapter_cuts wants true or false, got {value!r}")
+        return value
     if key in ("detector", "keyframe_strategy"):
         choices = _choices(key)
         if value not in choices:
@@ -167,6 +192,68 @@ def check(key: str, value: Any) -> Any:
             )
         return value
     return value
+
+
+def _text(key: str, value: Any) -> Any:
+    if value is None:
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} wants a string, got {value!r}")
+    if not value.isprintable():
+        raise ConfigError(f"{key} must be one line of printable characters, got {value!r}")
+    return value
+
+
+def _check_ytdlp(key: str, value: Any) -> Any:
+    """A yt-dlp option checked by yt-dlp's own parsers (heaters.stages.ytdlp)."""
+    from heaters.stages import ytdlp
+
+    _text(key, value)
+    try:
+        if key == "ytdlp_format":
+            return ytdlp.check_format(value)
+        if key == "cookies_file":
+            return ytdlp.check_cookies_file(value)
+        if key == "cookies_from_browser":
+            ytdlp.browser_spec(value)
+        elif key == "rate_limit":
+            ytdlp.rate_bytes(value)
+        elif key == "proxy":
+            ytdlp.check_proxy(value)
+    except ytdlp.OptionError as exc:
+        raise ConfigError(str(exc)) from exc
+    return value
+
+
+def ytdlp_options(settings: Settings) -> Any:
+    """The operator's yt-dlp options (`heaters.stages.ytdlp.Options`), refusing a cookies file
+    and a browser at once (which would yt-dlp read?)."""
+    from heaters.stages.ytdlp import Options
+
+    if settings.cookies_file and settings.cookies_from_browser:
+        raise ConfigError(
+            "cookies_file and cookies_from_browser are both set: keep one"
+            " (heaters config cookies_from_browser none)"
+        )
+    return Options(
+        format=settings.ytdlp_format,
+        cookies_file=settings.cookies_file,
+        cookies_from_browser=settings.cookies_from_browser,
+        rate_limit=settings.rate_limit,
+        proxy=settings.proxy,
+        retries=settings.retries,
+    )
+
+
+def ytdlp_params(settings: Settings) -> dict[str, Any]:
+    """yt-dlp parameters for these settings; ConfigError (one line) when one is unusable now
+    (a cookies file deleted since it was set)."""
+    from heaters.stages.ytdlp import OptionError, params
+
+    try:
+        return params(ytdlp_options(settings))
+    except OptionError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def resolve_model(settings: Settings) -> Any:
@@ -192,6 +279,10 @@ def parse_value(key: str, raw: str) -> Any:
         raise ConfigError(f"unknown config key {key!r}; known: {', '.join(KEYS)}")
     default = getattr(Settings(), key)
     text = raw.strip()
+    if key in TEXT_KEYS:
+        if text.lower() in ("none", "default") or (text == "" and key != "proxy"):
+            return None if default is None else check(key, default)
+        return check(key, raw if key == "proxy" else text)
     if text.lower() in ("none", "default", "") and default is None:
         return None
     try:

@@ -20,6 +20,14 @@ class VideoState(StrEnum):
     SPLICING_FAILED = "splicing_failed"
 
 
+class FollowState(StrEnum):
+    """A followed URL (channel, playlist, feed, page): checked by `heaters run` when due."""
+
+    FOLLOWING = "following"
+    CHECKING = "checking"
+    FAILED = "follow_failed"
+
+
 class ClipState(StrEnum):
     SPLICED = "spliced"
     GENERATING_SPRITE = "generating_sprite"
@@ -52,6 +60,16 @@ VIDEO_TRANSITIONS: frozenset[tuple[VideoState, VideoState]] = frozenset(
         (V.SPLICING, V.SPLICING_FAILED),
         (V.DOWNLOAD_FAILED, V.NEW),  # heaters retry
         (V.SPLICING_FAILED, V.DOWNLOADED),  # heaters retry
+    }
+)
+
+F = FollowState
+FOLLOW_TRANSITIONS: frozenset[tuple[FollowState, FollowState]] = frozenset(
+    {
+        (F.FOLLOWING, F.CHECKING),
+        (F.CHECKING, F.FOLLOWING),  # checked (next check in follow_every_h), or retry later
+        (F.CHECKING, F.FAILED),
+        (F.FAILED, F.FOLLOWING),  # heaters retry
     }
 )
 
@@ -140,6 +158,8 @@ def check_transition(kind: str, old: str, new: str) -> None:
         table = VIDEO_TRANSITIONS
     elif kind == "clip":
         table = CLIP_TRANSITIONS
+    elif kind == "follow":
+        table = FOLLOW_TRANSITIONS
     else:
         raise ValueError(f"unknown kind {kind!r}")
     if (old, new) not in {(str(a), str(b)) for a, b in table}:

@@ -11,22 +11,28 @@ from dataclasses import dataclass
 from typing import Literal
 
 from heaters.domain.states import ClipState as C
+from heaters.domain.states import FollowState as F
 from heaters.domain.states import VideoState as V
 
 
 @dataclass(frozen=True)
 class Step:
     name: str
-    subject: Literal["video", "clip"]
+    subject: Literal["video", "clip", "follow"]
     ready: str  # rows in this state (and due) are work
     claim: str  # transient state while a worker holds the row
     success: str
     failure: str  # terminal state after the attempt limit
     per_video: bool = False  # clips of one source video are claimed and run as one batch
     batch: int = 1  # at most this many rows per claim
+    once_per_run: bool = False  # at most one pass of a run takes it (a follow due every 0 h)
 
 
 STEPS: tuple[Step, ...] = (
+    # followed channels/playlists/feeds whose check is due: their new entries become videos (new),
+    # which the download step below takes in the same pass
+    Step("follow", "follow", F.FOLLOWING, F.CHECKING, F.FOLLOWING, F.FAILED, batch=10_000,
+         once_per_run=True),  # fmt: skip
     Step("download", "video", V.NEW, V.DOWNLOADING, V.DOWNLOADED, V.DOWNLOAD_FAILED),
     Step("splice", "video", V.DOWNLOADED, V.SPLICING, V.SPLICED, V.SPLICING_FAILED),
     Step(

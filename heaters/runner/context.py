@@ -42,6 +42,7 @@ class RunContext:
     notes: list[str] = field(default_factory=list)  # worth a line to the operator (merged cuts)
     # Names this run's rows in step_runs (every worker thread of one `heaters run` shares it).
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ran_once: set[str] = field(default_factory=set)  # once-per-run steps this run has made
 
     @property
     def worker(self) -> str:

@@ -119,8 +119,10 @@ def run_pass(ctx: RunContext) -> RunReport:
     report.committed = commit_reviews(ctx)
     for step in STEPS:
         executor = EXECUTORS.get(step.name)
-        if executor is None:
+        if executor is None or step.name in ctx.ran_once:
             continue
+        if step.once_per_run:
+            ctx.ran_once.add(step.name)
         while True:
             interrupt.check()
             with ctx.store.tx() as session:
@@ -142,6 +144,8 @@ def run_pass(ctx: RunContext) -> RunReport:
                     raise
                 raise stop from exc
             timer.done(report)
+            if step.once_per_run:  # all its due rows were claimed at once: done for this run
+                break
     # after `heaters config model NAME`: the clips embedded before get the new model's vector too
     added = run_backfill(ctx)
     if added:
@@ -172,7 +176,7 @@ def _disk_full(ctx: RunContext, step: Step, ids: list[int], exc: Exception) -> D
 
 def has_due_work(ctx: RunContext) -> bool:
     with ctx.store.tx(write=False) as session:
-        return claims.has_due_work(session, ctx.clock())
+        return claims.has_due_work(session, ctx.clock(), frozenset(ctx.ran_once))
 
 
 # Ctrl-C / SIGTERM: the workers get this long to unwind by themselves (each gives its claims

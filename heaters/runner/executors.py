@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 from sqlmodel import Session
 
 from heaters import faults
+from heaters.domain.chapters import chapter_starts
 from heaters.domain.files import FRAME_TIMES, SCORES
 from heaters.domain.results import (
     BatchResult,
@@ -32,7 +34,8 @@ from heaters.domain.steps import Step
 from heaters.domain.text import error_text, one_line
 from heaters.errors import DiskFull, storage_problem
 from heaters.runner.context import Failure, RunContext, keep_alive
-from heaters.settings import resolve_model
+from heaters.runner.sources import run_follow
+from heaters.settings import ConfigError, resolve_model, ytdlp_params
 from heaters.stages import download, embed, keyframes, splice, sprites, tiles
 from heaters.stages.atomic import clear_temps, write_bytes
 from heaters.stages.frames import size_change
@@ -83,13 +86,20 @@ def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException)
 
 def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
     home = ctx.store.home
+    try:
+        ydl = ytdlp_params(ctx.settings)  # `heaters run` refused a bad one before any work
+    except ConfigError as exc:
+        for video_id in ids:
+            record_failure(ctx, step, video_id, StageError(str(exc), retryable=False))
+        return
     for video_id in ids:
         with ctx.store.tx(write=False) as session:
             video = session.get(SourceVideo, video_id)
             assert video is not None
             source, kind = (video.url, "url") if video.url else (video.local_path or "", "file")
         task = ctx.reporter.task(f"download #{video_id}", None, "bytes")
-        clear_temps(home.source_dir(video_id))  # a killed attempt's half download
+        # a killed attempt's temp files; its resume folder stays (yt-dlp goes on from its .part)
+        clear_temps(home.source_dir(video_id), keep=(download.RESUME_DIR,))
         try:
             with keep_alive(ctx, step, [video_id]):
                 faults.hit("download.start")
@@ -101,6 +111,7 @@ def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
                     ffmpeg_exe(),
                     task.update,
                     _download_limits(ctx),
+                    ydl,
                 )
         except Exception as exc:
             record_failure(ctx, step, video_id, exc)
@@ -134,7 +145,9 @@ def _record_download(
     video.fps = probe.fps
     video.frame_count = probe.frame_count
     video.width, video.height, video.codec = probe.width, probe.height, probe.codec
-    video.source_meta = result.metadata
+    kept = {k: v for k, v in result.metadata.items() if k not in ("description", "chapters")}
+    video.source_meta = kept
+    videos.apply_meta(video, result.metadata)
     session.add(video)
     session.flush()
 
@@ -142,7 +155,7 @@ def _record_download(
 def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
     home = ctx.store.home
     settings = ctx.settings
-    params = splice.SpliceParams(
+    base = splice.SpliceParams(
         detector=settings.detector, threshold=settings.threshold, min_clip_s=settings.min_clip_s
     )
     tile_params = tiles.TileParams(size=settings.sprite_tile_width)
@@ -152,6 +165,8 @@ def run_splice(ctx: RunContext, step: Step, ids: list[int]) -> None:
             assert video is not None
             path = home.abs(video.filepath or "")
             estimate = video.frame_count or 0
+            starts = chapter_starts(video.chapters) if settings.chapter_cuts else ()
+        params = replace(base, chapter_starts=starts)
         task = ctx.reporter.task(f"splice #{video_id}", estimate or None, "frames")
         clear_temps(home.source_dir(video_id))
         tile_writer: tiles.TileWriter | None = None
@@ -411,6 +426,7 @@ def run_embed(ctx: RunContext, step: Step, ids: list[int]) -> None:
 
 
 EXECUTORS: dict[str, Executor] = {
+    "follow": run_follow,
     "download": run_download,
     "splice": run_splice,
     "sprite": run_sprites,

@@ -19,6 +19,7 @@ import numpy as np
 from sqlalchemy import text
 
 from heaters.domain import scenes
+from heaters.domain.chapters import with_chapters
 from heaters.domain.files import FRAME_TIMES, SCORES
 from heaters.store import videos
 from heaters.store.store import Store
@@ -105,6 +106,8 @@ def resplice(
     n = len(scores)
     cuts = [b.frame for b in found]
     strength = {b.frame: b.strength for b in found}
+    chapters = [int(f) for f in recorded.get("chapter_cuts") or []]
+    cuts, strength, _kinds = with_chapters(cuts, strength, {}, chapters)
     min_len = max(1, round(min_s * (fps or 30.0)))
     ranges = scenes.tile(cuts, n, min_len, strength)
     # The video ends where its clips end now (the last frame's own duration, from the splice).

@@ -11,6 +11,7 @@ from heaters import owner
 from heaters.domain.steps import Step
 from heaters.runner.context import RunContext
 from heaters.stages.atomic import clear_temps
+from heaters.stages.download import RESUME_DIR
 from heaters.store import claims, clips
 from heaters.store.tables import SourceVideo
 
@@ -25,6 +26,8 @@ def _remove(entry: Path) -> None:
 def _leftovers(ctx: RunContext, step: Step, row_id: int) -> list[Path]:
     """Files in a claimed row's folder that no row refers to (the claim keeps others out)."""
     home = ctx.store.home
+    if step.subject not in ("video", "clip"):
+        return []  # a followed URL's check writes no files
     folder = home.source_dir(row_id) if step.subject == "video" else home.clip_dir(row_id)
     try:
         entries = list(folder.iterdir())
@@ -36,7 +39,7 @@ def _leftovers(ctx: RunContext, step: Step, row_id: int) -> list[Path]:
             keep = {video.filepath} if video is not None and video.filepath else set()
         else:
             keep = {a.path for a in clips.artifacts(session, row_id)}
-    return [e for e in entries if home.rel(e) not in keep]
+    return [e for e in entries if home.rel(e) not in keep and e.name != RESUME_DIR]
 
 
 def abandon(ctx: RunContext, step: Step, ids: list[int], *, process: bool = False) -> int:
@@ -45,7 +48,10 @@ def abandon(ctx: RunContext, step: Step, ids: list[int], *, process: bool = Fals
     held = _still_held(ctx, step, ids)
     for row_id in held:
         home = ctx.store.home
-        clear_temps(home.source_dir(row_id) if step.subject == "video" else home.clip_dir(row_id))
+        if step.subject == "video":  # a download's resume folder stays: the next run goes on
+            clear_temps(home.source_dir(row_id), keep=(RESUME_DIR,))
+        elif step.subject == "clip":
+            clear_temps(home.clip_dir(row_id))
         for entry in _leftovers(ctx, step, row_id):
             _remove(entry)
     if not held:

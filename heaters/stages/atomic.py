@@ -35,12 +35,12 @@ def write_bytes(final: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def clear_temps(folder: Path) -> int:
+def clear_temps(folder: Path, keep: tuple[str, ...] = ()) -> int:
     """Remove the temp files (and yt-dlp work folders) a killed attempt left in `folder`.
 
     Call it only on the folder of a row the caller has just claimed: nobody else may be writing
-    there (a worker whose claim expired loses its rename, and with it its result). Returns how many
-    entries went.
+    there (a worker whose claim expired loses its rename, and with it its result). Names in `keep`
+    stay (a download's resume folder). Returns how many entries went.
     """
     removed = 0
     try:
@@ -48,7 +48,7 @@ def clear_temps(folder: Path) -> int:
     except (FileNotFoundError, NotADirectoryError):
         return 0
     for entry in entries:
-        if not entry.name.startswith(TEMP_PREFIX):
+        if not entry.name.startswith(TEMP_PREFIX) or entry.name in keep:
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

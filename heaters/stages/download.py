@@ -4,8 +4,10 @@ yt-dlp is used through its Python API, never by parsing its output, in a child p
 watches (`fetch_child`): a server that trickles or never ends, a source larger than the limit or
 than the free space, and a Ctrl-C each end it at once, with a one-line reason. The stored file's name never
 comes from the title (titles are untrusted): it is always `source.<ext>` in the video's folder, and
-it appears under that name only once complete (yt-dlp downloads into a private temp folder that
-we rename from).
+it appears under that name only once complete (yt-dlp downloads into a work folder that we rename
+from). The work folder has a fixed name (`RESUME_DIR`) and outlives a killed or stalled attempt, so
+the next attempt resumes yt-dlp's `.part` file with an HTTP Range request instead of starting again;
+a permanent failure removes it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from heaters.stages.probe import probe
 # on_progress(done_bytes, total_bytes or None)
 Progress = Callable[[int, int | None], None]
 
+RESUME_DIR = ".tmp-resume"  # kept between attempts (clear_temps spares it); gc takes it when stale
 _VIDEO_EXT = {".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi", ".ts", ".flv", ".mpg", ".mpeg"}
 
 
@@ -56,12 +59,14 @@ def run(
     ffmpeg: str,
     on_progress: Progress | None = None,
     limits: Limits = Limits(),  # noqa: B008 - frozen dataclass, safe as default
+    ydl: dict[str, Any] | None = None,
 ) -> DownloadResult:
-    """Store the source as `dest_dir/source.<ext>` and probe it."""
+    """Store the source as `dest_dir/source.<ext>` and probe it. `ydl`: yt-dlp parameters of the
+    operator's options (`heaters.stages.ytdlp.params`)."""
     started = time.perf_counter()
     dest_dir.mkdir(parents=True, exist_ok=True)
     if kind == "url":
-        path, title, meta = _fetch_url(source, dest_dir, ffmpeg, on_progress, limits)
+        path, title, meta = _fetch_url(source, dest_dir, ffmpeg, on_progress, limits, ydl or {})
     else:
         path, title, meta = _take_file(Path(source), dest_dir, on_progress, limits)
     try:
@@ -138,7 +143,12 @@ def _take_file(
 
 
 def _fetch_url(
-    url: str, dest_dir: Path, ffmpeg: str, on_progress: Progress | None, limits: Limits
+    url: str,
+    dest_dir: Path,
+    ffmpeg: str,
+    on_progress: Progress | None,
+    limits: Limits,
+    ydl: dict[str, Any],
 ) -> tuple[Path, str | None, dict[str, Any]]:
     free = _free(dest_dir)
     if free < limits.min_free_bytes:  # no room for any source: the disk is full, not this URL
@@ -146,16 +156,39 @@ def _fetch_url(
             f"disk full: {_mb(free)} free in {dest_dir.parent.parent}, less than min_free_mb"
             f" {_mb(limits.min_free_bytes)}"
         )
-    work = dest_dir / temp_name()
-    work.mkdir()
+    work = dest_dir / RESUME_DIR
+    work.mkdir(exist_ok=True)
+    keep = False
     try:
-        got, title, meta = _watch_child(url, work, ffmpeg, on_progress, limits)
+        job = {"mode": "download", "url": url, "ffmpeg": ffmpeg, "ydl": ydl}
+        got, title, meta = _file_of(watch(job, work, on_progress, limits), work)
         final = dest_dir / f"source{got.suffix.lower() or '.mp4'}"
         faults.hit("download.fetched")
         os.replace(got, final)
+    except StageError as exc:
+        keep = exc.retryable  # a stall, a drop, no room yet: the next attempt resumes
+        raise
+    except (interrupt.Interrupted, KeyboardInterrupt):
+        keep = True  # the run stops: what came stays for the next run
+        raise
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
     return final, title, meta
+
+
+def probe_urls(
+    urls: list[str],
+    work: Path,
+    ydl: dict[str, Any],
+    limits: Limits = Limits(),  # noqa: B008
+    limit: int | None = None,
+    since: str | None = None,
+) -> list[dict[str, Any]]:
+    """Flat extraction of each URL in the watched child: one result per URL (`kind` video,
+    playlist or error); nothing is downloaded. `work` is an empty scratch folder."""
+    job = {"mode": "probe", "urls": urls, "ydl": ydl, "limit": limit, "since": since}
+    return list(watch(job, work, None, limits)["results"])
 
 
 def _tree_size(folder: Path) -> int:
@@ -169,15 +202,14 @@ def _tree_size(folder: Path) -> int:
     return total
 
 
-def _watch_child(
-    url: str, work: Path, ffmpeg: str, on_progress: Progress | None, limits: Limits
-) -> tuple[Path, str | None, dict[str, Any]]:
+def watch(
+    job: dict[str, Any], work: Path, on_progress: Progress | None, limits: Limits
+) -> dict[str, Any]:
     """Run yt-dlp in a child process (`fetch_child`) and watch it: progress, inactivity, total
-    time, size and free space; a Ctrl-C of the run kills it at once."""
+    time, size and free space; a Ctrl-C of the run kills it at once. Returns its answer."""
     job = {
-        "url": url,
+        **job,
         "work": str(work),
-        "ffmpeg": ffmpeg,
         "parent": os.getpid(),
         "socket_timeout": min(30.0, limits.stall_s),
     }
@@ -204,7 +236,7 @@ def _follow(
     on_progress: Progress | None,
     limits: Limits,
     errors: Any,
-) -> tuple[Path, str | None, dict[str, Any]]:
+) -> dict[str, Any]:
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
     buf = b""
@@ -227,7 +259,7 @@ def _follow(
             *lines, buf = buf.split(b"\n")
             for line in lines:
                 msg = json.loads(line)
-                if "started" in msg:
+                if "started" in msg or "alive" in msg:
                     last_data = now  # yt-dlp is imported: the inactivity clock starts now
                 elif "bytes" in msg:
                     if msg["bytes"] > seen:
@@ -257,6 +289,10 @@ def _follow(
                     f" {_mb(seen)} received); will retry",
                     retryable=True,
                 )
+    return result
+
+
+def _file_of(result: dict[str, Any], work: Path) -> tuple[Path, str | None, dict[str, Any]]:
     got = Path(result["filepath"]) if result.get("filepath") else None
     if got is None or not got.is_file():
         candidates = [p for p in work.iterdir() if p.is_file() and not p.name.endswith(".part")]

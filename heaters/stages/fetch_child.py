@@ -8,8 +8,12 @@ the size limits, and kills it (SIGKILL) when one is crossed or the run is interr
 dies with its parent too (PR_SET_PDEATHSIG), so a `kill -9` of the run leaves no download behind.
 
 Protocol, one JSON object per line on stdout: `{"started": true}` once yt-dlp is imported,
-`{"bytes": n, "total": t}` as data arrives, then `{"ok": {...}}` or `{"error": "...",
-"retryable": bool}`.
+`{"bytes": n, "total": t}` as data arrives (`{"alive": true}` while a listing reads pages), then
+`{"ok": {...}}` or `{"error": "...", "retryable": bool}`.
+
+Two modes: `download` (one URL into the work folder; yt-dlp resumes a `.part` file left there by a
+killed attempt with an HTTP Range request) and `probe` (flat extraction of each URL: what it is and,
+for a playlist, channel, feed or page, its entries; nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-FORMAT = "bv*[ext=mp4][vcodec^=avc1]+ba[ext=m4a]/b[ext=mp4][vcodec^=avc1]/bv*+ba/b"
-KEEP_META = ("title", "extractor", "extractor_key", "id", "upload_date", "webpage_url", "uploader")
+from heaters.stages.ytdlp import DEFAULT_FORMAT as FORMAT
+from heaters.stages.ytdlp import from_job
+
+KEEP_META = ("title", "extractor", "extractor_key", "id", "upload_date", "webpage_url", "uploader",
+             "channel", "duration", "description", "chapters", "timestamp")  # fmt: skip
 PR_SET_PDEATHSIG = 1
 
 
@@ -45,16 +52,21 @@ def _retryable(message: str) -> bool:
 
 
 class _QuietLogger:
-    """yt-dlp's messages go nowhere: errors reach us as DownloadError, with their text."""
+    """yt-dlp's messages go nowhere (errors reach us as DownloadError, with their text); each one
+    is a sign of life for the parent's inactivity clock while a listing reads its pages."""
+
+    def __init__(self, alive: Any = None) -> None:
+        self._alive = alive
 
     def debug(self, msg: str) -> None:
-        pass
+        if self._alive:
+            self._alive()
 
     def info(self, msg: str) -> None:
-        pass
+        self.debug(msg)
 
     def warning(self, msg: str) -> None:
-        pass
+        self.debug(msg)
 
     def error(self, msg: str) -> None:
         pass
@@ -74,6 +86,11 @@ def main(argv: list[str]) -> int:
     from yt_dlp.utils import DownloadError
 
     send({"started": True})
+    if job.get("mode") == "probe":
+        from heaters.stages.probe_child import probe_all
+
+        send({"ok": probe_all(job, lambda: send({"alive": True}), _QuietLogger)})
+        return 0
     work = Path(job["work"])
 
     def hook(d: dict[str, Any]) -> None:
@@ -83,6 +100,7 @@ def main(argv: list[str]) -> int:
 
     params: dict[str, Any] = {
         "format": FORMAT,
+        **from_job(job.get("ydl") or {}),
         "merge_output_format": "mp4",
         "ffmpeg_location": job["ffmpeg"],
         "outtmpl": {"default": str(work / "source.%(ext)s")},
@@ -92,7 +110,6 @@ def main(argv: list[str]) -> int:
         "no_warnings": True,
         "noprogress": True,
         "progress_hooks": [hook],
-        "retries": 2,
         "socket_timeout": float(job.get("socket_timeout", 30)),
         "restrictfilenames": True,
         "logger": _QuietLogger(),
@@ -100,6 +117,10 @@ def main(argv: list[str]) -> int:
     try:
         with yt_dlp.YoutubeDL(params) as ydl:
             info = ydl.extract_info(job["url"], download=True)
+            if info is not None and info.get("_type") == "playlist":
+                send({"error": "this URL is a playlist, not one video: ingest it again to"
+                      " register its entries", "retryable": False})
+                return 0
             if info is None:
                 send({"error": "yt-dlp returned nothing for this URL", "retryable": False})
                 return 0

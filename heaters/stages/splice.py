@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from heaters.domain import scenes
+from heaters.domain.chapters import chapter_frames, with_chapters
 from heaters.domain.results import SpliceResult, StageError
 from heaters.domain.scenes import COL, COLUMNS, CutRules, tile
 from heaters.domain.text import error_line
@@ -76,6 +77,8 @@ class SpliceParams:
     detector: str = DEFAULT_DETECTOR
     threshold: float | None = None
     min_clip_s: float = 1.0
+    # chapter starts (seconds) that must be clip boundaries (setting chapter_cuts; empty: none)
+    chapter_starts: tuple[float, ...] = ()
 
 
 def run(
@@ -131,9 +134,14 @@ def run(
         cuts = [b.frame for b in found]
         strength = {b.frame: b.strength for b in found}
         kinds = {b.frame: b.kind for b in found}
+    chapters = chapter_frames(params.chapter_starts, times)
+    cuts, strength, kinds = with_chapters(cuts, strength, kinds, chapters)
     ranges = tile(cuts, n, min_len, strength)
     spans = scenes.spans(ranges, times, times[-1] + last_duration)
     recorded: dict[str, Any] = {**asdict(params), "threshold": threshold, **settings()}
+    recorded.pop("chapter_starts")
+    if chapters:
+        recorded["chapter_cuts"] = chapters  # resplice keeps them
     return SpliceResult(
         status="ok",
         video_id=video_id,

@@ -18,7 +18,7 @@ from heaters.domain.states import check_transition
 from heaters.domain.steps import STEPS, RetryPolicy, Step
 from heaters.domain.text import one_line
 
-_TABLE = {"video": "source_videos", "clip": "clips"}
+_TABLE = {"video": "source_videos", "clip": "clips", "follow": "follows"}
 
 
 class ClaimLost(RuntimeError):
@@ -280,9 +280,12 @@ def _note_failed(rows: Any, step: Step, failed: list[Reclaimed] | None) -> int:
     return len(rows)
 
 
-def has_due_work(session: Session, now: float) -> bool:
-    """True when some step has a due row (claimed rows of other workers don't count)."""
+def has_due_work(session: Session, now: float, skip: frozenset[str] = frozenset()) -> bool:
+    """True when some step has a due row (claimed rows of other workers don't count); steps
+    named in `skip` (once-per-run steps this run already made) don't count either."""
     for step in STEPS:
+        if step.name in skip:
+            continue
         table = _TABLE[step.subject]
         row = session.execute(
             text(f"SELECT 1 FROM {table} WHERE state = :ready AND {_due()} LIMIT 1"),
@@ -300,7 +303,7 @@ def retry_failed(
     clip_ids: list[int] | None = None,
 ) -> list[tuple[str, int]]:
     """Re-open failed rows with fresh attempts: all of them, or only the ids given."""
-    wanted = {"video": video_ids, "clip": clip_ids}
+    wanted: dict[str, list[int] | None] = {"video": video_ids, "clip": clip_ids, "follow": None}
     everything = video_ids is None and clip_ids is None
     reopened: list[tuple[str, int]] = []
     for step in STEPS:

@@ -210,6 +210,48 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX ix_step_runs_run ON step_runs(run_id);
     """,
+    # 6: real sources (issue 14): one row per video by identity (yt-dlp extractor + id, or a
+    # normalised URL, or a local file's SHA-256), the metadata worth keeping, followed URLs and
+    # what each has seen, and the clips `heaters rm` removed (the review log outlives them)
+    """
+    ALTER TABLE source_videos ADD COLUMN source_key TEXT;
+    ALTER TABLE source_videos ADD COLUMN uploader TEXT;
+    ALTER TABLE source_videos ADD COLUMN upload_date TEXT;
+    ALTER TABLE source_videos ADD COLUMN description TEXT;
+    ALTER TABLE source_videos ADD COLUMN chapters JSON;
+    ALTER TABLE source_videos ADD COLUMN follow_id INTEGER;
+    CREATE UNIQUE INDEX ux_source_videos_key ON source_videos(source_key)
+        WHERE source_key IS NOT NULL;
+
+    CREATE TABLE follows (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL UNIQUE,
+        title TEXT,
+        since TEXT,
+        state TEXT NOT NULL DEFAULT 'following',
+        last_checked_at REAL,
+        last_new INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_attempt_at REAL,
+        claimed_by TEXT,
+        claimed_until REAL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX ix_follows_state ON follows(state, next_attempt_at);
+    CREATE TABLE follow_seen (
+        follow_id INTEGER NOT NULL REFERENCES follows(id) ON DELETE CASCADE,
+        source_key TEXT NOT NULL,
+        PRIMARY KEY (follow_id, source_key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE removed_clips (
+        clip_id INTEGER PRIMARY KEY,
+        video_id INTEGER NOT NULL,
+        removed_at REAL NOT NULL
+    );
+    """,
 )
 
 LATEST = len(MIGRATIONS)

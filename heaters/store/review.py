@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from heaters.domain import review as rules
@@ -409,12 +410,22 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
+def removed_clips(session: Session) -> set[int]:
+    """Clips `heaters rm` removed with their video: their events stay in the log, as history."""
+    return {int(r[0]) for r in session.execute(text("SELECT clip_id FROM removed_clips"))}
+
+
 def undo_target(session: Session, reviewer: str, event_id: int | None) -> ClipEvent:
     status = outcomes(session)
+    gone = removed_clips(session)
     if event_id is not None:
         target = session.get(ClipEvent, event_id)
         if target is None:
             raise rules.ReviewRefused(f"no event {event_id}")
+        if target.clip_id in gone:
+            raise rules.ReviewRefused(
+                f"event {event_id} is about clip {target.clip_id}, removed with its video"
+            )
         if target.action == rules.UNDO:
             raise rules.ReviewRefused(f"event {event_id} is itself an undo")
         out = status[event_id]
@@ -429,6 +440,8 @@ def undo_target(session: Session, reviewer: str, event_id: int | None) -> ClipEv
         .order_by(col(ClipEvent.id).desc())
     )
     for event in session.exec(query):
+        if event.clip_id in gone:
+            continue
         if status[event.id or 0].status in ("pending", "applied") or (
             event.committed_at is None and status[event.id or 0].status == "replaced"
         ):
@@ -587,7 +600,8 @@ def check(session: Session, min_clip_s: float = 1.0) -> list[dict[str, Any]]:
     """
     del min_clip_s
     clips = {c.id or 0: c for c in session.exec(select(Clip))}
-    log = events(session)
+    gone = removed_clips(session)  # their video was removed (heaters rm): nothing to explain
+    log = [e for e in events(session) if e.clip_id not in gone]
     records = _records(session)
     status = outcomes(session, log)
     expect: dict[int, tuple[str, Any]] = {

@@ -47,6 +47,27 @@ class SourceVideo(Claimable, table=True):
     source_meta: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     detector: str | None = None
     detector_params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # identity: `extractor:id`, `url:<normalised URL>` or `sha256:<content hash>` (one row each)
+    source_key: str | None = None
+    uploader: str | None = None
+    upload_date: str | None = None  # YYYYMMDD
+    description: str | None = None
+    chapters: list[Any] | None = Field(default=None, sa_column=Column(JSON))  # [{start_time, title}]
+    follow_id: int | None = None  # the followed URL that registered it
+
+
+class Follow(Claimable, table=True):
+    """A channel, playlist, feed or page `heaters run` re-checks for new entries."""
+
+    __tablename__ = "follows"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str
+    title: str | None = None
+    since: str | None = None  # YYYYMMDD: older entries are not registered
+    state: str = "following"
+    last_checked_at: float | None = None
+    last_new: int = 0  # entries the last check registered
 
 
 class Clip(Claimable, table=True):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from heaters.domain.results import ClipSpan
-from heaters.domain.sources import Source
+from heaters.domain.sources import Source, clean_title
 from heaters.store.tables import Clip, SourceVideo, now
 
 
@@ -15,21 +17,67 @@ def find_by_source(session: Session, source: Source) -> SourceVideo | None:
     return session.exec(select(SourceVideo).where(column == source.value)).first()
 
 
+def find_by_key(session: Session, key: str) -> SourceVideo | None:
+    return session.exec(select(SourceVideo).where(SourceVideo.source_key == key)).first()
+
+
 def register(
-    session: Session, source: Source, title: str | None = None
+    session: Session,
+    source: Source,
+    title: str | None = None,
+    key: str | None = None,
+    meta: dict[str, Any] | None = None,
+    follow_id: int | None = None,
 ) -> tuple[SourceVideo, bool]:
-    """The video for `source`, created in `new` unless it exists; returns (row, created)."""
-    existing = find_by_source(session, source)
+    """The video for `source`, created in `new` unless it exists; returns (row, created).
+
+    One video, one row: by `key` (`extractor:id`, `url:…`, `sha256:…`) when given, else (and for
+    rows from before keys) by the exact URL or path. `meta` is what a listing told (title,
+    uploader, upload_date, duration, description, chapters)."""
+    existing = find_by_key(session, key) if key else None
+    if existing is None:
+        existing = find_by_source(session, source)
+        if existing is not None and key and existing.source_key is None:
+            existing.source_key = key  # a row from before keys gets its identity
+            session.add(existing)
     if existing is not None:
         return existing, False
     row = SourceVideo(
         url=source.value if source.kind == "url" else None,
         local_path=source.value if source.kind == "file" else None,
         title=title,
+        source_key=key,
+        follow_id=follow_id,
     )
+    apply_meta(row, meta or {})
     session.add(row)
     session.flush()
     return row, True
+
+
+def apply_meta(row: SourceVideo, meta: dict[str, Any]) -> None:
+    """Keep what a listing or a download told about the video; outside text made one line."""
+    title = clean_title(meta.get("title"))
+    if title and not row.title:
+        row.title = title
+    if meta.get("uploader") or meta.get("channel"):
+        row.uploader = clean_title(meta.get("uploader") or meta.get("channel"), 200)
+    date = meta.get("upload_date")
+    if isinstance(date, str) and len(date) == 8 and date.isdigit():
+        row.upload_date = date
+    duration = meta.get("duration")
+    if isinstance(duration, int | float) and duration > 0 and not row.duration_s:
+        row.duration_s = float(duration)
+    desc = meta.get("description")
+    if isinstance(desc, str) and desc.strip():
+        row.description = desc[:20000]
+    chapters = meta.get("chapters")
+    if isinstance(chapters, list) and chapters:
+        row.chapters = [
+            {"start_time": float(c["start_time"]), "title": clean_title(c.get("title"), 200)}
+            for c in chapters
+            if isinstance(c, dict) and isinstance(c.get("start_time"), int | float)
+        ]
 
 
 def get(session: Session, video_id: int) -> SourceVideo | None:
