@@ -133,6 +133,10 @@ def ingest_sources(
                 session, result, since=since_date, limit=limit, follow_id=follow_id
             )
             rows += got.rows
+            if follow_id is not None:  # this was a check: the next one is follow_every_h away
+                new = sum(1 for r in got.rows if r["created"])
+                follows.checked(session, follow_id, now, now + settings.follow_every_h * 3600,
+                                new, got.title)  # fmt: skip
             if got.kind == "playlist":
                 lines.append(_playlist_line(got))
             lines += [_video_line(r) for r in got.rows]

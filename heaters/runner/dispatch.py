@@ -20,7 +20,7 @@ from heaters.domain.text import one_line
 from heaters.errors import DiskFull, storage_advice, storage_problem
 from heaters.runner.backfill import run_backfill
 from heaters.runner.context import Failure, RunContext
-from heaters.runner.executors import EXECUTORS
+from heaters.runner.executors import EXECUTORS, PREPARE
 from heaters.runner.progress import Reporter, Task
 from heaters.runner.stopping import abandon, abandon_everything
 from heaters.store import claims, step_runs
@@ -123,6 +123,9 @@ def run_pass(ctx: RunContext) -> RunReport:
             continue
         if step.once_per_run:
             ctx.ran_once.add(step.name)
+        prepare = PREPARE.get(step.name)
+        if prepare is not None:
+            prepare(ctx)
         while True:
             interrupt.check()
             with ctx.store.tx() as session:

@@ -34,7 +34,7 @@ from heaters.domain.steps import Step
 from heaters.domain.text import error_text, one_line
 from heaters.errors import DiskFull, storage_problem
 from heaters.runner.context import Failure, RunContext, keep_alive
-from heaters.runner.sources import run_follow
+from heaters.runner.sources import reschedule_follows, run_follow
 from heaters.settings import ConfigError, resolve_model, ytdlp_params
 from heaters.stages import download, embed, keyframes, splice, sprites, tiles
 from heaters.stages.atomic import clear_temps, write_bytes
@@ -433,3 +433,6 @@ EXECUTORS: dict[str, Executor] = {
     "keyframe": run_keyframes,
     "embed": run_embed,
 }
+
+# Run before a step claims: the follows' due times follow the current follow_every_h.
+PREPARE: dict[str, Callable[[RunContext], None]] = {"follow": reschedule_follows}

@@ -100,6 +100,11 @@ def probe(ctx_settings: Any, urls: list[str], limits: download.Limits, **kw: Any
         shutil.rmtree(work, ignore_errors=True)
 
 
+def reschedule_follows(ctx: RunContext) -> None:
+    with ctx.store.tx() as session:
+        follows.reschedule(session, ctx.settings.follow_every_h * 3600)
+
+
 def run_follow(ctx: RunContext, step: Step, ids: list[int]) -> None:
     """Re-check followed URLs that are due: new entries become videos (`new`), which the
     download step takes in this same pass; the next check is `follow_every_h` hours away."""

@@ -85,6 +85,11 @@ def run(
     )
 
 
+class NoRoom(StageError):
+    """The source cannot be stored (over max_source_mb, or not enough free space): what came of
+    it goes, to give the space back."""
+
+
 def _mb(n: float) -> str:
     mb = n / (1 << 20)
     return f"{mb:.1f} MB" if mb >= 0.1 or n == 0 else f"{n:.0f} bytes"
@@ -100,14 +105,14 @@ def _free(folder: Path) -> int:
 def _check_room(size: int, folder: Path, limits: Limits, done: int = 0) -> None:
     """StageError when `size` bytes (of which `done` are already on the disk) cannot be stored."""
     if size > limits.max_bytes:
-        raise StageError(
+        raise NoRoom(
             f"source is larger than the limit: {_mb(size)} > max_source_mb {_mb(limits.max_bytes)}"
             " (raise it with heaters config max_source_mb N, then heaters retry)",
             retryable=False,
         )
     free = _free(folder)
     if size - done > free - limits.min_free_bytes:
-        raise StageError(
+        raise NoRoom(
             f"source does not fit on the disk: {_mb(size)} needed, {_mb(free)} free"
             f" (min_free_mb {_mb(limits.min_free_bytes)} kept free); will retry",
             retryable=True,
@@ -166,7 +171,8 @@ def _fetch_url(
         faults.hit("download.fetched")
         os.replace(got, final)
     except StageError as exc:
-        keep = exc.retryable  # a stall, a drop, no room yet: the next attempt resumes
+        # a stall or a dropped connection: the next attempt resumes (no room: the space goes back)
+        keep = exc.retryable and not isinstance(exc, NoRoom)
         raise
     except (interrupt.Interrupted, KeyboardInterrupt):
         keep = True  # the run stops: what came stays for the next run

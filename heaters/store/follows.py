@@ -64,6 +64,18 @@ def checked(
     )
 
 
+def reschedule(session: Session, every_s: float) -> None:
+    """Due times from the last check and the current `follow_every_h`: changing the setting
+    applies to follows checked before (a failed check keeps its retry time)."""
+    session.execute(
+        text(
+            "UPDATE follows SET next_attempt_at = last_checked_at + :every"
+            " WHERE state = 'following' AND attempts = 0 AND last_checked_at IS NOT NULL"
+        ),
+        {"every": every_s},
+    )
+
+
 def listing(session: Session) -> list[dict[str, Any]]:
     rows = []
     for f in session.exec(select(Follow).order_by(Follow.id)):
