@@ -26,6 +26,9 @@ class MediaServer:
     requests: Counter[str] = field(default_factory=Counter)  # path -> GET requests
     ranges: list[tuple[str, str]] = field(default_factory=list)  # (path, Range header)
     throttle: dict[str, int] = field(default_factory=dict)  # path -> bytes per second
+    cookies: list[str] = field(default_factory=list)  # Cookie headers received
+    # (path, first byte asked, bytes sent) per GET
+    sent: list[tuple[str, int, int]] = field(default_factory=list)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
@@ -53,6 +56,8 @@ def _handler(server: MediaServer) -> type[http.server.BaseHTTPRequestHandler]:
             wanted = self.headers.get("Range")
             if not head:
                 server.requests[name] += 1
+            if self.headers.get("Cookie"):
+                server.cookies.append(self.headers["Cookie"])
             match = re.fullmatch(r"bytes=(\d+)-(\d*)", wanted or "")
             if match:
                 server.ranges.append((name, wanted or ""))
@@ -74,11 +79,14 @@ def _handler(server: MediaServer) -> type[http.server.BaseHTTPRequestHandler]:
                 return
             rate = server.throttle.get(name)
             chunk = 4096 if rate else 65536
+            record = [name, start, 0]
+            server.sent.append(record)  # type: ignore[arg-type]
             try:
                 for at in range(start, end, chunk):
                     block = data[at : min(end, at + chunk)]
                     self.wfile.write(block)
                     server.served[name] += len(block)
+                    record[2] += len(block)  # type: ignore[operator]
                     if rate:
                         time.sleep(len(block) / rate)
             except (BrokenPipeError, ConnectionResetError):
