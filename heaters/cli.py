@@ -1313,6 +1313,7 @@ def show(
         f"frames [{c['start_frame']}, {c['end_frame']})  "
         f"{c['start_time_s']:.3f}-{c['end_time_s']:.3f}s ({c['duration_s']:.2f}s)  origin {c['origin']}"
     )
+    _print_source(report.get("video"))
     for e in report["history"]:
         why = f": {e['why']}" if e["why"] else ""
         out.print(f"  event {e['id']}: {e['what']} ({e['status']}{why}; {e['created_at']})")
@@ -1324,6 +1325,15 @@ def show(
         out.print(f"  similar: clip {h['clip_id']} {h['score']:.1f}%")
     if images and not as_json:
         draw_sprite(out, store.home, report)
+
+
+def _print_source(facts: dict[str, Any] | None) -> None:
+    """`show`: the clip's source (uploader, date, chapter, URL); see heaters.cli_sources."""
+    from heaters.cli_sources import source_line
+
+    line = source_line(facts)
+    if line:
+        out.print(line, markup=False)
 
 
 # ---------------------------------------------------------------- demo

@@ -383,3 +383,14 @@ def _date(yyyymmdd: str | None) -> str | None:
     if not yyyymmdd or len(yyyymmdd) != 8:
         return None
     return f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:]}"
+
+
+def source_line(facts: dict[str, Any] | None) -> str | None:
+    """`heaters show CLIP`: where the clip comes from, in one line."""
+    if not facts:
+        return None
+    bits = [b for b in (facts.get("uploader"), _date(facts.get("upload_date"))) if b]
+    if facts.get("chapter"):
+        bits.append(f"chapter {facts['chapter']!r}")
+    bits.append(facts.get("url") or facts.get("local_path") or "")
+    return "source: " + ", ".join(b for b in bits if b)

@@ -44,10 +44,28 @@ def clip_report(session: Session, clip_id: int, model: str) -> dict[str, Any] | 
             "last_error": clip.last_error,
         },
         "video_title": video.title if video else None,
+        "video": video_facts(video, clip.start_time_s),
         "history": history,
         "artifacts": arts,
         "tags": tags,
         "similar": similar,
+    }
+
+
+def video_facts(video: SourceVideo | None, at_s: float) -> dict[str, Any] | None:
+    """Where the clip comes from: uploader, upload date, URL, and the chapter it starts in."""
+    if video is None:
+        return None
+    chapter = None
+    for c in video.chapters or []:
+        if isinstance(c, dict) and float(c.get("start_time") or 0) <= at_s + 1e-3:
+            chapter = c.get("title")
+    return {
+        "uploader": video.uploader,
+        "upload_date": video.upload_date,
+        "url": video.url,
+        "local_path": video.local_path,
+        "chapter": chapter,
     }
 
 

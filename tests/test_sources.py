@@ -220,6 +220,9 @@ def test_metadata_and_chapter_cuts(server: MediaServer, home: Path) -> None:
     assert "Dana, 2024-03-05" in cli(home, "videos").stdout
     starts = [c["start_frame"] for c in cli(home, "clips", "--video", str(vid), "--json").json()]  # type: ignore[union-attr]
     assert starts == [0, 30, 60, 90], starts  # the chapter at 2 s (frame 60) is a boundary
+    clip_ids = [c["id"] for c in cli(home, "clips", "--video", str(vid), "--json").json()]  # type: ignore[union-attr]
+    show = cli(home, "show", str(clip_ids[2]), "--no-images")
+    assert show.code == 0 and "source: Dana, 2024-03-05, chapter 'Part two'" in show.stdout
 
 
 def test_rm_removes_everything_and_keeps_the_log_consistent(

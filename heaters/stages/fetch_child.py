@@ -116,11 +116,15 @@ def main(argv: list[str]) -> int:
     }
     try:
         with yt_dlp.YoutubeDL(params) as ydl:
-            info = ydl.extract_info(job["url"], download=True)
-            if info is not None and info.get("_type") == "playlist":
+            # resolved first, downloaded only if it is one video: a playlist must not arrive
+            # here as one row and fill its folder with every entry
+            info = ydl.extract_info(job["url"], download=False, process=False)
+            if info is not None and info.get("_type") in ("playlist", "multi_video"):
                 send({"error": "this URL is a playlist, not one video: ingest it again to"
                       " register its entries", "retryable": False})
                 return 0
+            if info is not None:
+                info = ydl.process_ie_result(info, download=True)
             if info is None:
                 send({"error": "yt-dlp returned nothing for this URL", "retryable": False})
                 return 0

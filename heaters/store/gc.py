@@ -139,6 +139,8 @@ def facts(session: Session, now: float) -> StoreFacts:
         referenced.add(f"media/sources/{int(vid)}/{TILES}")
         if path:
             referenced.add(path)
+        if state == "new":  # a download that will go on from where it stopped (heaters run)
+            referenced.add(f"media/sources/{int(vid)}/.tmp-resume")
         if state in _CLAIM_STATES["video"] and (until or 0) > now:
             claimed.add(f"media/sources/{int(vid)}")
     dead_clips: set[int] = set()
@@ -182,6 +184,8 @@ def make_plan(
         if _in_claimed(entry.rel, facts.claimed):
             continue
         name = entry.rel.rsplit("/", 1)[-1]
+        if entry.rel in facts.referenced:
+            continue
         if name.startswith(TEMP_PREFIX):
             if now - entry.mtime >= temp_age_s:
                 plan.files.append(Removal(entry.rel, entry.size, "temp"))
