@@ -265,3 +265,42 @@ def test_rm_removes_everything_and_keeps_the_log_consistent(
     busy = cli(home, "rm", "1", "--yes")
     assert busy.code == 2 and "a run is working on clip" in busy.stderr
     assert len(_videos(home)) == 1
+
+
+def _in_terminal(home: Path, args: list[str], answer: str) -> tuple[int, str]:
+    """Run heaters on a pseudo-terminal and answer its question."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    main, child = pty.openpty()
+    env = {**os.environ, "HEATERS_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "heaters", *args], stdin=child,
+                            stdout=child, stderr=child, env=env, close_fds=True)  # fmt: skip
+    os.close(child)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"?" not in seen and time.monotonic() < deadline:
+        seen += os.read(main, 4096)
+    os.write(main, answer.encode() + b"\r")
+    code = proc.wait(timeout=60)
+    try:
+        while chunk := os.read(main, 4096):
+            seen += chunk
+    except OSError:
+        pass
+    os.close(main)
+    return code, seen.decode("utf-8", "replace")
+
+
+def test_rm_asks_in_a_terminal(home: Path, tmp_path: Path) -> None:
+    video = small_video(tmp_path / "v.mp4", 50)
+    assert cli(home, "ingest", str(video.path), "--quiet").code == 0
+    code, shown = _in_terminal(home, ["rm", "1"], "n")
+    assert code == 1 and "remove video 1" in shown and "nothing removed" in shown
+    assert len(_videos(home)) == 1
+    code, shown = _in_terminal(home, ["rm", "1"], "y")
+    assert code == 0 and "removed video 1" in shown
+    assert _videos(home) == []
