@@ -47,7 +47,7 @@ def ingest_sources(
     process for all), playlists into their entries."""
     from heaters.runner.executors import _download_limits
     from heaters.runner.sources import probe, register_result
-    from heaters.stages.ytdlp import file_key
+    from heaters.stages.ytdlp import file_key, url_key
     from heaters.store import follows, videos
 
     parsed = []
@@ -122,7 +122,7 @@ def ingest_sources(
                     " registered as one video"
                 )
                 result = {"url": s.value, "kind": "video",
-                          "video": {"key": None, "url": s.value}}  # fmt: skip
+                          "video": {"key": url_key(s.value), "url": s.value}}  # fmt: skip
             follow_id = None
             if follow:
                 f, made = follows.add(

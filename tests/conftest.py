@@ -125,6 +125,16 @@ def cli(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def distinct_copy(src: Path, dst: Path, tag: int) -> Path:
+    """A copy of an MP4 that is another file by content (a trailing `free` box, which every
+    reader skips): heaters registers a file once by its SHA-256, so tests that want several
+    videos of the same footage make them distinct this way."""
+    import struct
+
+    dst.write_bytes(src.read_bytes() + struct.pack(">I4sQ", 16, b"free", tag))
+    return dst
+
+
 def free_port() -> int:
     """A port nobody listens on (for 'connection refused')."""
     import socket

@@ -216,10 +216,13 @@ def integrity(home: Path) -> list[str]:
     replay. Empty when all is well."""
     problems: list[str] = []
     referenced: set[str] = set()
+    resuming: set[str] = set()  # a download that goes on from its .part at the next attempt
     with db(home) as conn:
         for vid, path, state in conn.execute("SELECT id, filepath, state FROM source_videos"):
             if path:
                 referenced.add(path)
+            if state == "new":
+                resuming.add(f"media/sources/{vid}/.tmp-resume")
             if state == "spliced":
                 referenced.add(f"media/sources/{vid}/frames.npy")
                 if (home / f"media/sources/{vid}/scores.npy").exists():  # since 554aa3d
@@ -257,6 +260,8 @@ def integrity(home: Path) -> list[str]:
             problems.append(f"row points at a missing or empty file: {rel}")
     for path in sorted(home.rglob("*")):
         rel = path.relative_to(home).as_posix()
+        if any(rel == r or rel.startswith(r + "/") for r in resuming):
+            continue
         if path.name.startswith(".tmp-"):
             problems.append(f"temp file left behind: {rel}")
         elif path.is_file() and rel.startswith("media/") and rel not in referenced:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from heaters.synthetic import SyntheticVideo
-from tests.conftest import HttpServer, cli, free_port
+from tests.conftest import HttpServer, cli, distinct_copy, free_port
 
 
 def _clips(home: Path, video_id: int) -> list[dict]:
@@ -144,7 +144,7 @@ def test_two_runs_at_once_never_share_a_video(
     paths = []
     for i in range(4):
         p = tmp_path / f"v{i}.mp4"
-        shutil.copy(cut_video.path if i % 2 else second_video.path, p)
+        distinct_copy(cut_video.path if i % 2 else second_video.path, p, i)
         paths.append(str(p))
     assert cli(home, "ingest", *paths).code == 0
     import os

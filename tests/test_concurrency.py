@@ -12,7 +12,6 @@ store API (as the TUI does), with grace 0 so the runs commit them while they wor
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ import pytest
 from heaters.store import review
 from heaters.store.store import Store
 from tests import faultkit as fk
+from tests.conftest import distinct_copy
 
 SHOTS = (1.0, 1.2, 0.8)  # three clips per video at min_clip_s 0.5
 
@@ -37,7 +37,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     paths = []
     for i in range(4):
         p = root / f"video{i}.mp4"
-        shutil.copy(first if i % 2 == 0 else second, p)
+        distinct_copy(first if i % 2 == 0 else second, p, i)  # one file, one video
         paths.append(p)
     return paths
 

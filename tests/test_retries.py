@@ -9,14 +9,13 @@ tests/store/test_claims.py the backoff maths.)
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from tests import faultkit as fk
-from tests.conftest import free_port
+from tests.conftest import distinct_copy, free_port
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +119,7 @@ def test_a_video_that_kills_every_run_ends_failed(home: Path, small: Path, tmp_p
     """Poison: splicing video 1 kills the worker, every time. Each expired claim costs it one
     attempt; at the limit it is splicing_failed and video 2 is spliced as if nothing happened."""
     fk.make_home(home)
-    second = tmp_path / "second.mp4"
-    shutil.copy(small, second)
+    second = distinct_copy(small, tmp_path / "second.mp4", 2)  # another file: another video
     assert fk.heaters(home, "ingest", str(small), str(second), "--quiet").code == 0
     for attempt in range(3):
         res = fk.heaters(home, "run", "--quiet", fault="splice.start:1")

@@ -76,7 +76,7 @@ def test_feeds_and_link_pages_with_since_and_limit(server: MediaServer, home: Pa
     base = server.url("")
     (server.root / "feed.rss").write_text(
         '<?xml version="1.0"?><rss version="2.0"><channel><title>A feed</title>'
-        f'<item><title>New one</title><pubDate>Tue, 02 Jan 2024 10:00:00 GMT</pubDate>'
+        f"<item><title>New one</title><pubDate>Tue, 02 Jan 2024 10:00:00 GMT</pubDate>"
         f'<enclosure url="{base}new.mp4" type="video/mp4"/></item>'
         f"<item><title>Middle</title><pubDate>Mon, 01 May 2023 10:00:00 GMT</pubDate>"
         f"<link>{base}mid.mp4</link></item>"

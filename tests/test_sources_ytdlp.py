@@ -66,7 +66,12 @@ def test_the_deno_runtime_and_the_options_reach_yt_dlp(tmp_path: Path) -> None:
         runtime = ydl._js_runtimes["deno"]
         assert runtime is not None and runtime.info is not None and runtime.info.supported
         assert ydl.params["cookiefile"] == str(cookies)
-    assert ytdlp.from_job(browser)["cookiesfrombrowser"] == ("firefox", "work", "GNOMEKEYRING", None)
+    assert ytdlp.from_job(browser)["cookiesfrombrowser"] == (
+        "firefox",
+        "work",
+        "GNOMEKEYRING",
+        None,
+    )
 
 
 def test_a_runtime_yt_dlp_cannot_use_is_reported(
@@ -195,3 +200,18 @@ def test_identities_offline() -> None:
     a = ytdlp.url_key("HTTP://127.0.0.1:8000/clips/a.mp4#t=3")
     assert a == "url:http://127.0.0.1:8000/clips/a.mp4"
     assert ytdlp.url_key("http://127.0.0.2:8000/clips/a.mp4") != a  # same file name, other host
+
+
+def test_which_flat_entries_are_lists_themselves() -> None:
+    """A channel's tabs are opened (their videos are the entries); videos and feed items never."""
+    from heaters.stages.probe_child import is_list
+
+    tab = {"_type": "url", "ie_key": "YoutubeTab", "url": "https://www.youtube.com/@x/videos"}
+    assert is_list(tab, tab["url"])
+    video = {"_type": "url", "ie_key": "Youtube", "id": "dQw4w9WgXcQ",
+             "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}  # fmt: skip
+    assert not is_list(video, video["url"])
+    item = {"_type": "url_transparent", "url": "http://127.0.0.1:8000/a.mp4"}
+    assert not is_list(item, item["url"])
+    listed = {"_type": "url", "url": "https://www.youtube.com/playlist?list=PL0123456789abcdef"}
+    assert is_list(listed, listed["url"])

@@ -114,7 +114,8 @@ def run_download(ctx: RunContext, step: Step, ids: list[int]) -> None:
                     ydl,
                 )
         except Exception as exc:
-            record_failure(ctx, step, video_id, exc)
+            if record_failure(ctx, step, video_id, exc) == step.failure:
+                download.drop_partial(home.source_dir(video_id))
             continue
         finally:
             task.close()

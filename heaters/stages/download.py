@@ -172,15 +172,28 @@ def _fetch_url(
         os.replace(got, final)
     except StageError as exc:
         # a stall or a dropped connection: the next attempt resumes (no room: the space goes back)
-        keep = exc.retryable and not isinstance(exc, NoRoom)
+        keep = exc.retryable and not isinstance(exc, NoRoom) and _has_data(work)
         raise
     except (interrupt.Interrupted, KeyboardInterrupt):
-        keep = True  # the run stops: what came stays for the next run
+        keep = _has_data(work)  # the run stops: what came stays for the next run
         raise
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     return final, title, meta
+
+
+def _has_data(work: Path) -> bool:
+    """Something to resume: a non-empty file in the work folder."""
+    try:
+        return any(p.is_file() and p.stat().st_size > 0 for p in work.rglob("*"))
+    except OSError:
+        return False
+
+
+def drop_partial(dest_dir: Path) -> None:
+    """The video failed for good: its partial download goes."""
+    shutil.rmtree(dest_dir / RESUME_DIR, ignore_errors=True)
 
 
 def probe_urls(
@@ -193,8 +206,20 @@ def probe_urls(
 ) -> list[dict[str, Any]]:
     """Flat extraction of each URL in the watched child: one result per URL (`kind` video,
     playlist or error); nothing is downloaded. `work` is an empty scratch folder."""
-    job = {"mode": "probe", "urls": urls, "ydl": ydl, "limit": limit, "since": since}
-    return list(watch(job, work, None, limits)["results"])
+    job = {"mode": "probe", "ydl": ydl, "limit": limit, "since": since}
+    results: list[dict[str, Any]] = []
+    remaining = list(urls)
+    while remaining:  # a URL that hangs costs its own answer, not the others'
+        got: list[dict[str, Any]] = []
+        try:
+            watch({**job, "urls": remaining}, work, None, limits, on_result=got.append)
+        except StageError as exc:
+            stuck = remaining[len(got)]
+            got.append({"url": stuck, "kind": "error", "retryable": exc.retryable,
+                        "error": str(exc).replace("download stalled", "no answer")})  # fmt: skip
+        results += got
+        remaining = remaining[len(got) :]
+    return results
 
 
 def _tree_size(folder: Path) -> int:
@@ -209,7 +234,11 @@ def _tree_size(folder: Path) -> int:
 
 
 def watch(
-    job: dict[str, Any], work: Path, on_progress: Progress | None, limits: Limits
+    job: dict[str, Any],
+    work: Path,
+    on_progress: Progress | None,
+    limits: Limits,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run yt-dlp in a child process (`fetch_child`) and watch it: progress, inactivity, total
     time, size and free space; a Ctrl-C of the run kills it at once. Returns its answer."""
@@ -227,7 +256,7 @@ def watch(
             stderr=errors,
         )
         try:
-            return _follow(proc, work, on_progress, limits, errors)
+            return _follow(proc, work, on_progress, limits, errors, on_result)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -242,6 +271,7 @@ def _follow(
     on_progress: Progress | None,
     limits: Limits,
     errors: Any,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -266,7 +296,11 @@ def _follow(
             for line in lines:
                 msg = json.loads(line)
                 if "started" in msg or "alive" in msg:
-                    last_data = now  # yt-dlp is imported: the inactivity clock starts now
+                    last_data = now
+                elif "result" in msg:  # a probe's answer for one URL
+                    last_data = now
+                    if on_result:
+                        on_result(msg["result"])  # yt-dlp is imported: the inactivity clock starts now
                 elif "bytes" in msg:
                     if msg["bytes"] > seen:
                         seen, last_data = msg["bytes"], now

@@ -89,7 +89,8 @@ def main(argv: list[str]) -> int:
     if job.get("mode") == "probe":
         from heaters.stages.probe_child import probe_all
 
-        send({"ok": probe_all(job, lambda: send({"alive": True}), _QuietLogger)})
+        probe_all(job, lambda: send({"alive": True}), _QuietLogger, lambda r: send({"result": r}))
+        send({"ok": {}})
         return 0
     work = Path(job["work"])
 

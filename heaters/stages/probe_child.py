@@ -106,6 +106,11 @@ class _Links(HTMLParser):
             self.title = data.strip()
 
 
+def _media_path(url: str) -> bool:
+    """A link straight to a media file (or an HLS/DASH manifest): one video, nothing to list."""
+    return urlsplit(url).path.lower().rsplit(".", 1)[-1] in MEDIA_EXT
+
+
 def _videoish(url: str) -> bool:
     if urlsplit(url).scheme not in ("http", "https"):
         return False
@@ -163,6 +168,23 @@ def _fallback(ydl: Any, url: str) -> dict[str, Any] | None:
     return {"_type": "playlist", "title": parser.title, "entries": [{"url": u} for u in videos]}
 
 
+def is_list(entry: dict[str, Any], url: str) -> bool:
+    """Is this flat entry itself a list (a channel's tab, a playlist in a channel's playlists)?
+    By the extractor it names (or that takes its URL): one of a site's that returns playlists.
+    The generic extractor's entries (feeds, pages) are videos: never opened here."""
+    if entry.get("_type") == "playlist":
+        return True
+    if entry.get("_type") not in ("url", "url_transparent"):
+        return False
+    key = entry.get("ie_key")
+    if key:
+        ie = next((e for e in _extractors() if e.ie_key() == key), None)
+        kind = (getattr(ie, "_RETURN_TYPE", None) or "any") if ie is not None else "video"
+    else:
+        kind = _return_type(url) if extractor_of(url) is not None else "video"
+    return kind in ("playlist", "any")
+
+
 def _entries(
     ydl: Any, info: dict[str, Any], alive: Callable[[], None], depth: int, limit: int | None
 ) -> list[dict[str, Any]]:
@@ -174,11 +196,7 @@ def _entries(
         url = _entry_url(entry)
         if url is None:
             continue
-        nested = entry.get("_type") == "playlist" or (
-            entry.get("_type") in ("url", "url_transparent")
-            and not entry.get("id")
-            and _return_type(url) == "playlist"
-        )
+        nested = is_list(entry, url)
         if nested and depth < MAX_DEPTH:  # a channel's tabs: their videos are the entries
             inner = ydl.extract_info(url, download=False)
             if inner:
@@ -195,7 +213,8 @@ def probe_one(
 ) -> dict[str, Any]:
     from yt_dlp.utils import DownloadError, UnsupportedError
 
-    if extractor_of(url) is not None and _return_type(url) == "video":
+    if _media_path(url) or (extractor_of(url) is not None and _return_type(url) == "video"):
+        # one video, by its URL alone: a media file's link, or a site's video page
         return {"kind": "video", "video": {**_describe({}, url), "offline": True}}
     try:
         info = ydl.extract_info(url, download=False)
@@ -213,7 +232,7 @@ def probe_one(
     entries = _entries(ydl, info, alive, 1, limit if since is None else None)
     if since is not None:  # entries the flat listing gave no date: ask for their page
         for e in entries:
-            if e["upload_date"] is None and not e["url"].lower().split("?")[0].endswith(MEDIA_EXT):
+            if e["upload_date"] is None and not _media_path(e["url"]):
                 try:
                     full = ydl.extract_info(e["url"], download=False, process=False)
                     e["upload_date"] = _date(full or {})
@@ -223,7 +242,14 @@ def probe_one(
     return {"kind": "playlist", "title": info.get("title"), "entries": entries}
 
 
-def probe_all(job: dict[str, Any], alive: Callable[[], None], logger: Any) -> dict[str, Any]:
+def probe_all(
+    job: dict[str, Any],
+    alive: Callable[[], None],
+    logger: Any,
+    answer: Callable[[dict[str, Any]], None],
+) -> None:
+    """Probe each URL of the job; `answer` each result as soon as it is known (the parent
+    restarts us past a URL that hangs, keeping the answers it has)."""
     import yt_dlp
 
     from heaters.stages.fetch_child import _retryable
@@ -239,17 +265,15 @@ def probe_all(job: dict[str, Any], alive: Callable[[], None], logger: Any) -> di
         "logger": logger(alive),
         "lazy_playlist": False,
     }
-    results = []
     with yt_dlp.YoutubeDL(params) as ydl:
         for url in job["urls"]:
             try:
-                results.append(
+                answer(
                     {"url": url, **probe_one(ydl, url, alive, job.get("limit"), job.get("since"))}
                 )
             except Exception as exc:  # noqa: BLE001 - one line per URL for the parent
                 message = str(exc).removeprefix("ERROR: ")
-                results.append(
+                answer(
                     {"url": url, "kind": "error", "error": message,
                      "retryable": _retryable(message)}
                 )  # fmt: skip
-    return {"results": results}
