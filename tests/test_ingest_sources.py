@@ -304,3 +304,31 @@ def test_rm_asks_in_a_terminal(home: Path, tmp_path: Path) -> None:
     code, shown = _in_terminal(home, ["rm", "1"], "y")
     assert code == 0 and "removed video 1" in shown
     assert _videos(home) == []
+
+
+def test_a_follow_that_fails_is_retried_then_failed_then_retried(
+    server: MediaServer, home: Path
+) -> None:
+    small_video(server.root / "ep1.mp4", 60)
+    feed = server.root / "empty.rss"
+    body = '<?xml version="1.0"?><rss version="2.0"><channel><title>Show</title>{}</channel></rss>'
+    feed.write_text(body.format(""))
+    res = cli(home, "ingest", server.url("empty.rss"), "--follow")
+    assert res.code == 0 and "0 entries" in res.stdout, res
+    feed.unlink()  # the feed is gone for a while
+    for key, value in (("follow_every_h", "0"), ("max_attempts", "2")):
+        assert cli(home, "config", key, value).code == 0
+    first = cli(home, "run", "--once")
+    assert first.code == 0 and "follow 1: follow failed (attempt 1)" in first.stderr, first
+    second = cli(home, "run", "--once")
+    assert second.code == 1 and "follow_failed" in second.stderr, second  # failed for good
+    shown = cli(home, "follows", "--json").json()[0]  # type: ignore[index]
+    assert shown["state"] == "follow_failed" and "404" in shown["last_error"]
+    assert cli(home, "run", "--once").code == 0  # a failed follow is left alone
+    assert "re-opened follow 1" in cli(home, "retry").stdout
+    feed.write_text(body.format(f'<item><title>Ep 1</title><enclosure url="{server.url("ep1.mp4")}"'
+                                ' type="video/mp4"/></item>'))  # fmt: skip
+    back = cli(home, "run", "--once")
+    assert back.code == 0 and "follow 1: 1 new video(s)" in back.stdout, back
+    assert [v["title"] for v in _videos(home)] == ["Ep 1"]
+    assert cli(home, "follows", "--json").json()[0]["state"] == "following"  # type: ignore[index]

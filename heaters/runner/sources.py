@@ -123,7 +123,9 @@ def run_follow(ctx: RunContext, step: Step, ids: list[int]) -> None:
             except ConfigError as exc:
                 raise StageError(str(exc), retryable=False) from exc
             if result["kind"] == "error":
-                raise StageError(f"checking {url}: {result['error']}", result["retryable"])
+                # a channel or feed can come back (a 404 today, fine tomorrow): retried with
+                # backoff up to max_attempts, then follow_failed until `heaters retry`
+                raise StageError(f"checking {url}: {result['error']}", retryable=True)
         except Exception as exc:
             record_failure(ctx, step, follow_id, exc)
             continue
