@@ -259,6 +259,12 @@ def test_status_on_an_older_schema_migrates_it_as_before(tmp_path: Path) -> None
         db.execute(f"DROP TRIGGER tr_embedding_changes_{trigger}")
     db.execute("DROP TABLE embedding_changes")
     db.execute("DROP TABLE step_runs")
+    # and migration 6's identities, metadata, follows and removed clips
+    db.execute("DROP INDEX ux_source_videos_key")
+    for column in ("source_key", "uploader", "upload_date", "description", "chapters", "follow_id"):
+        db.execute(f"ALTER TABLE source_videos DROP COLUMN {column}")
+    for table in ("follow_seen", "follows", "removed_clips"):
+        db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version=2")
     db.commit()
     db.close()
