@@ -48,8 +48,10 @@ def footage_s(session: Session, subject: str, ids: tuple[int, ...]) -> float:
     marks = ",".join(str(int(i)) for i in ids)  # ints claimed by this worker: safe to inline
     if subject == "video":
         sql = f"SELECT COALESCE(SUM(duration_s), 0) FROM source_videos WHERE id IN ({marks})"
-    else:
+    elif subject == "clip":
         sql = f"SELECT COALESCE(SUM(end_time_s - start_time_s), 0) FROM clips WHERE id IN ({marks})"
+    else:  # a followed URL's check covers no footage of its own
+        return 0.0
     return float(session.execute(text(sql)).scalar_one())
 
 
