@@ -104,7 +104,10 @@ def test_kill_points_exist_and_cover_every_stage() -> None:
 
     named = {p.split(":")[0] for _phase, p in KILL_POINTS}
     assert named <= _points_in_code()
-    assert {s.name for s in STEPS} | {"commit", "atomic"} <= {p.split(".")[0] for p in named}
+    # the follow check writes no files and commits its rows in one transaction (not crash-tested
+    # here: the scenario follows nothing)
+    steps = {s.name for s in STEPS if s.subject != "follow"}
+    assert steps | {"commit", "atomic"} <= {p.split(".")[0] for p in named}
     assert len(set(KILL_POINTS)) == len(KILL_POINTS)
 
 

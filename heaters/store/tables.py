@@ -70,6 +70,25 @@ class Follow(Claimable, table=True):
     last_new: int = 0  # entries the last check registered
 
 
+class FollowSeen(SQLModel, table=True):
+    """An entry a follow has listed: never registered again by that follow."""
+
+    __tablename__ = "follow_seen"
+
+    follow_id: int = Field(primary_key=True, foreign_key="follows.id")
+    source_key: str = Field(primary_key=True)
+
+
+class RemovedClip(SQLModel, table=True):
+    """A clip `heaters rm` removed with its video (its review events stay in the log)."""
+
+    __tablename__ = "removed_clips"
+
+    clip_id: int = Field(primary_key=True)
+    video_id: int
+    removed_at: float
+
+
 class Clip(Claimable, table=True):
     __tablename__ = "clips"
 

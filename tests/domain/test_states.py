@@ -4,8 +4,10 @@ import pytest
 
 from heaters.domain.states import (
     CLIP_TRANSITIONS,
+    FOLLOW_TRANSITIONS,
     VIDEO_TRANSITIONS,
     ClipState,
+    FollowState,
     TransitionError,
     VideoState,
     check_transition,
@@ -50,9 +52,10 @@ def test_every_state_is_reachable_from_where_rows_start() -> None:
     assert _reachable(VideoState.NEW, VIDEO_TRANSITIONS) == set(VideoState)
     assert _reachable(ClipState.SPLICED, CLIP_TRANSITIONS) == set(ClipState)
     # and a failed row can always be retried back into the flow
+    assert _reachable(FollowState.FOLLOWING, FOLLOW_TRANSITIONS) == set(FollowState)
+    tables = {"video": VIDEO_TRANSITIONS, "clip": CLIP_TRANSITIONS, "follow": FOLLOW_TRANSITIONS}
     for step in STEPS:
-        table = VIDEO_TRANSITIONS if step.subject == "video" else CLIP_TRANSITIONS
-        assert step.success in _reachable(step.failure, table), step.name
+        assert step.success in _reachable(step.failure, tables[step.subject]), step.name
 
 
 def test_claim_states_map_back_to_their_step() -> None:
