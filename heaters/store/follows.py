@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from heaters.store.tables import Follow, SourceVideo
 
@@ -78,7 +78,7 @@ def reschedule(session: Session, every_s: float) -> None:
 
 def listing(session: Session) -> list[dict[str, Any]]:
     rows = []
-    for f in session.exec(select(Follow).order_by(Follow.id)):
+    for f in session.exec(select(Follow).order_by(col(Follow.id))):
         count = session.execute(
             text("SELECT COUNT(*) FROM source_videos WHERE follow_id = :f"), {"f": f.id}
         ).scalar_one()
@@ -91,7 +91,7 @@ def remove(session: Session, follow: Follow) -> int:
     Returns how many videos it had registered."""
     count = session.execute(
         text("UPDATE source_videos SET follow_id = NULL WHERE follow_id = :f"), {"f": follow.id}
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     session.execute(text("DELETE FROM follow_seen WHERE follow_id = :f"), {"f": follow.id})
     session.delete(follow)
     session.flush()
