@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 from textual import events
-from textual.app import App, ComposeResult, SuspendNotSupported
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
@@ -30,7 +30,7 @@ from heaters.store.db import DatabaseError
 from heaters.tui.desk import ClipCard, ReviewDesk, Snapshot, UndoWritten, Written
 from heaters.tui.find import FindScreen, finder_for
 from heaters.tui.modal import Panel
-from heaters.tui.mpv import MPV_MISSING, PlayRequest, find_mpv, run_mpv
+from heaters.tui.mpv import play_card
 from heaters.tui.panels import ClipInfo, History, KeyBar, help_rows, help_table
 from heaters.tui.player import SpritePlayer
 from heaters.tui.sprite import SpriteSheet
@@ -606,32 +606,8 @@ class ReviewApp(App[None]):
         self.push_screen(screen, lambda _: self.show_current())
 
     def action_mpv(self) -> None:
-        card = self.card
-        if card is None:
-            return
-        mpv = find_mpv()
-        if mpv is None:
-            self.notify(MPV_MISSING, title="cannot play", severity="warning")
-            return
-        if card.source is None or not card.source.exists():
-            self.notify(f"source file of video {card.video_id} is missing", severity="warning")
-            return
-        command = PlayRequest(card.source, card.start_s, card.end_s).command(mpv)
-        was_playing = self.player.playing
-        self.player.pause()
-        try:
-            try:
-                with self.suspend():
-                    code = run_mpv(command)
-            except SuspendNotSupported:  # headless or web: run it without handing over the tty
-                code = run_mpv(command, capture=True)
-        except OSError as exc:
-            self.notify(f"mpv failed to start: {exc}", severity="error")
-            return
-        if code != 0:
-            self.notify(f"mpv exited with code {code}", severity="warning")
-        if was_playing:
-            self.player.play()
+        if self.card is not None:
+            play_card(self, self.card, self.player)
 
     def action_help(self) -> None:
         self.push_screen("help")

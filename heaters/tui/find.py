@@ -23,7 +23,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.exc import OperationalError
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
@@ -37,7 +37,7 @@ from heaters.store.store import Store
 from heaters.tui.desk import ClipCard, ReviewDesk, UndoWritten, Written
 from heaters.tui.finder import Finder, Found, Hit
 from heaters.tui.grid import CELL_ROWS, CELL_WIDTH, Caption, HalfBlocks
-from heaters.tui.mpv import MPV_MISSING, PlayRequest, find_mpv, run_mpv
+from heaters.tui.mpv import play_card
 from heaters.tui.panels import Key, KeyBar
 from heaters.tui.player import SpritePlayer
 from heaters.tui.sprite import SpriteSheet
@@ -459,32 +459,8 @@ class FindScreen(Screen[None]):
     def action_mpv(self) -> None:
         hit = self.hit
         card = self.desk.card(hit.clip_id) if hit is not None else None
-        if card is None:
-            return
-        mpv = find_mpv()
-        if mpv is None:
-            self.notify(MPV_MISSING, title="cannot play", severity="warning")
-            return
-        if card.source is None or not card.source.exists():
-            self.notify(f"source file of video {card.video_id} is missing", severity="warning")
-            return
-        command = PlayRequest(card.source, card.start_s, card.end_s).command(mpv)
-        player = self.query_one(SpritePlayer)
-        was_playing = player.playing
-        player.pause()
-        try:
-            try:
-                with self.app.suspend():
-                    code = run_mpv(command)
-            except SuspendNotSupported:  # headless or web: run it without handing over the tty
-                code = run_mpv(command, capture=True)
-        except OSError as exc:
-            self.notify(f"mpv failed to start: {exc}", severity="error")
-            return
-        if code != 0:
-            self.notify(f"mpv exited with code {code}", severity="warning")
-        if was_playing:
-            player.play()
+        if card is not None:
+            play_card(self.app, card, self.query_one(SpritePlayer))
 
     def action_approve(self) -> None:
         hit = self.hit

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MPV_MISSING = "mpv not installed: install mpv to play clips (the sprite shows every tile anyway)"
 
@@ -29,3 +30,34 @@ def run_mpv(command: list[str], *, capture: bool = False) -> int:
     """Run mpv and wait; a list of arguments (no shell), the program found by `shutil.which`."""
     proc = subprocess.run(command, check=False, capture_output=capture)  # noqa: S603
     return proc.returncode
+
+
+def play_card(app: Any, card: Any, player: Any) -> None:
+    """Play a clip's card (`source`, `start_s`, `end_s`, `video_id`) in mpv with the terminal
+    handed over, pausing the sprite `player` meanwhile; every problem is a notice on `app`, one
+    place for the review and find screens."""
+    from textual.app import SuspendNotSupported
+
+    mpv = find_mpv()
+    if mpv is None:
+        app.notify(MPV_MISSING, title="cannot play", severity="warning")
+        return
+    if card.source is None or not card.source.exists():
+        app.notify(f"source file of video {card.video_id} is missing", severity="warning")
+        return
+    command = PlayRequest(card.source, card.start_s, card.end_s).command(mpv)
+    was_playing = player.playing
+    player.pause()
+    try:
+        try:
+            with app.suspend():
+                code = run_mpv(command)
+        except SuspendNotSupported:  # headless or web: run it without handing over the tty
+            code = run_mpv(command, capture=True)
+    except OSError as exc:
+        app.notify(f"mpv failed to start: {exc}", severity="error")
+        return
+    if code != 0:
+        app.notify(f"mpv exited with code {code}", severity="warning")
+    if was_playing:
+        player.play()
