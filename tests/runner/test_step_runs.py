@@ -36,7 +36,8 @@ def test_run_and_status_show_time_per_step(
     for row in steps.values():
         assert row["seconds"] > 0
         per_minute = row["seconds"] / (row["footage_s"] / 60)
-        assert row["seconds_per_footage_minute"] == pytest.approx(per_minute, rel=0.01)
+        # both figures are printed rounded to 3 decimals: a few ms of a short step can be 1 % off
+        assert row["seconds_per_footage_minute"] == pytest.approx(per_minute, rel=0.01, abs=0.003)
 
     again = cli(home, "run", "--json").json()  # nothing due: nothing recorded, nothing failed
     assert again["status"] == "ok" and again["steps"] == []  # type: ignore[index]
