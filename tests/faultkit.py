@@ -135,6 +135,8 @@ def snapshot(home: Path) -> dict[str, Any]:
             for r in clip_rows
         }
 
+        video_of = {r["id"]: r["source_video_id"] for r in clip_rows}
+
         def keys(value: str | None) -> list[str] | None:
             return None if value is None else [key.get(i, f"?{i}") for i in json.loads(value)]
 
@@ -158,7 +160,11 @@ def snapshot(home: Path) -> dict[str, Any]:
             path = home / r["path"]
             artifacts[k] = {
                 "file": path.name,
-                "in_clip_dir": path.parent.name == str(r["clip_id"]),
+                # the file sits in its owner's folder: the clip's, or for a view of the tile
+                # store, its video's (ids themselves differ between runs, owners must not)
+                "in_owner_dir": path.parent.name
+                == str(r["clip_id"] if path.parent.parent.name == "clips" else video_of[r["clip_id"]]),
+                "owner": path.parent.parent.name,
                 "metadata": json.loads(r["metadata"] or "null"),
                 "sha": _sha(path) if path.is_file() else None,
             }

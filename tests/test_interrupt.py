@@ -194,7 +194,7 @@ def test_kill_9_of_export_leaves_no_ffmpeg_and_no_temp_files(tmp_path: Path) -> 
         time.sleep(0.02)
     assert _ffmpegs_writing_to(str(out))  # ffmpeg is encoding into the out folder
     proc.kill()
-    proc.wait()
+    proc.communicate()  # reaps it and closes its pipes
     time.sleep(0.5)
     assert _ffmpegs_writing_to(str(out)) == []
     res = fk.heaters(home, "export", "--out", str(out), "--json")
