@@ -37,30 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.splice import SPEED_SIZES, speed_footage  # noqa: E402
 from heaters.domain.results import FrameRequest  # noqa: E402
 from heaters.stages import splice, sprites, tiles  # noqa: E402
-from tests.montage import make_montage  # noqa: E402
-
-OUT = ROOT / "bench-out" / "pipeline"
-SIZES = {720: (1280, 720), 1080: (1920, 1080)}
-
-
-def footage(seconds: int, height: int, kinds: str) -> Path:
-    path = OUT / f"montage-{height}p-{seconds}s-{kinds}.mp4"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        make_montage(
-            path,
-            "a",
-            joins=max(4, seconds // 3),
-            kinds=("cut",) if kinds == "cuts" else ("cut", "dissolve", "fade"),
-            seed=11,
-            size=(640, 360),
-            out_size=SIZES[height],
-            fps=30,
-            piece_len=(60, 120),
-        )
-    return path
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float, object]:
@@ -200,12 +179,12 @@ def measure(path: Path, repeat: int) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--seconds", type=int, default=120)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[720, 1080], choices=list(SIZES))
+    ap.add_argument("--sizes", type=int, nargs="+", default=[720, 1080], choices=list(SPEED_SIZES))
     ap.add_argument("--kinds", nargs="+", default=["cuts", "mixed"], choices=["cuts", "mixed"])
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--footage", type=Path, nargs="*", default=[])
     args = ap.parse_args(argv)
-    files = [footage(args.seconds, h, k) for h in args.sizes for k in args.kinds]
+    files = [speed_footage(args.seconds, k, h) for h in args.sizes for k in args.kinds]
     for path in [*files, *args.footage]:
         measure(path, args.repeat)
 

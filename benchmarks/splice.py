@@ -260,11 +260,15 @@ def accuracy(sets: Sequence[str], detectors: Sequence[str]) -> None:
 # ---- speed ----------------------------------------------------------------------------------
 
 
-def speed_footage(seconds: int, kinds: str) -> Path:
-    """A 1280x720 30 fps montage of real shots (cached), about `seconds` long: joins every ~3 s,
-    hard cuts only ("cuts") or a third each of cuts, dissolves and fades ("mixed"). Built at
-    640x360 and scaled up by ffmpeg (memory), so the picture is softer than native 720p."""
-    path = OUT / "montage" / f"speed-720p-{seconds}s-{kinds}.mp4"
+SPEED_SIZES = {720: (1280, 720), 1080: (1920, 1080)}
+
+
+def speed_footage(seconds: int, kinds: str, height: int = 720) -> Path:
+    """A 30 fps montage of real shots (cached) at 720p or 1080p, about `seconds` long: joins
+    every ~3 s, hard cuts only ("cuts") or a third each of cuts, dissolves and fades ("mixed").
+    Built at 640x360 and scaled up by ffmpeg (memory), so the picture is softer than native.
+    The speed benchmarks of the splice and of the whole pipeline use the same footage."""
+    path = OUT / "montage" / f"speed-{height}p-{seconds}s-{kinds}.mp4"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         make_montage(
@@ -274,7 +278,7 @@ def speed_footage(seconds: int, kinds: str) -> Path:
             kinds=("cut",) if kinds == "cuts" else ("cut", "dissolve", "fade"),
             seed=11,
             size=(640, 360),
-            out_size=(1280, 720),
+            out_size=SPEED_SIZES[height],
             fps=30,
             piece_len=(60, 120),
         )
