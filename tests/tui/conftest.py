@@ -6,7 +6,6 @@ can decide, commit and undo freely without paying for ffmpeg again.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -41,6 +40,4 @@ def review_template(tmp_path_factory: pytest.TempPathFactory) -> ReviewHome:
 
 @pytest.fixture
 def review_home(review_template: ReviewHome, tmp_path: Path) -> ReviewHome:
-    root = tmp_path / "home"
-    shutil.copytree(review_template.root, root)
-    return ReviewHome(root, review_template.video, review_template.settings)
+    return review_template.copy_to(tmp_path / "home")

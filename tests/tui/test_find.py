@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import stat
 import threading
 import time
@@ -35,9 +34,7 @@ def found_template(
     review_template: ReviewHome, tmp_path_factory: pytest.TempPathFactory
 ) -> ReviewHome:
     """Clips 1 and 4 (of four) approved and embedded; clips 2 and 3 waiting for review."""
-    root = tmp_path_factory.mktemp("find") / "home"
-    shutil.copytree(review_template.root, root)
-    home = ReviewHome(root, review_template.video, review_template.settings)
+    home = review_template.copy_to(tmp_path_factory.mktemp("find") / "home")
     ids = [c.id or 0 for c in home.clips()]
     store = home.store()
     cfg = ReviewConfig(home=store.home, min_clip_s=home.settings.min_clip_s)
@@ -53,9 +50,7 @@ def found_template(
 
 @pytest.fixture
 def found_home(found_template: ReviewHome, tmp_path: Path) -> ReviewHome:
-    root = tmp_path / "home"
-    shutil.copytree(found_template.root, root)
-    return ReviewHome(root, found_template.video, found_template.settings)
+    return found_template.copy_to(tmp_path / "home")
 
 
 async def saved(app: ReviewApp, pilot: Pilot[None]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,11 @@ class ReviewHome:
     root: Path
     video: SyntheticVideo
     settings: Settings
+
+    def copy_to(self, root: Path) -> ReviewHome:
+        """The same home at `root` (a fresh copy of a module-wide template for one test)."""
+        shutil.copytree(self.root, root)
+        return ReviewHome(root, self.video, self.settings)
 
     def store(self) -> Store:
         return Store.open(self.root)
