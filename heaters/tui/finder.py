@@ -25,6 +25,7 @@ from PIL import Image
 
 from heaters.domain.label_query import MIN_SCORE
 from heaters.domain.label_query import score as label_score
+from heaters.domain.text import error_line
 from heaters.settings import Settings, resolve_model
 from heaters.store import review as review_store
 from heaters.store import search, vectors
@@ -141,7 +142,7 @@ class Finder:
             scored += [(c, float(f.vector @ query)) for c, f in pending.items()]
             hits = self._hits(scored, pending, exclude=clip_id)
         except Exception as exc:  # noqa: BLE001 - a model or database problem is one line
-            return Found("similar", title, message=f"cannot search: {_first_line(exc)}")
+            return Found("similar", title, message=f"cannot search: {error_line(exc)}")
         title = f"{title}, {SOURCES[source]}"
         if not hits:
             return Found("similar", title, message=NOTHING_TO_COMPARE, clip_id=clip_id)
@@ -172,7 +173,7 @@ class Finder:
                     scored.append((clip_id, s))
             hits = self._hits(scored, pending)
         except Exception as exc:  # noqa: BLE001 - a model or database problem is one line
-            return Found("text", title, message=f"cannot search: {_first_line(exc)}")
+            return Found("text", title, message=f"cannot search: {error_line(exc)}")
         classes = sorted(weights, key=lambda label: (-weights[label], label))
         if not hits:
             return Found("text", title, message="no clip shows these classes", classes=classes)
@@ -240,7 +241,3 @@ class Finder:
 
 def label_of(hit: Hit) -> str:
     return caption_of(hit.row).label
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
