@@ -108,7 +108,9 @@ def run(
             kinds = sorted({s.type for s in container.streams}) or ["no"]
             raise StageError(f"no video stream (the file has {'/'.join(kinds)} streams only)")
         stream = container.streams.video[0]
-        configure_decoder(stream)
+        # With a sink (the tile store) the splice's own two threads, measuring and tiles, keep
+        # the second core busy: one decoding thread then costs less CPU for the same wall time.
+        configure_decoder(stream, frame_threads=sink is None)
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
         estimate = _frame_estimate(container, stream, fps)
         scorer = _Scorer(net=_net_mode(params.detector))
@@ -157,14 +159,22 @@ def run(
     )
 
 
-def configure_decoder(stream: Any) -> None:
-    """Decoder settings of the splice pass (the benchmark's decode-only baseline uses them too).
+def configure_decoder(stream: Any, frame_threads: bool = True) -> None:
+    """Decoder settings of the splice pass (the benchmarks' decode-only baseline uses the
+    default, threads on).
 
-    Threads on; and no deblocking: the in-loop filter only smooths block edges, which a
-    detector that samples every 8th pixel cannot see, and skipping it saves ~10% of H.264
-    decoding (more with B-frames and CABAC, nothing on streams encoded without it).
+    No deblocking: the in-loop filter only smooths block edges, which a detector that samples
+    every 8th pixel cannot see, and skipping it saves ~10% of H.264 decoding (more with
+    B-frames and CABAC, nothing on streams encoded without it). `frame_threads=False` decodes
+    on one thread: FFmpeg's frame threads cost ~15% more CPU than one thread for the same
+    frames (waiting on each other's reference rows, caches), worth it only when nothing else
+    of ours would use the second core (the detector alone); beside the tile store it is not
+    (benchmarks/README.md, "One decode to review").
     """
-    stream.thread_type = "AUTO"
+    if frame_threads:
+        stream.thread_type = "AUTO"
+    else:
+        stream.thread_type, stream.codec_context.thread_count = "NONE", 1
     stream.codec_context.options = {"skip_loop_filter": "all"}
 
 
