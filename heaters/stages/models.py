@@ -19,11 +19,12 @@ from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
-
-import onnxruntime as ort
+from typing import TYPE_CHECKING, Any, Literal
 
 from heaters.domain.results import StageError
+
+if TYPE_CHECKING:  # onnxruntime itself is imported on first use (~40 ms a process start)
+    import onnxruntime as ort
 
 MODELS_DIR_ENV = "HEATERS_MODELS_DIR"
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -156,6 +157,8 @@ def cpu_threads() -> int:
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
     """Threads = cores, spinning off: spinning halves throughput when ffmpeg shares the cores."""
+    import onnxruntime as ort
+
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or cpu_threads()
     opts.inter_op_num_threads = 1
@@ -177,6 +180,8 @@ def load_session(path: Path) -> ort.InferenceSession:
     with _session_lock:
         sess = _sessions.get(key)
         if sess is None:
+            import onnxruntime as ort
+
             try:
                 sess = ort.InferenceSession(
                     str(key), sess_options=session_options(), providers=["CPUExecutionProvider"]

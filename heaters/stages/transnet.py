@@ -21,7 +21,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import onnxruntime as ort
 from av.video.frame import VideoFrame
 from av.video.reformatter import VideoReformatter
 
@@ -84,6 +83,8 @@ class TransNet:
         """`path`: the .onnx (default: transnetv2.onnx in the models folder); `threads`: intra-op
         threads (default: the cores this process may use). Spinning is off (session_options):
         it halves throughput when decoding shares the cores."""
+        import onnxruntime as ort  # on first use: a splice without blend candidates needs none
+
         self.path = resolve_model_file(path or MODEL_FILE)
         try:
             self.session = ort.InferenceSession(
