@@ -47,6 +47,19 @@ def test_every_tile_is_its_own_frame(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
 
 
+def test_splice_beside_the_store_measures_what_it_measures_alone(tmp_path: Path) -> None:
+    # Beside a sink the splice decodes on one thread, alone with frame threads: the same
+    # pictures, so the same scores and cuts (real footage with hard cuts and fades).
+    video = MEDIA / "testvideo.mp4"
+    alone = splice.run(video, 1, CONTENT)
+    writer = tiles.TileWriter(tmp_path / tiles.TILES_FILE)
+    beside = splice.run(video, 1, CONTENT, sink=writer)
+    writer.close()
+    assert np.array_equal(alone.scores, beside.scores, equal_nan=True)
+    assert beside.cuts == alone.cuts and len(alone.cuts) >= 3
+    assert tiles.TileStore(tmp_path / tiles.TILES_FILE).count == beside.frame_count
+
+
 def test_store_is_published_whole_or_not_at_all(tmp_path: Path) -> None:
     video = tmp_path / "coded.mp4"
     make_coded_video(video, 30, gop=10)
