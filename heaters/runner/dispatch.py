@@ -1,7 +1,8 @@
 """The dispatcher: one generic loop over the step table (DESIGN.md §8).
 
 Each pass: take back expired claims, commit review actions past their grace period, then for
-every step in table order claim due rows and hand them to the step's executor until none is due.
+every step in table order claim due rows and hand them to the generic executor with the step's
+binding (`heaters.runner.bindings`) until none is due.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from heaters.domain.steps import STEPS, Step
 from heaters.domain.text import one_line
 from heaters.errors import DiskFull, storage_advice, storage_problem
 from heaters.runner.backfill import run_backfill
+from heaters.runner.bindings import BINDINGS
 from heaters.runner.context import Failure, RunContext
-from heaters.runner.executors import EXECUTORS, PREPARE
+from heaters.runner.executors import execute
 from heaters.runner.progress import Reporter, Task
 from heaters.runner.stopping import abandon, abandon_everything
 from heaters.store import claims, step_runs
@@ -118,14 +120,13 @@ def run_pass(ctx: RunContext) -> RunReport:
         )  # fmt: skip
     report.committed = commit_reviews(ctx)
     for step in STEPS:
-        executor = EXECUTORS.get(step.name)
-        if executor is None or step.name in ctx.ran_once:
+        if step.name in ctx.ran_once:
             continue
         if step.once_per_run:
             ctx.ran_once.add(step.name)
-        prepare = PREPARE.get(step.name)
-        if prepare is not None:
-            prepare(ctx)
+        binding = BINDINGS[step.name]  # one per step: checked when bindings.py was imported
+        if binding.prepare is not None:
+            binding.prepare(ctx)
         while True:
             interrupt.check()
             with ctx.store.tx() as session:
@@ -135,7 +136,7 @@ def run_pass(ctx: RunContext) -> RunReport:
             report.claimed[step.name] += len(ids)
             timer = _StepTimer(ctx, step, ids)
             try:
-                executor(ctx, step, ids)
+                execute(ctx, step, binding, ids)
             except interrupt.Interrupted:
                 timer.done(report, "interrupted")
                 released = abandon(ctx, step, ids)

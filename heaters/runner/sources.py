@@ -16,13 +16,11 @@ from typing import Any
 from sqlmodel import Session
 
 from heaters.domain.entries import Selection, select
-from heaters.domain.results import StageError
 from heaters.domain.sources import InvalidSource, clean_title, parse_source
-from heaters.domain.steps import Step
 from heaters.runner.context import RunContext
-from heaters.settings import ConfigError, ytdlp_params
+from heaters.settings import ytdlp_params
 from heaters.stages import download
-from heaters.store import claims, follows, videos
+from heaters.store import follows, videos
 
 
 @dataclass
@@ -100,50 +98,17 @@ def probe(ctx_settings: Any, urls: list[str], limits: download.Limits, **kw: Any
         shutil.rmtree(work, ignore_errors=True)
 
 
+def download_limits(ctx: RunContext) -> download.Limits:
+    """The operator's limits on one download (and on yt-dlp's look at a URL)."""
+    s = ctx.settings
+    return download.Limits(
+        stall_s=s.download_stall_s,
+        timeout_s=s.download_timeout_s,
+        max_bytes=int(s.max_source_mb * (1 << 20)),
+        min_free_bytes=int(s.min_free_mb * (1 << 20)),
+    )
+
+
 def reschedule_follows(ctx: RunContext) -> None:
     with ctx.store.tx() as session:
         follows.reschedule(session, ctx.settings.follow_every_h * 3600)
-
-
-def run_follow(ctx: RunContext, step: Step, ids: list[int]) -> None:
-    """Re-check followed URLs that are due: new entries become videos (`new`), which the
-    download step takes in this same pass; the next check is `follow_every_h` hours away."""
-    from heaters.runner.executors import _download_limits, record_failure
-
-    for follow_id in ids:
-        with ctx.store.tx(write=False) as session:
-            row = follows.get(session, follow_id)
-            if row is None:
-                continue
-            url, since = row.url, row.since
-        task = ctx.reporter.task(f"check follow #{follow_id}", None, "entries")
-        try:
-            try:
-                result = probe(ctx.settings, [url], _download_limits(ctx))[0]
-            except ConfigError as exc:
-                raise StageError(str(exc), retryable=False) from exc
-            if result["kind"] == "error":
-                # a channel or feed can come back (a 404 today, fine tomorrow): retried with
-                # backoff up to max_attempts, then follow_failed until `heaters retry`
-                raise StageError(f"checking {url}: {result['error']}", retryable=True)
-        except Exception as exc:
-            record_failure(ctx, step, follow_id, exc)
-            continue
-        finally:
-            task.close()
-        now = ctx.clock()
-        try:
-            with ctx.store.tx() as session:
-                got = register_result(session, result, since=since, follow_id=follow_id)
-                new = sum(1 for r in got.rows if r["created"])
-                claims.finish(session, step, follow_id, ctx.worker, now)
-                follows.checked(
-                    session, follow_id, now, now + ctx.settings.follow_every_h * 3600, new,
-                    got.title,
-                )  # fmt: skip
-        except claims.ClaimLost:
-            continue
-        if new:
-            note = f"follow {follow_id}: {new} new video(s) from {url}"
-            ctx.notes.append(note)
-            ctx.reporter.note(note)
