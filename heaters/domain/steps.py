@@ -1,8 +1,9 @@
 """The dispatcher's step table and retry policy: data, not code per step.
 
 A step says which rows it works on (subject + ready state), the transient state that claims them,
-and where they go on success and on final failure. The runner is one generic loop over this table;
-each step's stage is looked up by name.
+and where they go on success and on final failure. The runner is one generic loop over this table
+and one generic executor; each step's stage is bound to it by name in `heaters.runner.bindings`
+(kept out of this pure module), and a step without its binding stops the runner at import.
 """
 
 from __future__ import annotations
