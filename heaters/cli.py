@@ -404,21 +404,12 @@ def _failure_line(f: Any) -> str:
     return f"{f.subject} {f.row_id}: {what}: {f.error}"
 
 
-_LOCKS: list[Any] = []
-
-
 def _take_run_lock(store: Store) -> bool:
-    """An advisory lock held until the process exits: overlapping crons skip instead of piling up."""
-    import fcntl
+    """Held until the process exits: overlapping crons skip instead of piling up."""
+    from heaters import owner
+    from heaters.store import runlock
 
-    handle = open(store.home.root / "run.lock", "a+")  # noqa: SIM115 - held for the process life
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return False
-    _LOCKS.append(handle)
-    return True
+    return runlock.take(store, owner.host_name())
 
 
 # ---------------------------------------------------------------- status / listings

@@ -5,6 +5,9 @@ A claim's owner is recorded as `host:boot:pid:start:thread`: the boot id
 (`/proc/sys/kernel/random/boot_id`) tells a claim made before a reboot or power loss, and the
 process start time (field 22 of `/proc/PID/stat`) tells a reused pid. Claims of other hosts (or
 in an older form) cannot be proven dead from here: they keep their lease.
+
+`$HEATERS_WORKER_HOST` names the host instead of its hostname (machines whose hostnames clash,
+or tests that play several hosts on one machine).
 """
 
 from __future__ import annotations
@@ -35,9 +38,18 @@ def start_ticks(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None
 
 
+ENV_WORKER_HOST = "HEATERS_WORKER_HOST"
+
+
+def host_name() -> str:
+    """This machine's name in claims and locks (never containing ':', the field separator)."""
+    name = os.environ.get(ENV_WORKER_HOST, "").strip() or socket.gethostname()
+    return name.replace(":", "_")
+
+
 @cache
 def _process(pid: int) -> str:
-    return f"{socket.gethostname()}:{boot_id()}:{pid}:{start_ticks(pid) or 0}"
+    return f"{host_name()}:{boot_id()}:{pid}:{start_ticks(pid) or 0}"
 
 
 def process_id() -> str:
@@ -56,7 +68,7 @@ def provably_gone(claimed_by: str | None) -> bool:
     if not claimed_by or not _local_procfs():
         return False
     parts = claimed_by.split(":")
-    if len(parts) != 5 or parts[0] != socket.gethostname():
+    if len(parts) != 5 or parts[0] != host_name():
         return False  # another host, or a claim in the old form: only its lease can tell
     _host, boot, pid, start, _thread = parts
     if boot != boot_id():

@@ -47,7 +47,18 @@ class Settings:
     follow_every_h: float = 6.0
     # a clip boundary at each chapter start of a video that has chapters
     chapter_cuts: bool = False
+    # several machines, one library (docs: "Outgrowing one machine"): the shared PostgreSQL
+    # (postgresql://...; unset: the home's own heaters.db), the shared media folder (unset: the
+    # home's media/), and the steps `heaters run` does on this machine (unset: all of them)
+    database_url: str | None = None
+    media_root: str | None = None
+    steps: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def runs_step(self, name: str) -> bool:
+        """Whether `heaters run` on this machine does step `name` (or "review": committing
+        review actions; "embed" includes catching embeddings up with a new model)."""
+        return self.steps is None or name in self.steps
 
     @property
     def retry(self) -> RetryPolicy:
@@ -174,6 +185,10 @@ def check(key: str, value: Any) -> Any:
         return value
     if key in TEXT_KEYS:
         return _check_ytdlp(key, value)
+    if key == "steps":
+        return _check_steps(value)
+    if key in ("database_url", "media_root"):
+        return _check_location(key, value)
     if key == "chapter_cuts":
         if not isinstance(value, bool):
             raise ConfigError(f"chapter_cuts wants true or false, got {value!r}")
@@ -192,6 +207,42 @@ def check(key: str, value: Any) -> Any:
             )
         return value
     return value
+
+
+def step_names() -> tuple[str, ...]:
+    """What `steps` may name: committing review actions, then the dispatcher's steps."""
+    from heaters.domain.steps import STEPS
+
+    return ("review", *(s.name for s in STEPS))
+
+
+def _check_steps(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split() if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"steps wants a list of step names, got {value!r}")
+    known = step_names()
+    unknown = [v for v in value if v not in known]
+    if unknown:
+        raise ConfigError(f"unknown step {unknown[0]!r} in steps (choose from {', '.join(known)})")
+    if not value:
+        raise ConfigError("steps must name at least one step (unset it to run them all)")
+    return list(dict.fromkeys(value))
+
+
+def _check_location(key: str, value: Any) -> str:
+    _text(key, value)
+    text = str(value).strip()
+    if key == "database_url":
+        scheme = text.split(":", 1)[0].split("+", 1)[0]
+        if "://" not in text or scheme not in ("postgresql", "postgres"):
+            raise ConfigError(
+                f"database_url must be a postgresql:// URL (unset: this home's heaters.db), got"
+                f" a {scheme!r} one"
+            )
+    elif not text:
+        raise ConfigError("media_root needs a folder")
+    return text
 
 
 def _text(key: str, value: Any) -> Any:
@@ -283,6 +334,10 @@ def parse_value(key: str, raw: str) -> Any:
         if text.lower() in ("none", "default") or (text == "" and key != "proxy"):
             return None if default is None else check(key, default)
         return check(key, raw if key == "proxy" else text)
+    if key in ("steps", "database_url", "media_root"):
+        if text.lower() in ("none", "default", "", "all"):
+            return None
+        return check(key, text)
     if text.lower() in ("none", "default", "") and default is None:
         return None
     try:
@@ -308,6 +363,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list):
+        return json.dumps([str(v) for v in value])  # a TOML array of basic strings
     return json.dumps(str(value), ensure_ascii=False)  # a valid TOML basic string
 
 

@@ -18,6 +18,10 @@ from hypothesis import settings
 
 from heaters.synthetic import SyntheticVideo, ffmpeg_exe, make_video
 
+# The tests choose their database themselves (the `backend` fixture): never an operator's.
+os.environ.pop("HEATERS_DATABASE_URL", None)
+os.environ.pop("HEATERS_MEDIA_ROOT", None)
+
 # No per-example deadline: on a shared, loaded machine an example's time says nothing (it made
 # property tests fail at random with DeadlineExceeded); correctness is what they check.
 settings.register_profile("heaters", deadline=None)
@@ -25,6 +29,40 @@ settings.load_profile("heaters")
 
 # 10 hard cuts, three shots shorter than one second.
 CUT_SHOTS_S = (1.6, 1.2, 0.5, 1.5, 0.6, 1.4, 1.8, 0.4, 1.3, 1.1, 1.5)
+
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The store backend of a test: the embedded SQLite, or a fresh database on a real
+    PostgreSQL (tests/pgtest.py), named to every `Store.open` and `heaters` child through
+    `$HEATERS_DATABASE_URL`."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("HEATERS_DATABASE_URL", raising=False)
+        yield "sqlite"
+        return
+    from tests import pgtest
+
+    name, url = pgtest.fresh_database()
+    monkeypatch.setenv("HEATERS_DATABASE_URL", url)
+    try:
+        yield "postgres"
+    finally:
+        pgtest.drop_database(name)
+
+
+@pytest.fixture
+def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The URL of a fresh, migrated database on a real PostgreSQL (not set in the environment)."""
+    from tests import pgtest
+
+    name, url = pgtest.fresh_database()
+    try:
+        yield url
+    finally:
+        pgtest.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def keep_alive(ctx: RunContext, step: Step, ids: list[int]) -> Iterator[None]:
     def beat() -> None:
         while not stop.wait(interval):
             try:
-                with ctx.store.tx() as session:
+                with ctx.store.tx(claim=True) as session:
                     claims.heartbeat(session, step, ids, worker, ctx.clock() + ctx.settings.lease_s)
             except Exception:  # a missed beat only shortens the lease
                 continue

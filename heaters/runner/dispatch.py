@@ -52,7 +52,7 @@ class RunReport:
 
     @property
     def status(self) -> str:
-        """"ok": nothing failed; "retrying": attempts failed and will be retried; "failed": an
+        """ "ok": nothing failed; "retrying": attempts failed and will be retried; "failed": an
         item reached its failed state, or a step's batch raised."""
         if any(f.final for f in self.failures) or any(self.errors.values()):
             return "failed"
@@ -118,9 +118,12 @@ def run_pass(ctx: RunContext) -> RunReport:
             Failure(r.step.subject, r.row_id, r.step.name, r.step.failure, True, r.attempts,
                     r.error, None)
         )  # fmt: skip
-    report.committed = commit_reviews(ctx)
+    if ctx.settings.runs_step("review"):
+        report.committed = commit_reviews(ctx)
     for step in STEPS:
         if step.name in ctx.ran_once:
+            continue
+        if not ctx.settings.runs_step(step.name):  # a machine role (config `steps`)
             continue
         if step.once_per_run:
             ctx.ran_once.add(step.name)
@@ -129,7 +132,8 @@ def run_pass(ctx: RunContext) -> RunReport:
             binding.prepare(ctx)
         while True:
             interrupt.check()
-            with ctx.store.tx() as session:
+            # (a per-video claim picks its video first: under the writer lock, not side by side)
+            with ctx.store.tx(claim=not step.per_video) as session:
                 ids = claims.claim(session, step, ctx.worker, ctx.clock(), ctx.settings.lease_s)
             if not ids:
                 break
@@ -151,7 +155,7 @@ def run_pass(ctx: RunContext) -> RunReport:
             if step.once_per_run:  # all its due rows were claimed at once: done for this run
                 break
     # after `heaters config model NAME`: the clips embedded before get the new model's vector too
-    added = run_backfill(ctx)
+    added = run_backfill(ctx) if ctx.settings.runs_step("embed") else 0
     if added:
         report.claimed["backfill"] += added
     return report
@@ -180,7 +184,8 @@ def _disk_full(ctx: RunContext, step: Step, ids: list[int], exc: Exception) -> D
 
 def has_due_work(ctx: RunContext) -> bool:
     with ctx.store.tx(write=False) as session:
-        return claims.has_due_work(session, ctx.clock(), frozenset(ctx.ran_once))
+        skip = set(ctx.ran_once) | {s.name for s in STEPS if not ctx.settings.runs_step(s.name)}
+        return claims.has_due_work(session, ctx.clock(), frozenset(skip))
 
 
 # Ctrl-C / SIGTERM: the workers get this long to unwind by themselves (each gives its claims

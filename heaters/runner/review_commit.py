@@ -38,6 +38,8 @@ def wait_for_young(
     more meanwhile: they are waited for too). `show(waiting, seconds_left)` is called about once a
     second. False when nothing was waiting; True when the caller should run again."""
     seen = False
+    if not ctx.settings.runs_step("review"):
+        return False  # another machine commits the review actions (config `steps`)
     while True:
         w = waiting(ctx)
         if not w.actions or w.last_at is None:

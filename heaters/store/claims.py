@@ -1,7 +1,9 @@
 """Claiming work for a step, finishing it, failing it, and taking back expired claims.
 
 A claim is one `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING id` inside BEGIN IMMEDIATE, so
-two runs on one home never take the same row. Every statement here is generic over the step table:
+two runs on one home never take the same row. On PostgreSQL the inner SELECT is `FOR UPDATE SKIP
+LOCKED`: claims of many hosts run side by side (a claim transaction, `Store.tx(claim=True)`,
+holds the writer lock only shared), each skipping the rows another is taking. Every statement here is generic over the step table:
 the table name comes from a fixed mapping, never from input, and all values are bound parameters.
 """
 
@@ -17,6 +19,7 @@ from sqlmodel import Session
 from heaters.domain.states import check_transition
 from heaters.domain.steps import STEPS, RetryPolicy, Step
 from heaters.domain.text import one_line
+from heaters.store.db import is_pg
 
 _TABLE = {"video": "source_videos", "clip": "clips", "follow": "follows"}
 
@@ -56,6 +59,8 @@ def claim(
         inner = (
             f"SELECT id FROM {table} WHERE state = :ready AND {_due()} ORDER BY {order} LIMIT :n"
         )
+    if is_pg(session):
+        inner += " FOR UPDATE SKIP LOCKED"
     sql = (
         f"UPDATE {table} SET state = :claim, claimed_by = :worker, claimed_until = :until,"
         f" updated_at = :now WHERE id IN ({inner}) RETURNING id"

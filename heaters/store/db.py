@@ -1,9 +1,16 @@
-"""SQLite connections: sqlean.py (loads sqlite-vec), WAL, and explicit transaction modes.
+"""Connections: SQLite (sqlean.py, loads sqlite-vec, WAL) or PostgreSQL, with explicit transaction modes.
 
 The stdlib `sqlite3` here cannot load extensions, so every connection comes from `sqlean`. Python's
 sqlite3 driver normally opens transactions implicitly; we switch that off and emit BEGIN ourselves,
 so that read-then-write work can take the write lock up front (`BEGIN IMMEDIATE`) and never fail
 half-way with "database is locked".
+
+On PostgreSQL (`database_url = "postgresql://..."`, psycopg 3) the same three modes keep the same
+meaning, so every read-then-write transaction of the store stays correct unchanged across hosts:
+a write transaction first takes one transaction-level advisory lock exclusively (SQLite's writer
+lock, shared by every machine), a claim transaction takes it shared (claims then run side by side
+and keep apart with `FOR UPDATE SKIP LOCKED`, but never interleave with a review commit), and a
+read transaction is REPEATABLE READ (one snapshot, as a SQLite read transaction).
 """
 
 from __future__ import annotations
@@ -17,12 +24,15 @@ from typing import Any
 import sqlean
 import sqlite_vec
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, create_engine
 
 BUSY_TIMEOUT_MS = 60_000
+
+# The advisory lock key of "the writer" on PostgreSQL (any constant: one per database).
+WRITE_LOCK_KEY = 0x68656174  # "heat"
 
 
 class DatabaseError(OperationalError):
@@ -89,15 +99,60 @@ def make_engine(db_path: Path) -> Engine:
     return engine
 
 
+def is_postgres_url(url: str | None) -> bool:
+    return bool(url) and str(url).split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
+def postgres_url(url: str) -> str:
+    """`postgresql://...` as SQLAlchemy's psycopg 3 URL (`postgresql+psycopg://...`)."""
+    scheme, rest = url.split(":", 1)
+    return "postgresql+psycopg:" + rest if "+" not in scheme else url
+
+
+def make_pg_engine(url: str) -> Engine:
+    """A PostgreSQL engine whose "begin" gives the three modes of the module docstring."""
+    engine = create_engine(
+        make_url(postgres_url(url)),
+        pool_size=8,
+        max_overflow=8,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 10},
+    )
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode == "IMMEDIATE":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        elif mode == "SHARED":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
+        else:
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+    return engine
+
+
+def is_pg(bind: Any) -> bool:
+    """Whether an engine, connection or session talks to PostgreSQL."""
+    if isinstance(bind, Session):
+        bind = bind.get_bind()
+    return bool(bind.dialect.name == "postgresql")
+
+
 def sql_list(names: Iterable[str]) -> str:
     """A SQL list of heaters' own constants (state names), for `IN (...)`: never outside text."""
     return ", ".join(f"'{name}'" for name in sorted(names))
 
 
 @contextmanager
-def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
-    """A session in one transaction: IMMEDIATE when it will write, DEFERRED for pure reads."""
-    bound = engine.execution_options(sqlite_begin="IMMEDIATE" if write else "DEFERRED")
+def transaction(engine: Engine, *, write: bool = True, claim: bool = False) -> Iterator[Session]:
+    """A session in one transaction: IMMEDIATE when it will write, DEFERRED for pure reads.
+    `claim` (only claim/heartbeat statements inside): on PostgreSQL the writer lock is taken
+    shared, so the claims of many workers run side by side (SQLite: IMMEDIATE as any write)."""
+    mode = "IMMEDIATE" if write else "DEFERRED"
+    if claim and engine.dialect.name == "postgresql":
+        mode = "SHARED"
+    bound = engine.execution_options(sqlite_begin=mode)
     try:
         with Session(bound, expire_on_commit=False) as session, session.begin():
             yield session

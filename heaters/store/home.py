@@ -1,4 +1,10 @@
-"""The home folder: `heaters.db` plus `media/`, every path inside stored relative to it."""
+"""The home folder: `heaters.db` plus `media/`, every path inside stored relative to it.
+
+With `media_root` (a shared mount that several machines use, see `heaters.store.location`) the
+media live there instead; stored paths keep their form, `media/...` meaning "under the media
+root", so a library copied from a one-machine home reads the same files once its `media/` folder
+is moved to the mount.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +28,13 @@ def default_home() -> Path:
     return base / "heaters"
 
 
+MEDIA = "media"
+
+
 @dataclass(frozen=True)
 class Home:
     root: Path
+    media_root: Path | None = None
 
     @property
     def db_path(self) -> Path:
@@ -32,7 +42,7 @@ class Home:
 
     @property
     def media(self) -> Path:
-        return self.root / "media"
+        return self.media_root if self.media_root is not None else self.root / MEDIA
 
     def source_dir(self, video_id: int) -> Path:
         return self.media / "sources" / str(int(video_id))
@@ -45,14 +55,26 @@ class Home:
         return self.root / "exports"
 
     def rel(self, path: Path) -> str:
-        """Store a path relative to the home; refuse anything outside it."""
+        """Store a path relative to the home (`media/...` for the media root); refuse anything
+        outside both."""
         resolved = path.resolve()
+        if self.media_root is not None:
+            media = self.media_root.resolve()
+            if resolved.is_relative_to(media):
+                return (Path(MEDIA) / resolved.relative_to(media)).as_posix()
         root = self.root.resolve()
         if not resolved.is_relative_to(root):
             raise ValueError(f"{path} is outside the home folder {root}")
         return resolved.relative_to(root).as_posix()
 
     def abs(self, rel: str) -> Path:
+        parts = Path(rel).parts
+        if self.media_root is not None and parts and parts[0] == MEDIA:
+            media = self.media_root.resolve()
+            path = media.joinpath(*parts[1:]).resolve()
+            if not path.is_relative_to(media):
+                raise ValueError(f"stored path {rel!r} points outside the media root")
+            return path
         path = (self.root / rel).resolve()
         if not path.is_relative_to(self.root.resolve()):
             raise ValueError(f"stored path {rel!r} points outside the home folder")

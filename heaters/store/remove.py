@@ -83,8 +83,8 @@ def remove(session: Session, home: Home, video_id: int, now: float) -> RemovePla
         for cid in p.clips:
             session.execute(
                 text(
-                    "INSERT OR IGNORE INTO removed_clips (clip_id, video_id, removed_at)"
-                    " VALUES (:c, :v, :t)"
+                    "INSERT INTO removed_clips (clip_id, video_id, removed_at)"
+                    " VALUES (:c, :v, :t) ON CONFLICT DO NOTHING"
                 ),
                 {"c": cid, "v": video_id, "t": now},
             )

@@ -15,9 +15,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from heaters.domain.files import temp_name
-from heaters.store.db import connect_raw, make_engine, transaction
+from heaters.store import location
+from heaters.store.db import (
+    connect_raw,
+    is_postgres_url,
+    make_engine,
+    make_pg_engine,
+    transaction,
+)
 from heaters.store.home import ID_FILE, Home, read_home_id
-from heaters.store.migrations import migrate
+from heaters.store.migrations import migrate, migrate_pg
 
 
 class StoreError(RuntimeError):
@@ -30,8 +37,19 @@ class Store:
     engine: Engine
 
     @classmethod
-    def open(cls, root: Path) -> Store:
-        home = Home(Path(root).expanduser().absolute())
+    def open(cls, root: Path, database_url: str | None = None) -> Store:
+        """The home at `root` and its database: `database_url` if given, else the one the home's
+        location names (`heaters.store.location`), else its own `heaters.db`."""
+        base = Path(root).expanduser().absolute()
+        url = database_url if database_url is not None else location.database_url(base)
+        home = Home(base, location.media_root(base))
+        if url and url.strip() != "sqlite":
+            if not is_postgres_url(url):
+                raise StoreError(
+                    f"database_url {url.split(':', 1)[0]!r} is not supported: use postgresql://"
+                    " (or leave it unset for the embedded SQLite database)"
+                )
+            return cls._open_pg(home, url)
         try:
             home.root.mkdir(parents=True, exist_ok=True)
             home.media.mkdir(exist_ok=True)
@@ -50,9 +68,37 @@ class Store:
             raise StoreError(f"{_full(home.root)}cannot open {home.db_path}: {exc}") from exc
         return cls(home, make_engine(home.db_path))
 
+    @classmethod
+    def _open_pg(cls, home: Home, url: str) -> Store:
+        try:
+            home.root.mkdir(parents=True, exist_ok=True)
+            home.media.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot use home folder {home.root}: {exc.strerror or exc}") from exc
+        engine = make_pg_engine(url)
+        try:
+            migrate_pg(engine)
+            raw = engine.raw_connection()
+            try:
+                claim_identity(home, _PgRaw(raw))
+                raw.commit()
+            finally:
+                raw.close()
+        except StoreError:
+            engine.dispose()
+            raise
+        except Exception as exc:  # unreachable server, bad credentials, not a heaters database
+            engine.dispose()
+            raise StoreError(f"cannot open {redact(url)}: {_first_line(exc)}") from exc
+        return cls(home, engine)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
     @contextmanager
-    def tx(self, *, write: bool = True) -> Iterator[Session]:
-        with transaction(self.engine, write=write) as session:
+    def tx(self, *, write: bool = True, claim: bool = False) -> Iterator[Session]:
+        with transaction(self.engine, write=write, claim=claim) as session:
             yield session
 
     def close(self) -> None:
@@ -93,7 +139,7 @@ def claim_identity(home: Home, raw: Any) -> str:
     raw.execute(
         "CREATE TABLE IF NOT EXISTS home_identity"
         " (one INTEGER PRIMARY KEY CHECK (one = 1), home_id TEXT NOT NULL)"
-    )
+    )  # (on PostgreSQL made by migrate_pg under its lock; this is then a no-op)
     file_id = _id_file(home)
     row = raw.execute("SELECT home_id FROM home_identity WHERE one = 1").fetchone()
     if row is None:
@@ -106,7 +152,7 @@ def claim_identity(home: Home, raw: Any) -> str:
             )
         # A home from before ids (or a brand-new one): this database is its database.
         raw.execute(
-            "INSERT OR IGNORE INTO home_identity (one, home_id) VALUES (1, ?)",
+            "INSERT INTO home_identity (one, home_id) VALUES (1, ?) ON CONFLICT DO NOTHING",
             (file_id or uuid.uuid4().hex,),
         )
         row = raw.execute("SELECT home_id FROM home_identity WHERE one = 1").fetchone()
@@ -120,6 +166,35 @@ def claim_identity(home: Home, raw: Any) -> str:
             f" {ID_FILE} {file_id[:12]}): refusing to mix its rows with this media"
         )
     return db_id
+
+
+class _PgRaw:
+    """A psycopg connection with sqlite3's `execute(sql, params)` and `?` marks (for the few
+    statements `claim_identity` shares between both databases)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        cur = self.conn.cursor()
+        cur.execute(sql.replace("?", "%s"), params)
+        return cur
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL: show only its scheme
+        return url.split(":", 1)[0] + "://…"
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
 
 
 def _write_id(home: Home, home_id: str) -> None:

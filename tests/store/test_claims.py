@@ -17,7 +17,7 @@ DOWNLOAD = step_named("download")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path, backend: str) -> Store:
     store = Store.open(tmp_path)
     with store.tx() as s:
         for i in range(40):

@@ -47,7 +47,7 @@ def states(store: Store) -> dict[int, str]:
         return {c.id or 0: c.state for c in s.exec(select(Clip))}
 
 
-def test_action_commits_only_after_grace(tmp_path: Path) -> None:
+def test_action_commits_only_after_grace(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         review.append(s, 1, "approve", None, cfg, now=100.0)
@@ -59,7 +59,7 @@ def test_action_commits_only_after_grace(tmp_path: Path) -> None:
     assert states(store)[1] == "review_approved"
 
 
-def test_newest_pending_action_wins(tmp_path: Path) -> None:
+def test_newest_pending_action_wins(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         review.append(s, 1, "approve", None, cfg, now=100.0)
@@ -70,7 +70,7 @@ def test_newest_pending_action_wins(tmp_path: Path) -> None:
         assert review.check(s, cfg.min_clip_s) == []
 
 
-def test_merge_then_undo_before_and_after_commit(tmp_path: Path) -> None:
+def test_merge_then_undo_before_and_after_commit(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         review.append(s, 2, "merge", None, cfg, now=100.0)
@@ -96,7 +96,7 @@ def test_merge_then_undo_before_and_after_commit(tmp_path: Path) -> None:
         assert review.check(s, cfg.min_clip_s) == []
 
 
-def test_split_makes_two_clips_at_the_frame(tmp_path: Path) -> None:
+def test_split_makes_two_clips_at_the_frame(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         review.append(s, 3, "split", {"frame": 140}, cfg, now=1.0)
@@ -120,7 +120,7 @@ def test_split_makes_two_clips_at_the_frame(tmp_path: Path) -> None:
     ],
 )
 def test_invalid_requests_are_refused_and_write_nothing(
-    tmp_path: Path, clip: int, action: str, payload: dict | None, reason: str
+    tmp_path: Path, clip: int, action: str, payload: dict | None, reason: str, backend: str
 ) -> None:
     store, cfg = make_store(tmp_path)
     with pytest.raises(ReviewRefused, match=reason), store.tx() as s:
@@ -129,7 +129,7 @@ def test_invalid_requests_are_refused_and_write_nothing(
         assert review.events(s) == []
 
 
-def test_refused_undo_says_why_and_changes_nothing(tmp_path: Path) -> None:
+def test_refused_undo_says_why_and_changes_nothing(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         review.append(s, 2, "merge", None, cfg, now=1.0)
@@ -152,7 +152,7 @@ def test_refused_undo_says_why_and_changes_nothing(tmp_path: Path) -> None:
     assert states(store)[1] == states(store)[2] == "pending_review"
 
 
-def test_group_approves_both_and_undo_restores(tmp_path: Path) -> None:
+def test_group_approves_both_and_undo_restores(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         review.append(s, 1, "skip", None, cfg, now=1.0)
@@ -167,7 +167,7 @@ def test_group_approves_both_and_undo_restores(tmp_path: Path) -> None:
     assert states(store)[1] == "review_skipped" and states(store)[2] == "pending_review"
 
 
-def test_undo_goes_at_least_five_deep(tmp_path: Path) -> None:
+def test_undo_goes_at_least_five_deep(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path, n_clips=7)
     with store.tx() as s:
         for i, clip in enumerate([1, 2, 3, 4, 5, 6]):
@@ -247,7 +247,7 @@ def test_replay_of_the_log_matches_the_table(
         assert s.get(SourceVideo, 1) is not None
 
 
-def test_outcomes_tell_what_became_of_each_event(tmp_path: Path) -> None:
+def test_outcomes_tell_what_became_of_each_event(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         a = review.append(s, 1, "approve", None, cfg, now=1.0)
@@ -285,7 +285,7 @@ def _ok(store: Store) -> None:
         assert review.check(s) == []
 
 
-def test_group_after_merge_never_approves_the_unseen_merged_clip(tmp_path: Path) -> None:
+def test_group_after_merge_never_approves_the_unseen_merged_clip(tmp_path: Path, backend: str) -> None:
     """Issue 12.1: merge 2, group 3, commit: the merged clip goes to review, the group is refused."""
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
@@ -303,7 +303,7 @@ def test_group_after_merge_never_approves_the_unseen_merged_clip(tmp_path: Path)
     _ok(store)
 
 
-def test_group_refuses_a_partner_nobody_was_shown(tmp_path: Path) -> None:
+def test_group_refuses_a_partner_nobody_was_shown(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         one = s.get(Clip, 1)
@@ -314,7 +314,7 @@ def test_group_refuses_a_partner_nobody_was_shown(tmp_path: Path) -> None:
         review.append(s, 2, "group", None, cfg, now=1.0)
 
 
-def test_two_splits_of_one_clip_compose(tmp_path: Path) -> None:
+def test_two_splits_of_one_clip_compose(tmp_path: Path, backend: str) -> None:
     """Issue 12.2: two cuts in one clip make three clips; undo goes newest first."""
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
@@ -341,7 +341,7 @@ def test_two_splits_of_one_clip_compose(tmp_path: Path) -> None:
     _ok(store)
 
 
-def test_a_later_decision_replaces_a_pending_split_and_says_so(tmp_path: Path) -> None:
+def test_a_later_decision_replaces_a_pending_split_and_says_so(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         sp = review.append(s, 3, "split", {"frame": 150}, cfg, now=1.0)
@@ -352,7 +352,7 @@ def test_a_later_decision_replaces_a_pending_split_and_says_so(tmp_path: Path) -
     assert _outcome(store, sp.id) == ("replaced", f"by event {noted.event.id}")
 
 
-def test_merge_takes_the_previous_clip_whatever_was_decided(tmp_path: Path) -> None:
+def test_merge_takes_the_previous_clip_whatever_was_decided(tmp_path: Path, backend: str) -> None:
     """Issue 12.3: one story. A merge overrides what was decided on the previous clip (pending
     or committed, archived or approved), says so when it is made, and the result goes to review."""
     store, cfg = make_store(tmp_path)
@@ -378,7 +378,7 @@ def test_merge_takes_the_previous_clip_whatever_was_decided(tmp_path: Path) -> N
     _ok(store)
 
 
-def test_a_partner_of_a_pending_merge_cannot_be_decided_alone(tmp_path: Path) -> None:
+def test_a_partner_of_a_pending_merge_cannot_be_decided_alone(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         m = review.append(s, 3, "merge", None, cfg, now=1.0)
@@ -387,7 +387,7 @@ def test_a_partner_of_a_pending_merge_cannot_be_decided_alone(tmp_path: Path) ->
         review.append(s, 2, "archive", None, cfg, now=2.0)
 
 
-def test_merges_chain(tmp_path: Path) -> None:
+def test_merges_chain(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         review.append(s, 2, "merge", None, cfg, now=1.0)
@@ -400,7 +400,7 @@ def test_merges_chain(tmp_path: Path) -> None:
     _ok(store)
 
 
-def test_undo_of_an_approve_a_group_relies_on_is_refused(tmp_path: Path) -> None:
+def test_undo_of_an_approve_a_group_relies_on_is_refused(tmp_path: Path, backend: str) -> None:
     """Issue 12.4: no stale group. Undo the group first, then the approve."""
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
@@ -420,7 +420,7 @@ def test_undo_of_an_approve_a_group_relies_on_is_refused(tmp_path: Path) -> None
     _ok(store)
 
 
-def test_check_reports_a_state_no_decision_explains(tmp_path: Path) -> None:
+def test_check_reports_a_state_no_decision_explains(tmp_path: Path, backend: str) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         review.append(s, 2, "merge", None, cfg, now=1.0)
@@ -438,7 +438,7 @@ def test_check_reports_a_state_no_decision_explains(tmp_path: Path) -> None:
     assert {d["clip_id"] for d in diffs} == {merged.id, 3}
 
 
-def test_check_accepts_merges_logged_before_partners_were_recorded(tmp_path: Path) -> None:
+def test_check_accepts_merges_logged_before_partners_were_recorded(tmp_path: Path, backend: str) -> None:
     """An older heaters logged merges without `with` and effects without `kind`."""
     from heaters.domain import review as rules
     from heaters.store.tables import ClipEvent, EventEffect

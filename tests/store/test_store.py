@@ -34,7 +34,7 @@ def test_fresh_home_has_schema_pragmas_and_vec(tmp_path: Path) -> None:
         assert len(videos.all_videos(s)) == 1
 
 
-def test_same_url_registers_once(tmp_path: Path) -> None:
+def test_same_url_registers_once(tmp_path: Path, backend: str) -> None:
     store = Store.open(tmp_path)
     with store.tx() as s:
         a, created_a = videos.register(s, Source("url", "https://example.com/a"))
@@ -42,7 +42,7 @@ def test_same_url_registers_once(tmp_path: Path) -> None:
     assert created_a and not created_b and a.id == b.id
 
 
-def test_event_log_is_append_only(tmp_path: Path) -> None:
+def test_event_log_is_append_only(tmp_path: Path, backend: str) -> None:
     store = Store.open(tmp_path)
     with store.tx() as s:
         s.execute(
@@ -66,6 +66,11 @@ def test_event_log_is_append_only(tmp_path: Path) -> None:
         s.execute(text("UPDATE clip_events SET committed_at = 6 WHERE id = 1"))
     with pytest.raises(Exception, match="append-only"), store.tx() as s:
         s.execute(text("DELETE FROM clip_events"))
+    if backend == "postgres":
+        with pytest.raises(Exception, match="append-only"), store.tx() as s:
+            s.execute(text("TRUNCATE clip_events CASCADE"))
+    with store.tx(write=False) as s:
+        assert s.execute(text("SELECT committed_at FROM clip_events")).scalars().all() == [5]
 
 
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
