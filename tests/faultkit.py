@@ -72,16 +72,57 @@ def make_home(home: Path, lease_s: float = 0.6) -> Path:
     return home
 
 
+class _PgConn:
+    """A psycopg connection that reads like the sqlean one: `?` marks, `row_factory = Row` for
+    rows by name, JSON columns as their text (as SQLite gives them)."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+        from psycopg.types.string import TextLoader
+
+        self.conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        self.conn.autocommit = True
+        self.conn.adapters.register_loader("json", TextLoader)
+        self.row_factory: Any = None
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        from psycopg.rows import dict_row, tuple_row
+
+        cur = self.conn.cursor(row_factory=dict_row if self.row_factory else tuple_row)
+        cur.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return cur
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 @contextmanager
 def db(home: Path) -> Iterator[Any]:
-    """A plain connection for reading a home's store (sqlite-vec loaded, like heaters' own)."""
+    """A plain connection for reading a home's store (sqlite-vec loaded, like heaters' own); the
+    PostgreSQL database of `$HEATERS_DATABASE_URL` when that is set (tests/conftest.py backend)."""
     import sqlite_vec
+
+    url = os.environ.get("HEATERS_DATABASE_URL")
+    if url:
+        pg = _PgConn(url)
+        with closing(pg):
+            yield pg
+        return
 
     conn = sqlean.connect(str(home / "heaters.db"), timeout=60)
     conn.enable_load_extension(True)
     sqlite_vec.load(conn)
     with closing(conn):
         yield conn
+
+
+def file_of(home: Path, rel: str) -> Path:
+    """Where a stored path points: under `$HEATERS_MEDIA_ROOT` for `media/...` when that is set
+    (a shared media folder), else under the home."""
+    media = os.environ.get("HEATERS_MEDIA_ROOT")
+    if media and rel.startswith("media/"):
+        return Path(media) / rel[len("media/") :]
+    return home / rel
 
 
 def wait_for_claims(home: Path, slack_s: float = 0.05) -> float:
@@ -157,13 +198,15 @@ def snapshot(home: Path) -> dict[str, Any]:
         for r in conn.execute("SELECT * FROM clip_artifacts ORDER BY id"):
             k = f"{key[r['clip_id']]}/{r['kind']}/{r['strategy']}/{r['tag']}"
             assert k not in artifacts, f"duplicate artifact {k}"
-            path = home / r["path"]
+            path = file_of(home, r["path"])
             artifacts[k] = {
                 "file": path.name,
                 # the file sits in its owner's folder: the clip's, or for a view of the tile
                 # store, its video's (ids themselves differ between runs, owners must not)
                 "in_owner_dir": path.parent.name
-                == str(r["clip_id"] if path.parent.parent.name == "clips" else video_of[r["clip_id"]]),
+                == str(
+                    r["clip_id"] if path.parent.parent.name == "clips" else video_of[r["clip_id"]]
+                ),
                 "owner": path.parent.parent.name,
                 "metadata": json.loads(r["metadata"] or "null"),
                 "sha": _sha(path) if path.is_file() else None,
@@ -231,9 +274,9 @@ def integrity(home: Path) -> list[str]:
                 resuming.add(f"media/sources/{vid}/.tmp-resume")
             if state == "spliced":
                 referenced.add(f"media/sources/{vid}/frames.npy")
-                if (home / f"media/sources/{vid}/scores.npy").exists():  # since 554aa3d
+                if file_of(home, f"media/sources/{vid}/scores.npy").exists():  # since 554aa3d
                     referenced.add(f"media/sources/{vid}/scores.npy")
-                if (home / f"media/sources/{vid}/tiles.bin").exists():  # the tile store
+                if file_of(home, f"media/sources/{vid}/tiles.bin").exists():  # the tile store
                     referenced.add(f"media/sources/{vid}/tiles.bin")
         for (path,) in conn.execute("SELECT path FROM clip_artifacts"):
             referenced.add(path)
@@ -261,11 +304,14 @@ def integrity(home: Path) -> list[str]:
         if orphans:
             problems.append(f"{orphans} embeddings of missing clips")
     for rel in sorted(referenced):
-        path = home / rel
+        path = file_of(home, rel)
         if not path.is_file() or path.stat().st_size == 0:
             problems.append(f"row points at a missing or empty file: {rel}")
-    for path in sorted(home.rglob("*")):
-        rel = path.relative_to(home).as_posix()
+    media = os.environ.get("HEATERS_MEDIA_ROOT")
+    found = [(p, p.relative_to(home).as_posix()) for p in home.rglob("*")]
+    if media:
+        found += [(p, "media/" + p.relative_to(media).as_posix()) for p in Path(media).rglob("*")]
+    for path, rel in sorted(found):
         if any(rel == r or rel.startswith(r + "/") for r in resuming):
             continue
         if path.name.startswith(".tmp-"):

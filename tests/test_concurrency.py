@@ -142,9 +142,11 @@ def _slot(home: Path, stop: threading.Event, reports: list[dict], errors: list[s
             time.sleep(1.0)  # cron would wait longer
 
 
-@pytest.mark.parametrize("runs", [2, 4])
+@pytest.mark.parametrize(
+    ("runs", "backend"), [(2, "sqlite"), (4, "sqlite"), (4, "postgres")], indirect=["backend"]
+)
 def test_parallel_runs_and_a_reviewer_lose_nothing(
-    videos: list[Path], tmp_path: Path, runs: int
+    videos: list[Path], tmp_path: Path, runs: int, backend: str
 ) -> None:
     home = fk.make_home(tmp_path / "home", lease_s=120.0)
     assert fk.heaters(home, "ingest", *map(str, videos), "--quiet").code == 0

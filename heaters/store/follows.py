@@ -46,7 +46,9 @@ def seen(session: Session, follow_id: int) -> set[str]:
 def mark_seen(session: Session, follow_id: int, keys: list[str]) -> None:
     for key in dict.fromkeys(keys):
         session.execute(
-            text("INSERT INTO follow_seen (follow_id, source_key) VALUES (:f, :k) ON CONFLICT DO NOTHING"),
+            text(
+                "INSERT INTO follow_seen (follow_id, source_key) VALUES (:f, :k) ON CONFLICT DO NOTHING"
+            ),
             {"f": follow_id, "k": key},
         )
 

@@ -95,21 +95,20 @@ class GcPlan:
 def walk(home: Home) -> list[FileEntry]:
     """Every file under `media/`; a temp folder (yt-dlp's work folder) counts as one entry."""
     entries: list[FileEntry] = []
-    root = home.root
     for dirpath, dirnames, filenames in os.walk(home.media):
         here = Path(dirpath)
         for name in list(dirnames):
             if name.startswith(TEMP_PREFIX):
                 dirnames.remove(name)
                 size, mtime = _tree_stats(here / name)
-                entries.append(FileEntry((here / name).relative_to(root).as_posix(), size, mtime))
+                entries.append(FileEntry(home.lexical_rel(here / name), size, mtime))
         for name in filenames:
             path = here / name
             try:
                 st = path.lstat()
             except FileNotFoundError:  # went while we looked
                 continue
-            entries.append(FileEntry(path.relative_to(root).as_posix(), st.st_size, st.st_mtime))
+            entries.append(FileEntry(home.lexical_rel(path), st.st_size, st.st_mtime))
     return entries
 
 
@@ -224,7 +223,7 @@ def delete_files(home: Home, plan: GcPlan, claimed: frozenset[str] = frozenset()
     freed = 0
     folders = set()
     for item in plan.files:
-        path = home.root / item.rel
+        path = home.lexical_abs(item.rel)
         try:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
@@ -235,7 +234,7 @@ def delete_files(home: Home, plan: GcPlan, claimed: frozenset[str] = frozenset()
         freed += item.size
         folders.add(path.parent)
     for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-        rel = folder.relative_to(home.root).as_posix()
+        rel = home.lexical_rel(folder)
         if folder.parent in (home.media / "clips", home.media / "sources") and rel not in claimed:
             try:
                 folder.rmdir()  # only when empty

@@ -67,6 +67,19 @@ class Home:
             raise ValueError(f"{path} is outside the home folder {root}")
         return resolved.relative_to(root).as_posix()
 
+    def lexical_rel(self, path: Path) -> str:
+        """`rel` without resolving links (for paths found by walking the media folder)."""
+        if self.media_root is not None and path.is_relative_to(self.media_root):
+            return (Path(MEDIA) / path.relative_to(self.media_root)).as_posix()
+        return path.relative_to(self.root).as_posix()
+
+    def lexical_abs(self, rel: str) -> Path:
+        """The inverse of `lexical_rel`."""
+        parts = Path(rel).parts
+        if self.media_root is not None and parts and parts[0] == MEDIA:
+            return self.media_root.joinpath(*parts[1:])
+        return self.root / rel
+
     def abs(self, rel: str) -> Path:
         parts = Path(rel).parts
         if self.media_root is not None and parts and parts[0] == MEDIA:

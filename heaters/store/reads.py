@@ -78,7 +78,12 @@ def _rows(db: Any, query: str, params: Mapping[str, Any] | None = None) -> list[
 @contextmanager
 def open_reader(root: Path) -> Iterator[Reader | None]:
     """A Reader on the home at `root` if the quick path may read it, else None (see above)."""
+    from heaters.store import location
+
     home = Home(Path(root).expanduser().absolute())
+    if location.database_url(home.root) or location.media_root(home.root):
+        yield None  # another database or media folder: the full store knows how to open them
+        return
     conn = _connect(home)
     if conn is None:
         yield None
@@ -156,7 +161,7 @@ def waiting(db: Any, grace_s: float) -> rules.Waiting:
         {"undo": rules.UNDO},
     )
     pending = [
-        rules.Pending(int(i), clip, action, json.loads(payload) if payload else {}, created)
+        rules.Pending(int(i), clip, action, _json(payload) if payload else {}, created)
         for i, clip, action, payload, created in rows
     ]
     return rules.waiting(pending, grace_s)
@@ -169,17 +174,26 @@ _CLIPS = (
     " reviewed_at, grouped_with_clip_id, superseded_by, origin, origin_event_id, attempts,"
     " last_error, next_attempt_at, claimed_by, claimed_until, created_at, updated_at"
     " FROM clips WHERE (:video IS NULL OR source_video_id = :video)"
-    " AND (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))"
+    " AND (:all_states OR state IN ({states}))"
     " ORDER BY source_video_id, start_frame, id"
 )
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value: text on SQLite, already parsed on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def clip_rows(
     db: Any, video_id: int | None = None, states: list[str] | None = None
 ) -> list[ClipRow]:
     """Clips in timeline order, of one video and some states (as `heaters.store.clips.list_clips`)."""
-    params = {"video": video_id, "states": json.dumps(list(states)) if states else None}
-    return [ClipRow(*r) for r in _rows(db, _CLIPS, params)]
+    # the states as bound parameters (:s0, :s1, ...): no JSON function both databases share
+    names = list(dict.fromkeys(states or []))
+    marks = ", ".join(f":s{i}" for i in range(len(names))) or "NULL"
+    params: dict[str, Any] = {"video": video_id, "all_states": not names}
+    params.update({f"s{i}": name for i, name in enumerate(names)})
+    return [ClipRow(*r) for r in _rows(db, _CLIPS.format(states=marks), params)]
 
 
 def tags_by_clip(db: Any, clip_ids: list[int]) -> dict[int, list[list[Any]]]:
@@ -188,4 +202,4 @@ def tags_by_clip(db: Any, clip_ids: list[int]) -> dict[int, list[list[Any]]]:
         return {}
     rows = _rows(db, "SELECT clip_id, tags FROM embeddings WHERE tags IS NOT NULL ORDER BY id")
     wanted = set(clip_ids)
-    return {int(c): json.loads(t) for c, t in rows if int(c) in wanted}
+    return {int(c): _json(t) for c, t in rows if int(c) in wanted}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,17 +49,23 @@ def text(
         return []
     # One group per embedding, the clip's state looked up once per group (not per tag row);
     # a clip with embeddings of two strategies could come twice: keep its best.
+    # the weights as a VALUES list of bound parameters (SQL both SQLite and PostgreSQL speak)
+    pairs = list(weights.items())
+    values = ", ".join(f"(:l{i}, CAST(:w{i} AS DOUBLE PRECISION))" for i in range(len(pairs)))
+    params: dict[str, Any] = {"m": model, "min": min_score, "limit": 2 * k}
+    for i, (label, weight) in enumerate(pairs):
+        params[f"l{i}"], params[f"w{i}"] = label, float(weight)
     rows = session.execute(
         sql(
-            "WITH w(label, weight) AS (SELECT key, value FROM json_each(:weights))"
+            f"WITH w(label, weight) AS (VALUES {values})"
             " SELECT t.clip_id, SUM(t.prob * w.weight) AS score"
             " FROM w JOIN embedding_tags t ON t.model = :m AND t.label = w.label"
-            " GROUP BY t.embedding_id"
-            " HAVING score > 0 AND score >= :min"
+            " GROUP BY t.embedding_id, t.clip_id"
+            " HAVING SUM(t.prob * w.weight) > 0 AND SUM(t.prob * w.weight) >= :min"
             f"  AND (SELECT c.state FROM clips c WHERE c.id = t.clip_id) NOT IN ({sql_list(SUPERSEDED)})"
             " ORDER BY score DESC, t.clip_id LIMIT :limit"
         ),
-        {"weights": json.dumps(dict(weights)), "m": model, "min": min_score, "limit": 2 * k},
+        params,
     ).all()
     best: dict[int, float] = {}
     for clip_id, score in rows:
@@ -125,9 +130,7 @@ def thumbs(session: Session, home: Home, clip_ids: Sequence[int]) -> dict[int, T
     ids = [int(i) for i in clip_ids]
     if not ids:
         return {}
-    rows = session.exec(
-        select(ClipArtifact).where(col(ClipArtifact.clip_id).in_(ids))
-    ).all()
+    rows = session.exec(select(ClipArtifact).where(col(ClipArtifact.clip_id).in_(ids))).all()
     keyframes: dict[int, list[ClipArtifact]] = {}
     sprites: dict[int, ClipArtifact] = {}
     for a in rows:

@@ -87,7 +87,7 @@ def totals(db: Any, run_id: str | None = None) -> list[dict[str, Any]]:
     rows = _rows(
         db,
         "SELECT step, COUNT(*), SUM(items), SUM(failed), SUM(seconds), SUM(footage_s),"
-        " SUM(outcome = 'error'), MIN(id)"
+        " SUM(CASE WHEN outcome = 'error' THEN 1 ELSE 0 END), MIN(id)"
         f" FROM step_runs {where} GROUP BY step ORDER BY MIN(id)",
         params,
     )

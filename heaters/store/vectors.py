@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from heaters.domain.states import SUPERSEDED
-from heaters.store.db import sql_list
+from heaters.store.db import is_pg, sql_list
 from heaters.store.tables import now
 
 FULL_RELOAD_FRACTION = 0.5  # more changes than this share of the vectors: read them all again
@@ -108,8 +108,26 @@ _MATRICES: dict[tuple[str, str], _Matrix] = {}
 _MATRICES_LOCK = threading.Lock()
 
 
+class _Marks:
+    """A psycopg cursor taking sqlite3's `?` marks (the catch-up's SQL is shared)."""
+
+    def __init__(self, cur: Any) -> None:
+        self.cur = cur
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        self.cur.execute(sql.replace("?", "%s"), params)
+        return self.cur
+
+    def fetchmany(self, n: int) -> Any:
+        return self.cur.fetchmany(n)
+
+
 def _matrix_for(session: Session, model: str) -> _Matrix:
-    path = str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+    if is_pg(session):  # one matrix per database (server and name), as per SQLite file
+        url = session.get_bind().url  # type: ignore[union-attr]
+        path = f"{url.host or ''}:{url.port or ''}:{url.query.get('host', '')}/{url.database}"
+    else:
+        path = str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
     with _MATRICES_LOCK:
         return _MATRICES.setdefault((path, model), _Matrix())
 
@@ -122,9 +140,11 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
     """
     bind = session.get_bind().execution_options(sqlite_begin="DEFERRED")
     raw = bind.raw_connection()  # type: ignore[union-attr]
+    pg = is_pg(session)
     try:
-        cur = raw.cursor()
-        cur.execute("BEGIN DEFERRED")
+        cur = _Marks(raw.cursor()) if pg else raw.cursor()
+        # (psycopg begins by itself: the isolation level is then its first statement)
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ" if pg else "BEGIN DEFERRED")
         try:
             top = int(
                 cur.execute(
@@ -210,6 +230,7 @@ def put_many(
     if have is not None and int(have[0]) != matrix.shape[1]:
         raise ValueError(f"model {model} has dim {have[0]} in this library, not {matrix.shape[1]}")
     ids = []
+    tags_sql = "CAST(:tags AS JSON)" if is_pg(session) else "json(:tags)"
     for (clip_id, _v, tags), vec in zip(items, matrix, strict=True):
         session.execute(
             text("DELETE FROM embeddings WHERE clip_id = :c AND model = :m AND strategy = :s"),
@@ -218,7 +239,7 @@ def put_many(
         row = session.execute(
             text(
                 "INSERT INTO embeddings (clip_id, model, strategy, dim, vector, tags, created_at)"
-                " VALUES (:c, :m, :s, :d, :v, json(:tags), :t) RETURNING id"
+                f" VALUES (:c, :m, :s, :d, :v, {tags_sql}, :t) RETURNING id"
             ),
             {
                 "c": clip_id,
