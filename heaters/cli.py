@@ -1547,6 +1547,6 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-from heaters import cli_sources  # noqa: E402, F401 - registers follows, unfollow, rm
+from heaters import cli_db, cli_sources  # noqa: E402, F401 - register db copy; follows, unfollow, rm
 
 __all__ = ["app", "main"]

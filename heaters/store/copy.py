@@ -81,7 +81,7 @@ def copy_sqlite_to_postgres(db_path: Path, url: str) -> CopyReport:
             migrate_pg(engine)
             raw = engine.raw_connection()
             try:
-                report = _copy(src, raw.driver_connection)  # type: ignore[attr-defined]
+                report = _copy(src, raw.driver_connection)
                 raw.commit()
             except BaseException:
                 raw.rollback()

@@ -173,7 +173,7 @@ _CLIPS = (
     "SELECT id, source_video_id, start_frame, end_frame, start_time_s, end_time_s, state,"
     " reviewed_at, grouped_with_clip_id, superseded_by, origin, origin_event_id, attempts,"
     " last_error, next_attempt_at, claimed_by, claimed_until, created_at, updated_at"
-    " FROM clips WHERE (:video IS NULL OR source_video_id = :video)"
+    " FROM clips WHERE (CAST(:video AS BIGINT) IS NULL OR source_video_id = :video)"
     " AND (:all_states OR state IN ({states}))"
     " ORDER BY source_video_id, start_frame, id"
 )
