@@ -122,12 +122,16 @@ class _Marks:
         return self.cur.fetchmany(n)
 
 
-def _matrix_for(session: Session, model: str) -> _Matrix:
-    if is_pg(session):  # one matrix per database (server and name), as per SQLite file
+def _db_key(session: Session) -> str:
+    """Which database a session reads: its file (SQLite) or server and name (PostgreSQL)."""
+    if is_pg(session):
         url = session.get_bind().url  # type: ignore[union-attr]
-        path = f"{url.host or ''}:{url.port or ''}:{url.query.get('host', '')}/{url.database}"
-    else:
-        path = str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+        return f"{url.host or ''}:{url.port or ''}:{url.query.get('host', '')}/{url.database}"
+    return str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+
+
+def _matrix_for(session: Session, model: str) -> _Matrix:
+    path = _db_key(session)  # one matrix per database and model
     with _MATRICES_LOCK:
         return _MATRICES.setdefault((path, model), _Matrix())
 

@@ -141,3 +141,63 @@ def test_an_old_home_migrates_with_its_data(tmp_path: Path) -> None:
         s.execute(vectors.text("DELETE FROM embeddings WHERE clip_id = 2"))
     with store.tx(write=False) as s:
         assert 2 not in [h.clip_id for h in vectors.nearest(s, x[0], "m", 29, exclude_clip=1)]
+
+
+PG_TYPES = [(JSON, "json"), (LargeBinary, "bytea"), (Float, "double precision"),
+            (Integer, "bigint"), (String, "text"), (AutoString, "text")]  # fmt: skip
+
+
+def test_sqlmodel_tables_match_the_migrated_postgres_schema(tmp_path: Path, pg_url: str) -> None:
+    """The same check on PostgreSQL, whose schema `postgres_ddl` translates from the same
+    migrations: every column, its type, NOT NULL and primary key; the same triggers."""
+    from sqlalchemy import text
+
+    store = Store.open(tmp_path, pg_url)
+    with store.tx(write=False) as s:
+        cols = s.execute(
+            text(
+                "SELECT c.table_name, c.column_name, c.data_type, c.is_nullable = 'NO',"
+                " EXISTS (SELECT 1 FROM information_schema.key_column_usage k"
+                "  JOIN information_schema.table_constraints t"
+                "   ON t.constraint_name = k.constraint_name AND t.constraint_type = 'PRIMARY KEY'"
+                "  WHERE k.table_name = c.table_name AND k.column_name = c.column_name)"
+                " FROM information_schema.columns c WHERE c.table_schema = current_schema()"
+            )
+        ).all()
+        triggers = set(
+            s.execute(
+                text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            ).scalars()
+        )
+    store.close()
+    db: dict[str, dict[str, tuple[str, bool, bool]]] = {}
+    for table, column, kind, not_null, pk in cols:
+        db.setdefault(table, {})[column] = (kind, bool(not_null), bool(pk))
+    models = SQLModel.metadata.tables
+    assert set(db) == set(models) | set(SQL_ONLY) | {"schema_version"}
+    problems = []
+    for name, table in models.items():
+        found = db[name]
+        assert set(found) == {c.name for c in table.columns}, name
+        for c in table.columns:
+            kind, not_null, pk = found[c.name]
+            want = next(a for t, a in PG_TYPES if isinstance(c.type, t))
+            if kind != want:
+                problems.append(f"{name}.{c.name}: db {kind}, model {want}")
+            if pk != bool(c.primary_key):
+                problems.append(f"{name}.{c.name}: primary key differs")
+            if not pk and not_null == bool(c.nullable):
+                problems.append(f"{name}.{c.name}: NOT NULL={not_null}, nullable={c.nullable}")
+    assert problems == []
+    sqlite_triggers = {
+        s.split()[2]
+        for m in MIGRATIONS
+        for s in _split(m)
+        if " ".join(s.split()).upper().startswith("CREATE TRIGGER")
+    }
+    # the append-only guard is one trigger for UPDATE and DELETE there, plus one for TRUNCATE
+    expected = (sqlite_triggers - {"tr_clip_events_no_delete", "tr_clip_events_stamp_once"}) | {
+        "tr_clip_events_guard",
+        "tr_clip_events_no_truncate",
+    }
+    assert triggers == expected

@@ -46,7 +46,7 @@ def _text(store: Store, weights: dict[str, float], model: str = "m") -> list[tup
         return search.text(s, weights, model, 10)
 
 
-def test_only_the_named_labels_count(tmp_path: Path) -> None:
+def test_only_the_named_labels_count(tmp_path: Path, backend: str) -> None:
     store = _store(tmp_path, [TIE, SCOOTER, DOG, SHOP])
     scooter = _text(store, {"moped": 1.0, "motor scooter": 1.0})
     assert [c for c, _ in scooter] == [2]  # the confident tie clip does not even appear
@@ -57,14 +57,14 @@ def test_only_the_named_labels_count(tmp_path: Path) -> None:
     assert _text(store, {"moped": 1.0}, model="other") == []
 
 
-def test_weights_scale_and_rank(tmp_path: Path) -> None:
+def test_weights_scale_and_rank(tmp_path: Path, backend: str) -> None:
     store = _store(tmp_path, [[("moped", 0.9)], [("motor scooter", 0.9)], [("moped", 0.2)]])
     hits = _text(store, {"moped": 1.0, "motor scooter": 0.6})
     assert [c for c, _ in hits] == [1, 2, 3]
     assert [round(s, 3) for _, s in hits] == [0.9, 0.54, 0.2]
 
 
-def test_tag_rows_follow_replacement_and_deletion(tmp_path: Path) -> None:
+def test_tag_rows_follow_replacement_and_deletion(tmp_path: Path, backend: str) -> None:
     store = _store(tmp_path, [TIE, SCOOTER])
     with store.tx() as s:  # re-embedding a clip replaces its tags
         vectors.put(s, 1, "m", "avg", np.ones(8, dtype=np.float32), [("moped", 0.7)])
@@ -77,7 +77,7 @@ def test_tag_rows_follow_replacement_and_deletion(tmp_path: Path) -> None:
     assert [c for c, _ in _text(store, {"moped": 1.0})] == [1]
 
 
-def test_superseded_clips_never_appear(tmp_path: Path) -> None:
+def test_superseded_clips_never_appear(tmp_path: Path, backend: str) -> None:
     store = _store(tmp_path, [SCOOTER, SCOOTER])
     with store.tx() as s:
         s.execute(text("UPDATE clips SET state = 'merged' WHERE id = 1"))
@@ -103,7 +103,7 @@ def search_migration() -> list[str]:
     return _split(script)
 
 
-def test_the_issue_examples_with_the_real_query_matching(tmp_path: Path) -> None:
+def test_the_issue_examples_with_the_real_query_matching(tmp_path: Path, backend: str) -> None:
     """The clips of issue 15: a confident tie clip and a library clip no longer top queries they
     have nothing to do with, and "antelope" finds the ibex/gazelle/impala clip."""
     from heaters.stages.text_encoder import query_labels

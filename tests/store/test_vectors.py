@@ -55,7 +55,7 @@ def _ids(store: Store, q: np.ndarray, k: int = 12, exclude: int | None = None) -
         return [h.clip_id for h in vectors.nearest(s, q, "m", k, exclude_clip=exclude)]
 
 
-def test_search_is_exact_and_never_returns_the_query(tmp_path: Path) -> None:
+def test_search_is_exact_and_never_returns_the_query(tmp_path: Path, backend: str) -> None:
     store, x = _library(tmp_path, 2000)
     with store.tx(write=False) as s:
         for q in range(0, 2000, 97):
@@ -64,7 +64,9 @@ def test_search_is_exact_and_never_returns_the_query(tmp_path: Path) -> None:
             assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
 
 
-def test_a_search_after_a_write_sees_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_search_after_a_write_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
     """Inserts, replacements and deletes committed by anyone reach a matrix already loaded."""
     monkeypatch.setattr(vectors, "BLOCK", 32)  # many blocks, appends across their edges
     store, x = _library(tmp_path, 300)
@@ -90,11 +92,11 @@ def test_a_search_after_a_write_sees_it(tmp_path: Path, monkeypatch: pytest.Monk
     assert _ids(store, x[5], 2, exclude=6) == [301, *_exact(x, 5, 1)]
     with store.tx(write=False) as s:
         top = s.execute(text("SELECT MAX(seq) FROM embedding_changes")).scalar_one()
-        path = str(s.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+        path = vectors._db_key(s)
     assert vectors._MATRICES[(path, "m")].watermark == top
 
 
-def test_uncommitted_writes_do_not_enter_the_matrix(tmp_path: Path) -> None:
+def test_uncommitted_writes_do_not_enter_the_matrix(tmp_path: Path, backend: str) -> None:
     store, x = _library(tmp_path, 100)
     with pytest.raises(RuntimeError), store.tx() as s:
         vectors.put(s, 50, "m", "avg", x[0], [])
@@ -102,7 +104,7 @@ def test_uncommitted_writes_do_not_enter_the_matrix(tmp_path: Path) -> None:
     assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12)  # clip 50 keeps its own vector
 
 
-def test_superseded_and_deleted_never_come_back(tmp_path: Path) -> None:
+def test_superseded_and_deleted_never_come_back(tmp_path: Path, backend: str) -> None:
     store, x = _library(tmp_path, 200)
     best = _ids(store, x[0], 3, exclude=1)
     with store.tx() as s:
@@ -115,7 +117,7 @@ def test_superseded_and_deleted_never_come_back(tmp_path: Path) -> None:
     assert again == _exact(x, 0, 12, gone={best[0], best[1]})
 
 
-def test_one_hit_per_clip(tmp_path: Path) -> None:
+def test_one_hit_per_clip(tmp_path: Path, backend: str) -> None:
     store, x = _library(tmp_path, 50)
     with store.tx() as s:
         vectors.put(s, 2, "m", "other_strategy", x[0], [])
