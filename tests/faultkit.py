@@ -130,7 +130,7 @@ def wait_for_claims(home: Path, slack_s: float = 0.05) -> float:
     with db(home) as conn:
         row = conn.execute(
             "SELECT MAX(claimed_until) FROM (SELECT claimed_until FROM source_videos"
-            " UNION ALL SELECT claimed_until FROM clips)"
+            " UNION ALL SELECT claimed_until FROM clips) AS claims"
         ).fetchone()
     until = row[0] or 0.0
     wait = max(0.0, until - time.time() + slack_s)
@@ -139,8 +139,18 @@ def wait_for_claims(home: Path, slack_s: float = 0.05) -> float:
 
 
 def copy_home(src: Path, dst: Path) -> Path:
-    """A home is its folder: copy it whole (no process may have it open)."""
+    """A home is its folder: copy it whole (no process may have it open). With
+    `$HEATERS_DATABASE_URL` set (the postgres backend), its library then moves into that
+    database with `heaters db copy`'s own code, and heaters.db out of the way."""
     shutil.copytree(src, dst)
+    url = os.environ.get("HEATERS_DATABASE_URL")
+    if url:
+        from heaters.store.copy import copy_sqlite_to_postgres
+
+        copy_sqlite_to_postgres(dst / "heaters.db", url)
+        for name in ("heaters.db", "heaters.db-wal", "heaters.db-shm"):
+            if (dst / name).exists():
+                (dst / name).rename(dst / f"{name}.copied")
     return dst
 
 

@@ -111,9 +111,19 @@ def test_kill_points_exist_and_cover_every_stage() -> None:
     assert len(set(KILL_POINTS)) == len(KILL_POINTS)
 
 
-@pytest.mark.parametrize(("phase", "point"), KILL_POINTS, ids=[f"{a}-{p}" for a, p in KILL_POINTS])
+# On PostgreSQL too: a kill inside each stage's result transaction, and mid-write of a file.
+PG_KILL_POINTS = {"download.tx:1", "splice.tx:1", "tiles.written:1", "commit.tx:1", "embed.tx:1"}
+KILL_CASES = [
+    pytest.param(phase, point, backend, id=f"{phase}-{point}-{backend}")
+    for phase, point in KILL_POINTS
+    for backend in ("sqlite", "postgres")
+    if backend == "sqlite" or point in PG_KILL_POINTS
+]
+
+
+@pytest.mark.parametrize(("phase", "point", "backend"), KILL_CASES, indirect=["backend"])
 def test_killed_run_resumes_to_the_same_store(
-    scenario: fk.Scenario, tmp_path: Path, phase: str, point: str
+    scenario: fk.Scenario, tmp_path: Path, phase: str, point: str, backend: str
 ) -> None:
     base, ref = _base(scenario, phase)
     crashed, resumed = fk.crash_and_resume(base, tmp_path / "home", point)
@@ -124,7 +134,9 @@ def test_killed_run_resumes_to_the_same_store(
     assert fk.diff(fk.snapshot(home), ref) == []
 
 
-def test_expired_claim_returns_to_its_previous_state(scenario: fk.Scenario, tmp_path: Path) -> None:
+def test_expired_claim_returns_to_its_previous_state(
+    scenario: fk.Scenario, tmp_path: Path, backend: str
+) -> None:
     """A run killed while splicing leaves its claim; once expired the next run takes it back
     (one attempt counted, the reason recorded), then finishes the work."""
     from heaters.settings import Settings
@@ -154,7 +166,7 @@ def test_expired_claim_returns_to_its_previous_state(scenario: fk.Scenario, tmp_
     assert fk.integrity(home) == [] and fk.diff(fk.snapshot(home), scenario.ref_a) == []
 
 
-def test_heartbeats_keep_a_long_claim(scenario: fk.Scenario, tmp_path: Path) -> None:
+def test_heartbeats_keep_a_long_claim(scenario: fk.Scenario, tmp_path: Path, backend: str) -> None:
     """A splice that lasts several leases: heartbeats keep extending its claim, so a second run
     that starts meanwhile reclaims nothing and never takes that video."""
     home = fk.copy_home(scenario.base_a, tmp_path / "home")
@@ -211,16 +223,23 @@ def _stopped_cleanly(home: Path, res: fk.Run, words: str) -> None:
     with fk.db(home) as conn:
         charged = conn.execute(
             "SELECT COUNT(*) FROM (SELECT attempts FROM source_videos"
-            " UNION ALL SELECT attempts FROM clips) WHERE attempts > 0"
+            " UNION ALL SELECT attempts FROM clips) AS a WHERE attempts > 0"
         ).fetchone()[0]
     assert charged == 0
 
 
-@pytest.mark.parametrize(
-    ("phase", "fault", "words"), DISK_FAULTS, ids=[f"{a}-{f}" for a, f, _ in DISK_FAULTS]
-)
+PG_DISK_FAULTS = {"splice.tx:1:enospc", "commit.tx:1:enospc"}
+DISK_CASES = [
+    pytest.param(phase, fault, words, backend, id=f"{phase}-{fault}-{backend}")
+    for phase, fault, words in DISK_FAULTS
+    for backend in ("sqlite", "postgres")
+    if backend == "sqlite" or fault in PG_DISK_FAULTS
+]
+
+
+@pytest.mark.parametrize(("phase", "fault", "words", "backend"), DISK_CASES, indirect=["backend"])
 def test_disk_full_stops_the_run_and_it_resumes(
-    scenario: fk.Scenario, tmp_path: Path, phase: str, fault: str, words: str
+    scenario: fk.Scenario, tmp_path: Path, phase: str, fault: str, words: str, backend: str
 ) -> None:
     base, ref = _base(scenario, phase)
     home = fk.copy_home(base, tmp_path / "home")
