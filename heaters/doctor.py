@@ -210,7 +210,13 @@ def _home(home: Path) -> Check:
 
 
 def _database(home: Path) -> Check:
-    """SQLite's own integrity check over the home's database, read-only."""
+    """SQLite's own integrity check over the home's database, read-only; or, with a
+    `database_url`, whether the PostgreSQL server answers and at which schema."""
+    from heaters.store import location
+
+    url = location.database_url(home)
+    if url:
+        return _postgres(url)
     db = home / "heaters.db"
     if not db.exists():
         return Check("database", True, f"{db}: none yet (made on first use)")
@@ -229,6 +235,33 @@ def _database(home: Path) -> Check:
         problems = "; ".join(r.replace("\n", " ") for r in rows)[:300]
         return Check("database", False, f"{db} is damaged ({problems}); restore it from a backup")
     return Check("database", True, f"{db}: integrity ok (schema {version})")
+
+
+def _postgres(url: str) -> Check:
+    from heaters.store.store import redact
+
+    where = redact(url)
+    try:
+        from sqlalchemy import text
+
+        from heaters.store.db import is_postgres_url, make_pg_engine
+        from heaters.store.migrations import pg_version
+
+        if not is_postgres_url(url):
+            return Check("database", False, f"database_url {where} is not a postgresql:// URL")
+        engine = make_pg_engine(url)
+        try:
+            with engine.connect() as conn:
+                server = str(conn.execute(text("SHOW server_version")).scalar())
+                version = pg_version(conn)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - unreachable, refused, no driver
+        orig = getattr(exc, "orig", None) or exc
+        line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+        return Check("database", False, f"{where}: {line}")
+    schema = f"schema {version}" if version else "no schema yet (made on first use)"
+    return Check("database", True, f"PostgreSQL {server} at {where}: {schema}")
 
 
 def _terminal() -> Check:

@@ -78,3 +78,14 @@ def test_run_lock_is_per_host_on_postgres(tmp_path: Path, pg_url: str) -> None:
         runlock._HELD.clear()
         here.close()
         there.close()
+
+
+def test_doctor_names_the_postgres_database(tmp_path: Path, pg_url: str) -> None:
+    res = cli(tmp_path / "h", "doctor", "--json", env={"HEATERS_DATABASE_URL": pg_url})
+    check = next(c for c in res.json() if c["name"] == "database")  # type: ignore[union-attr]
+    assert check["ok"] and check["detail"].startswith("PostgreSQL "), check
+    bad = "postgresql://nobody@127.0.0.1:1/none"
+    res = cli(tmp_path / "h", "doctor", "--json", env={"HEATERS_DATABASE_URL": bad})
+    check = next(c for c in res.json() if c["name"] == "database")  # type: ignore[union-attr]
+    assert not check["ok"] and "refused" in check["detail"], check
+    assert res.code == 1
