@@ -18,6 +18,9 @@ from tests.store.test_review import make_store, states
 def test_run_waits_for_young_actions_and_commits_them(tmp_path: Path) -> None:
     store, _cfg = make_store(tmp_path / "home")
     home = tmp_path / "home"
+    # `status` reads the grace from config: long enough that a loaded machine's slow commands
+    # never let the actions age past it before `status` looks
+    assert cli(home, "config", "grace_s", "120").code == 0
     assert cli(home, "review", "skip", "1").code == 0
     assert cli(home, "review", "archive", "2").code == 0
 
@@ -43,7 +46,7 @@ def test_run_waits_for_young_actions_and_commits_them(tmp_path: Path) -> None:
     assert json.loads(cli(home, "status", "--json").stdout)["review_waiting"]["actions"] == 0
 
 
-def test_an_action_says_what_it_replaces_and_splits_compose(tmp_path: Path) -> None:
+def test_an_action_says_what_it_replaces_and_splits_compose(tmp_path: Path, backend: str) -> None:
     home = tmp_path / "home"
     store, _cfg = make_store(home, length=120)  # clip 3 is [240, 360); parts need 30 frames
     assert cli(home, "review", "approve", "3").code == 0
@@ -64,7 +67,7 @@ def test_an_action_says_what_it_replaces_and_splits_compose(tmp_path: Path) -> N
     assert cli(home, "events", "--check").code == 0
 
 
-def test_splitting_an_approved_clip_says_which_event_to_undo(tmp_path: Path) -> None:
+def test_splitting_an_approved_clip_says_which_event_to_undo(tmp_path: Path, backend: str) -> None:
     home = tmp_path / "home"
     make_store(home)
     assert cli(home, "review", "approve", "3").code == 0
