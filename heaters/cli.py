@@ -1265,6 +1265,10 @@ def config(
     if key is not None and key not in KEYS:
         raise BadInput(f"unknown config key {key!r}; known: {', '.join(KEYS)}")
     data = {k: getattr(current, k) for k in ([key] if key else KEYS)}
+    if data.get("database_url"):  # its password stays in config.toml, not on screens and logs
+        from heaters.store.store import redact
+
+        data["database_url"] = redact(str(data["database_url"]))
     if as_json:
         print_json(data)
     else:

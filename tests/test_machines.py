@@ -56,6 +56,11 @@ def test_location_and_steps_settings_are_checked(home: Path) -> None:
         res = cli(home, "config", key, value)
         assert res.code == 2 and words in res.stderr, (key, res.stderr)
     assert not (home / "config.toml").exists()  # nothing written
+    url = "postgresql://heaters:s3cret@db.example/heaters"
+    for args in (("database_url", url), ("database_url",), ()):
+        res = cli(home, "config", *args)
+        assert res.code == 0 and "s3cret" not in res.stdout and "heaters:***@" in res.stdout
+    assert f'database_url = "{url}"' in (home / "config.toml").read_text()
 
 
 def test_run_lock_is_per_host_on_postgres(tmp_path: Path, pg_url: str) -> None:
