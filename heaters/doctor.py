@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +238,10 @@ def _database(home: Path) -> Check:
     return Check("database", True, f"{db}: integrity ok (schema {version})")
 
 
+# Beyond this, a lease (120 s by default) of one machine could be taken back early by another.
+MAX_CLOCK_SKEW_S = 5.0
+
+
 def _postgres(url: str) -> Check:
     from heaters.store.store import redact
 
@@ -254,6 +259,11 @@ def _postgres(url: str) -> Check:
             with engine.connect() as conn:
                 server = str(conn.execute(text("SHOW server_version")).scalar())
                 version = pg_version(conn)
+                before = time.time()
+                theirs = float(
+                    conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar()
+                )
+                skew = theirs - (before + time.time()) / 2
         finally:
             engine.dispose()
     except Exception as exc:  # noqa: BLE001 - unreachable, refused, no driver
@@ -261,6 +271,13 @@ def _postgres(url: str) -> Check:
         line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
         return Check("database", False, f"{where}: {line}")
     schema = f"schema {version}" if version else "no schema yet (made on first use)"
+    if abs(skew) > MAX_CLOCK_SKEW_S:  # leases are compared with each machine's own clock
+        return Check(
+            "database",
+            False,
+            f"PostgreSQL {server} at {where}: this machine's clock is {skew:+.0f} s off the"
+            " server's; claims across machines assume synchronised clocks: enable NTP",
+        )
     return Check("database", True, f"PostgreSQL {server} at {where}: {schema}")
 
 
