@@ -94,3 +94,15 @@ def test_doctor_names_the_postgres_database(tmp_path: Path, pg_url: str) -> None
     check = next(c for c in res.json() if c["name"] == "database")  # type: ignore[union-attr]
     assert not check["ok"] and "refused" in check["detail"], check
     assert res.code == 1
+
+
+def test_a_missing_media_root_is_refused_not_made(tmp_path: Path) -> None:
+    """An unmounted share must not quietly become a local folder under its mount point."""
+    share = tmp_path / "mnt" / "nas" / "heaters"
+    env = {"HEATERS_MEDIA_ROOT": str(share)}
+    res = cli(tmp_path / "home", "status", env=env)
+    assert res.code == 1 and "is the shared mount mounted" in res.stderr, res.stderr
+    assert not share.exists() and not (tmp_path / "mnt").exists()
+    share.mkdir(parents=True)
+    assert cli(tmp_path / "home", "status", env=env).code == 0
+    assert not (tmp_path / "home" / "media").exists()  # the media live on the share

@@ -97,6 +97,7 @@ def test_three_hosts_share_one_postgres_and_one_media_root(
     footage: list[Path], tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     media = tmp_path / "nas" / "media"
+    media.mkdir(parents=True)
     homes = {h: fk.make_home(tmp_path / f"host-{h}", lease_s=LEASE_S) for h in "abc"}
     envs = {
         h: {

@@ -37,4 +37,7 @@ def media_root(root: Path) -> Path | None:
     """The shared media folder for the home at `root`, or None for the home's own `media/`."""
     env = os.environ.get(ENV_MEDIA_ROOT, "").strip()
     value = env or _config_value(root, "media_root")
-    return Path(value).expanduser().absolute() if value else None
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (root / path).absolute()  # relative: to the home

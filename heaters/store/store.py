@@ -43,6 +43,12 @@ class Store:
         base = Path(root).expanduser().absolute()
         url = database_url if database_url is not None else location.database_url(base)
         home = Home(base, location.media_root(base))
+        if home.media_root is not None and not home.media_root.is_dir():
+            # never made here: an unmounted share would fill the local disk under its mount point
+            raise StoreError(
+                f"media_root {home.media_root} is not a folder (is the shared mount mounted?);"
+                " create it or fix media_root"
+            )
         if url and url.strip() != "sqlite":
             if not is_postgres_url(url):
                 raise StoreError(
