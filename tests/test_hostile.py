@@ -75,6 +75,13 @@ SQL_INTERPOLATIONS = {
     "number": "a migration number (int)",
     "marks": "ints joined by commas, each through int()",
     "quoted": "the configured model name as an SQL literal ('' escaped): triggers take no params",
+    "', '.join(cols)": "db copy: column names of heaters' own tables, each checked to be a column"
+    " of the migrated PostgreSQL table (information_schema) before use",
+    "key": "db copy: a table's key columns, from a fixed mapping",
+    "WRITE_LOCK_KEY": "an integer constant (the PostgreSQL writer lock)",
+    "_PG_MIGRATE_LOCK": "an integer constant (the PostgreSQL migration lock)",
+    "values": "text search: a VALUES list of bound parameter marks (:l0, :w0), one per label",
+    "tags_sql": "one of two fixed fragments (json(:tags) or CAST(:tags AS JSON))",
 }
 _SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|BEGIN|WHERE|VALUES)\b")
 
