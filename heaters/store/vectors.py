@@ -21,14 +21,15 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from heaters.domain.states import SUPERSEDED
-from heaters.store.db import is_pg, sql_list
+from heaters.store.db import sql_list
 from heaters.store.tables import now
 
 FULL_RELOAD_FRACTION = 0.5  # more changes than this share of the vectors: read them all again
@@ -108,96 +109,92 @@ _MATRICES: dict[tuple[str, str], _Matrix] = {}
 _MATRICES_LOCK = threading.Lock()
 
 
-class _Marks:
-    """A psycopg cursor taking sqlite3's `?` marks (the catch-up's SQL is shared)."""
-
-    def __init__(self, cur: Any) -> None:
-        self.cur = cur
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        self.cur.execute(sql.replace("?", "%s"), params)
-        return self.cur
-
-    def fetchmany(self, n: int) -> Any:
-        return self.cur.fetchmany(n)
-
-
-def _db_key(session: Session) -> str:
-    """Which database a session reads: its file (SQLite) or server and name (PostgreSQL)."""
-    if is_pg(session):
-        url = session.get_bind().url  # type: ignore[union-attr]
-        return f"{url.host or ''}:{url.port or ''}:{url.query.get('host', '')}/{url.database}"
-    return str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+def _is_pg(session: Session) -> bool:
+    return bool(session.get_bind().dialect.name == "postgresql")
 
 
 def _matrix_for(session: Session, model: str) -> _Matrix:
-    path = _db_key(session)  # one matrix per database and model
+    if _is_pg(session):  # the server and database, never the password
+        where = cast(Engine, session.get_bind()).url.render_as_string(hide_password=True)
+    else:
+        where = str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
     with _MATRICES_LOCK:
-        return _MATRICES.setdefault((path, model), _Matrix())
+        return _MATRICES.setdefault((where, model), _Matrix())
 
 
 def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
     """Apply the committed changes since the matrix's watermark (all of them the first time).
 
     Reads on a connection of its own, in one read transaction: only committed rows, one
-    snapshot, and no lock a writer (the review screen, the embed step) would wait for.
+    snapshot, and no lock a writer (the review screen, the embed step) would wait for (SQLite:
+    a DEFERRED transaction under WAL; PostgreSQL: REPEATABLE READ, READ ONLY).
+
+    The watermark is sound because `seq` order is commit order: SQLite has one writer at a
+    time, and on PostgreSQL every write transaction of the store holds the store's writer lock
+    (`heaters.store.db`), so no transaction with a lower `seq` can commit after a reader has
+    seen a higher one. (A rolled-back insert leaves a gap in `seq`, which costs nothing.)
     """
-    bind = session.get_bind().execution_options(sqlite_begin="DEFERRED")
-    raw = bind.raw_connection()  # type: ignore[union-attr]
-    pg = is_pg(session)
-    try:
-        cur = _Marks(raw.cursor()) if pg else raw.cursor()
-        # (psycopg begins by itself: the isolation level is then its first statement)
-        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ" if pg else "BEGIN DEFERRED")
-        try:
-            top = int(
-                cur.execute(
-                    "SELECT COALESCE(MAX(seq), 0) FROM embedding_changes WHERE model = ?", (model,)
-                ).fetchone()[0]
+    pg = _is_pg(session)
+    bind = cast(Engine, session.get_bind()).execution_options(sqlite_begin="DEFERRED")
+    with bind.connect() as conn:
+        if pg:
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
-            if top == matrix.watermark:
-                return
-            changed: list[int] = []
-            if top > matrix.watermark and matrix.blocks:
-                changed = [
-                    int(r[0])
-                    for r in cur.execute(
-                        "SELECT DISTINCT embedding_id FROM embedding_changes"
-                        " WHERE model = ? AND seq > ?",
-                        (model, matrix.watermark),
-                    )
-                ]
-            incremental = (
-                top > matrix.watermark
-                and bool(matrix.blocks)
-                and len(changed) <= FULL_RELOAD_FRACTION * max(matrix.live, 1)
-            )  # else: first use, a database replaced under the same path, or mostly new
-            if incremental:
-                for emb_id in changed:
-                    matrix.drop(emb_id)
-                for lo in range(0, len(changed), 500):
-                    part = changed[lo : lo + 500]
-                    marks = ",".join("?" * len(part))
-                    matrix.add(
-                        cur.execute(
-                            "SELECT id, clip_id, vector FROM embeddings"
-                            f" WHERE model = ? AND id IN ({marks}) ORDER BY id",
-                            (model, *part),
-                        ).fetchall()
-                    )
-            if not incremental or matrix.size - matrix.live > DEAD_FRACTION * matrix.size:
-                matrix.clear()  # (many deleted rows: compacted by reading them all again)
-                cur.execute(
-                    "SELECT id, clip_id, vector FROM embeddings WHERE model = ? ORDER BY id",
-                    (model,),
-                )
-                while batch := cur.fetchmany(BLOCK):  # never all the blobs at once
-                    matrix.add(batch)
-            matrix.watermark = top
-        finally:
-            cur.execute("COMMIT")
-    finally:
-        raw.close()
+        with conn.begin():
+            _catch_up_in(conn, model, matrix, pg)
+
+
+def _catch_up_in(conn: Any, model: str, matrix: _Matrix, pg: bool) -> None:
+    top = int(
+        conn.execute(
+            text("SELECT COALESCE(MAX(seq), 0) FROM embedding_changes WHERE model = :m"),
+            {"m": model},
+        ).scalar_one()
+    )
+    if top == matrix.watermark:
+        return
+    changed: list[int] = []
+    if top > matrix.watermark and matrix.blocks:
+        changed = [
+            int(r[0])
+            for r in conn.execute(
+                text(
+                    "SELECT DISTINCT embedding_id FROM embedding_changes"
+                    " WHERE model = :m AND seq > :w"
+                ),
+                {"m": model, "w": matrix.watermark},
+            )
+        ]
+    incremental = (
+        top > matrix.watermark
+        and bool(matrix.blocks)
+        and len(changed) <= FULL_RELOAD_FRACTION * max(matrix.live, 1)
+    )  # else: first use, a database replaced under the same path, or mostly new
+    if incremental:
+        for emb_id in changed:
+            matrix.drop(emb_id)
+        for lo in range(0, len(changed), 500):
+            part = changed[lo : lo + 500]  # ints we just read: safe to inline
+            matrix.add(
+                conn.execute(
+                    text(
+                        "SELECT id, clip_id, vector FROM embeddings"
+                        f" WHERE model = :m AND id IN ({','.join(str(i) for i in part)})"
+                        " ORDER BY id"
+                    ),
+                    {"m": model},
+                ).all()
+            )
+    if not incremental or matrix.size - matrix.live > DEAD_FRACTION * matrix.size:
+        matrix.clear()  # (many deleted rows: compacted by reading them all again)
+        result = conn.execution_options(stream_results=True, yield_per=8192).execute(
+            text("SELECT id, clip_id, vector FROM embeddings WHERE model = :m ORDER BY id"),
+            {"m": model},
+        )  # never all the blobs at once (PostgreSQL: a server-side cursor)
+        for batch in result.partitions():
+            matrix.add(batch)
+    matrix.watermark = top
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -233,8 +230,8 @@ def put_many(
     ).first()
     if have is not None and int(have[0]) != matrix.shape[1]:
         raise ValueError(f"model {model} has dim {have[0]} in this library, not {matrix.shape[1]}")
+    json_in = "CAST(:tags AS json)" if _is_pg(session) else "json(:tags)"
     ids = []
-    tags_sql = "CAST(:tags AS JSON)" if is_pg(session) else "json(:tags)"
     for (clip_id, _v, tags), vec in zip(items, matrix, strict=True):
         session.execute(
             text("DELETE FROM embeddings WHERE clip_id = :c AND model = :m AND strategy = :s"),
@@ -243,7 +240,7 @@ def put_many(
         row = session.execute(
             text(
                 "INSERT INTO embeddings (clip_id, model, strategy, dim, vector, tags, created_at)"
-                f" VALUES (:c, :m, :s, :d, :v, {tags_sql}, :t) RETURNING id"
+                f" VALUES (:c, :m, :s, :d, :v, {json_in}, :t) RETURNING id"
             ),
             {
                 "c": clip_id,

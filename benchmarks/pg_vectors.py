@@ -1,0 +1,168 @@
+"""Vector search on PostgreSQL: pgvector (exact scan, HNSW) against the in-process matrix.
+
+Run by hand: `python benchmarks/pg_vectors.py [--sizes 10000 100000] [--queries 50]
+[--ef 40 100 200 400] [--store]` (needs the `pgserver` wheel: PostgreSQL 16 with pgvector).
+
+The vectors are `benchmarks/search.py`'s (1280-d, clustered, groups of mean 25 and the hard 5).
+For each size and set it loads them into a throwaway pgserver cluster (binary COPY into a
+`vector(1280)` column) and measures, against numpy's exact top 12:
+- "exact": `ORDER BY v <#> q LIMIT 12` with no index (a parallel sequential scan);
+- "hnsw ef=N": an HNSW index (vector_ip_ops, m=16, ef_construction=64), build time and, per
+  `hnsw.ef_search`, p50 and recall@12;
+- with `--store`: the heaters store on that server (`vectors.put_many` / `vectors.nearest`: the
+  in-process float32 matrix, caught up from `embedding_changes`), p50, recall and the cold load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search import DIM, K, make_vectors  # noqa: E402
+
+
+def copy_binary(ids: np.ndarray, x: np.ndarray) -> bytes:
+    """A binary COPY stream of (id bigint, v vector) rows: pgvector's recv format is
+    uint16 dim, uint16 unused, dim big-endian float4."""
+    n, dim = x.shape
+    row = np.dtype(
+        [
+            ("nf", ">i2"),
+            ("l1", ">i4"),
+            ("id", ">i8"),
+            ("l2", ">i4"),
+            ("dim", ">u2"),
+            ("unused", ">u2"),
+            ("v", ">f4", (dim,)),
+        ]
+    )
+    rows = np.zeros(n, dtype=row)
+    rows["nf"], rows["l1"], rows["id"] = 2, 8, ids
+    rows["l2"], rows["dim"], rows["v"] = 4 + 4 * dim, dim, x
+    return b"PGCOPY\n\xff\r\n\0" + struct.pack(">ii", 0, 0) + rows.tobytes() + struct.pack(">h", -1)
+
+
+def exact_top(x: np.ndarray, q: int) -> set[int]:
+    scores = x @ x[q]
+    scores[q] = -np.inf
+    top = np.argpartition(-scores, K)[:K]
+    return set(top.tolist())
+
+
+def timed_queries(cur, x: np.ndarray, picks: np.ndarray) -> tuple[float, float]:
+    times, recalls = [], []
+    for q in picks:
+        lit = "[" + ",".join(f"{v:.7g}" for v in x[q]) + "]"
+        t0 = time.perf_counter()
+        cur.execute(
+            "SELECT id FROM bench WHERE id <> %s ORDER BY v <#> %s::vector LIMIT %s",
+            (int(q), lit, K),
+        )
+        got = {int(r[0]) for r in cur.fetchall()}
+        times.append(time.perf_counter() - t0)
+        recalls.append(len(got & exact_top(x, int(q))) / K)
+    return statistics.median(times) * 1000, float(np.mean(recalls))
+
+
+def store_run(uri: str, x: np.ndarray, picks: np.ndarray) -> dict[str, float]:
+    """The heaters store on this server: its own write path and `vectors.nearest`."""
+    from search import fill
+
+    from heaters.store import vectors
+    from heaters.store.store import Store
+
+    with tempfile.TemporaryDirectory(prefix="heaters-pgbench-") as tmp:
+        os.environ["HEATERS_DATABASE_URL"] = uri
+        store = Store.open(Path(tmp))
+        rate = fill(store, x)
+        vectors._MATRICES.clear()
+        times, recalls = [], []
+        with store.tx(write=False) as s:
+            t0 = time.perf_counter()
+            vectors.nearest(s, x[0], "bench", K, exclude_clip=1)
+            cold = time.perf_counter() - t0
+            for q in picks:
+                t0 = time.perf_counter()
+                hits = vectors.nearest(s, x[q], "bench", K, exclude_clip=int(q) + 1)
+                times.append(time.perf_counter() - t0)
+                got = {h.clip_id - 1 for h in hits}
+                recalls.append(len(got & exact_top(x, int(q))) / K)
+        store.close()
+    return {
+        "insert": rate,
+        "p50": statistics.median(times) * 1000,
+        "recall": float(np.mean(recalls)),
+        "cold": cold * 1000,
+    }
+
+
+def main() -> None:
+    import pgserver
+    import psycopg
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--members", type=float, nargs="+", default=[25.0, 5.0])
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--ef", type=int, nargs="+", default=[40, 100, 200, 400])
+    parser.add_argument("--no-hnsw", action="store_true")
+    parser.add_argument("--store", action="store_true", help="also the heaters store on PostgreSQL")
+    args = parser.parse_args()
+    print(f"load: {os.getloadavg()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="heaters-pgv-") as tmp:
+        server = pgserver.get_server(tmp, cleanup_mode="stop")
+        uri = server.get_uri()
+        with psycopg.connect(uri, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        for n in args.sizes:
+            for members in args.members:
+                x = make_vectors(n, members)
+                picks = np.random.default_rng(1).integers(0, n, args.queries)
+                line = f"{n:>7} group {members:>3.0f}"
+                with psycopg.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
+                    cur.execute("DROP TABLE IF EXISTS bench")
+                    cur.execute(f"CREATE TABLE bench (id bigint PRIMARY KEY, v vector({DIM}))")
+                    t0 = time.perf_counter()
+                    with cur.copy("COPY bench (id, v) FROM STDIN (FORMAT BINARY)") as cp:
+                        cp.write(copy_binary(np.arange(n), x))
+                    cur.execute("ANALYZE bench")
+                    line += f" | copy {n / (time.perf_counter() - t0):,.0f}/s"
+                    p50, rec = timed_queries(cur, x, picks[: min(len(picks), 20)])
+                    line += f" | exact p50 {p50:.1f} ms recall {rec:.3f}"
+                    print(line, flush=True)
+                    if not args.no_hnsw:
+                        cur.execute("SET maintenance_work_mem = '2GB'")
+                        t0 = time.perf_counter()
+                        cur.execute(
+                            "CREATE INDEX ON bench USING hnsw (v vector_ip_ops)"
+                            " WITH (m = 16, ef_construction = 64)"
+                        )
+                        print(f"    hnsw build {time.perf_counter() - t0:.1f} s", flush=True)
+                        for ef in args.ef:
+                            cur.execute(f"SET hnsw.ef_search = {int(ef)}")
+                            p50, rec = timed_queries(cur, x, picks)
+                            print(
+                                f"    hnsw ef={ef}: p50 {p50:.1f} ms recall {rec:.3f}", flush=True
+                            )
+                    cur.execute("DROP TABLE bench")
+                if args.store:
+                    r = store_run(uri, x, picks)
+                    print(
+                        f"    store (matrix): insert {r['insert']:,.0f}/s p50 {r['p50']:.1f} ms"
+                        f" recall {r['recall']:.3f} cold {r['cold']:,.0f} ms",
+                        flush=True,
+                    )
+        print(f"load: {os.getloadavg()}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
