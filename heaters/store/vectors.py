@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from heaters.domain.states import SUPERSEDED
-from heaters.store.db import sql_list
+from heaters.store.db import is_pg, sql_list
 from heaters.store.tables import now
 
 FULL_RELOAD_FRACTION = 0.5  # more changes than this share of the vectors: read them all again
@@ -109,12 +109,8 @@ _MATRICES: dict[tuple[str, str], _Matrix] = {}
 _MATRICES_LOCK = threading.Lock()
 
 
-def _is_pg(session: Session) -> bool:
-    return bool(session.get_bind().dialect.name == "postgresql")
-
-
 def _matrix_for(session: Session, model: str) -> _Matrix:
-    if _is_pg(session):  # the server and database, never the password
+    if is_pg(session):  # the server and database, never the password
         where = cast(Engine, session.get_bind()).url.render_as_string(hide_password=True)
     else:
         where = str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
@@ -134,7 +130,7 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
     (`heaters.store.db`), so no transaction with a lower `seq` can commit after a reader has
     seen a higher one. (A rolled-back insert leaves a gap in `seq`, which costs nothing.)
     """
-    pg = _is_pg(session)
+    pg = is_pg(session)
     bind = cast(Engine, session.get_bind()).execution_options(sqlite_begin="DEFERRED")
     with bind.connect() as conn:
         if pg:
@@ -230,7 +226,7 @@ def put_many(
     ).first()
     if have is not None and int(have[0]) != matrix.shape[1]:
         raise ValueError(f"model {model} has dim {have[0]} in this library, not {matrix.shape[1]}")
-    json_in = "CAST(:tags AS json)" if _is_pg(session) else "json(:tags)"
+    json_in = "CAST(:tags AS json)" if is_pg(session) else "json(:tags)"
     ids = []
     for (clip_id, _v, tags), vec in zip(items, matrix, strict=True):
         session.execute(

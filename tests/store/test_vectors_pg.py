@@ -5,8 +5,6 @@ way of a review write, and never mixing two databases of one server."""
 from __future__ import annotations
 
 import threading
-import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,34 +19,22 @@ from heaters.store.store import Store
 from heaters.store.tables import Clip
 
 
-@pytest.fixture(scope="module")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One throwaway PostgreSQL cluster for this module; skipped only when it cannot start."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs: no XDG_RUNTIME_DIR here
-            import pgserver
-
-            server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-            uri = str(server.get_uri())
-    except Exception as exc:  # noqa: BLE001 - no wheel, no binaries, cannot run here
-        pytest.skip(f"pgserver cannot start a PostgreSQL here: {exc}")
-    yield uri
-    server.cleanup()
-
-
 @pytest.fixture
-def pg_url(pg_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh database on the module's server, and every store opened in the test uses it."""
-    import psycopg
+def pg_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh database on the tests' real PostgreSQL (tests/pgtest.py), named to every store
+    the test opens; skipped only when no PostgreSQL can be started here."""
+    from tests import pgtest
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    base, _, query = pg_server.partition("?")
-    url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    try:
+        pgtest.server_url()
+    except Exception as exc:  # noqa: BLE001 - no pgserver wheel, binaries that cannot run here
+        pytest.skip(f"no PostgreSQL for the tests here: {exc}")
+    name, url = pgtest.fresh_database()
     monkeypatch.setenv("HEATERS_DATABASE_URL", url)
-    return url
+    try:
+        yield url
+    finally:
+        pgtest.drop_database(name)
 
 
 def _dbname(url: str) -> str:
@@ -179,21 +165,22 @@ def test_superseded_and_deleted_never_come_back(tmp_path: Path, pg_url: str) -> 
 
 
 def test_two_databases_on_one_server_keep_their_own_vectors(
-    tmp_path: Path, pg_server: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests import pgtest
+
     first, x = _library(tmp_path / "a", 100, seed=1)
     assert _ids(first, x[0], exclude=1) == _exact(x, 0, 12)
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    monkeypatch.setenv("HEATERS_DATABASE_URL", pg_url.replace(_dbname(pg_url), name))
-    second, y = _library(tmp_path / "b", 100, seed=2)
-    assert _ids(second, y[0], exclude=1) == _exact(y, 0, 12)
-    assert _ids(first, x[0], exclude=1) == _exact(x, 0, 12)
+    name, url = pgtest.fresh_database()
+    try:
+        monkeypatch.setenv("HEATERS_DATABASE_URL", url)
+        second, y = _library(tmp_path / "b", 100, seed=2)
+        assert _ids(second, y[0], exclude=1) == _exact(y, 0, 12)
+        assert _ids(first, x[0], exclude=1) == _exact(x, 0, 12)
+        second.close()
+    finally:
+        pgtest.drop_database(name)
     first.close()
-    second.close()
 
 
 def _review_store(root: Path, n_clips: int) -> tuple[Store, review.ReviewConfig]:
