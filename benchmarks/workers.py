@@ -194,12 +194,14 @@ def claims_per_second(backend: str, pg: Postgres | None, workers: int, rows: int
 
 
 def heaters(home: Path, env: dict[str, str], *args: str) -> None:
-    subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "heaters", *args, "--home", str(home)],
-        check=True,
         env=env,
         capture_output=True,
+        text=True,
     )
+    if proc.returncode:
+        raise RuntimeError(f"heaters {' '.join(args)}: {proc.stderr.strip()[-500:]}")
 
 
 def concurrent_runs(home: Path, env: dict[str, str], workers: int) -> tuple[float, float]:

@@ -261,3 +261,75 @@ def test_a_review_action_never_waits_for_index_maintenance(tmp_path: Path, pg_ur
     assert touched <= {"SELECT FROM", "DELETE EMBEDDINGS", "INSERT EMBEDDINGS"}, touched
     searcher_store.close()
     store.close()
+
+
+# --- heaters doctor on PostgreSQL ---------------------------------------------------------------
+
+PG15 = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture
+def pg15_without_pgvector() -> Iterator[str]:
+    """The system's PostgreSQL 15 (Debian's, no pgvector package), as user postgres (initdb
+    refuses root), on a Unix socket in a temp folder."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if not (PG15 / "initdb").exists() or shutil.which("runuser") is None:
+        pytest.skip("no system PostgreSQL 15 here")
+    folder = Path(tempfile.mkdtemp(prefix="heaters-pg15-", dir="/tmp"))
+    shutil.chown(folder, "postgres", "postgres")
+    data, port = folder / "data", "5433"
+
+    def as_postgres(*args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, capture_output=True)
+
+    try:
+        as_postgres(str(PG15 / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+        as_postgres(str(PG15 / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
+                    "-o", f"-k {folder} -p {port} -c listen_addresses=''", "start")  # fmt: skip
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        pytest.skip(f"the system PostgreSQL 15 cannot start here: {exc.stderr[-200:]!r}")
+    try:
+        yield f"postgresql://postgres@/postgres?host={folder}&port={port}"
+    finally:
+        as_postgres(str(PG15 / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _doctor_line(home: Path) -> str:
+    from heaters.doctor import run_checks
+
+    lines = [c for c in run_checks(home) if c.name == "PostgreSQL vectors"]
+    assert len(lines) == 1 and lines[0].ok
+    return lines[0].detail
+
+
+def test_doctor_says_when_postgres_has_no_vector_extension_and_that_search_still_works(
+    tmp_path: Path, pg15_without_pgvector: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEATERS_DATABASE_URL", pg15_without_pgvector)
+    store, x = _library(tmp_path, 300)  # a library on a server without pgvector...
+    assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12)  # ...searches exactly all the same
+    store.close()
+    detail = _doctor_line(tmp_path)
+    assert detail.startswith("PostgreSQL 15.") and "has no vector extension" in detail
+    assert "exactly in the searching process" in detail and "\n" not in detail
+
+
+def test_doctor_names_the_vector_extension_where_the_server_has_it(
+    tmp_path: Path, pg_url: str
+) -> None:
+    detail = _doctor_line(tmp_path)
+    assert "vector extension" in detail and "available but not used" in detail
+
+
+def test_doctor_says_nothing_of_postgres_on_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HEATERS_DATABASE_URL", raising=False)
+    from heaters.doctor import run_checks
+
+    assert not [c for c in run_checks(tmp_path) if c.name == "PostgreSQL vectors"]
