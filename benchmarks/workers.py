@@ -54,7 +54,8 @@ ENV_URL = "HEATERS_DATABASE_URL"
 class Postgres:
     """A server to make fresh databases on: the one at `url`, or a pgserver cluster."""
 
-    def __init__(self, url: str | None) -> None:
+    def __init__(self, url: str | None, async_commit: bool = False) -> None:
+        self.async_commit = async_commit
         self._server: Any = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if url is None:
@@ -73,6 +74,8 @@ class Postgres:
         name = f"bench_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
+            if self.async_commit:  # commits not waiting for the WAL flush (SQLite's NORMAL)
+                conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
         base, _, query = self.url.partition("?")
         return f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 
@@ -161,7 +164,9 @@ def _claimer(home: str, env: dict[str, str], ready: Any, go: Any, out: Any) -> N
     store.close()
 
 
-def claims_per_second(backend: str, pg: Postgres | None, workers: int, rows: int) -> dict[str, float]:
+def claims_per_second(
+    backend: str, pg: Postgres | None, workers: int, rows: int
+) -> dict[str, float]:
     with library(backend, pg) as (home, env):
         _fill_ready(home, env, rows)
         ctx = mp.get_context("spawn")
@@ -210,7 +215,17 @@ def concurrent_runs(home: Path, env: dict[str, str], workers: int) -> tuple[floa
     t0 = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "heaters", "run", "--grace", "0", "--quiet", "--home", str(home)],
+            [
+                sys.executable,
+                "-m",
+                "heaters",
+                "run",
+                "--grace",
+                "0",
+                "--quiet",
+                "--home",
+                str(home),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -219,7 +234,11 @@ def concurrent_runs(home: Path, env: dict[str, str], workers: int) -> tuple[floa
     ]
     errors = [p.communicate()[1] for p in procs]
     wall = time.perf_counter() - t0
-    bad = [e.decode(errors="replace")[-500:] for p, e in zip(procs, errors, strict=True) if p.returncode]
+    bad = [
+        e.decode(errors="replace")[-500:]
+        for p, e in zip(procs, errors, strict=True)
+        if p.returncode
+    ]
     if bad:
         raise RuntimeError("heaters run failed: " + bad[0])
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -283,15 +302,25 @@ def main() -> None:
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-claims", action="store_true")
     parser.add_argument("--database-url", help="a PostgreSQL server to use (default: pgserver)")
+    parser.add_argument(
+        "--pg-async-commit",
+        action="store_true",
+        help="PostgreSQL with synchronous_commit = off (like SQLite's synchronous=NORMAL in WAL:"
+        " a power cut may lose the last commits, never corrupt)",
+    )
     args = parser.parse_args()
-    pg = Postgres(args.database_url) if "postgres" in args.backends else None
+    pg = Postgres(args.database_url, args.pg_async_commit) if "postgres" in args.backends else None
     try:
         print(f"load before: {os.getloadavg()}", flush=True)
         if not args.skip_claims:
-            print(f"claims ({args.rows} rows, one per claim, claim + finish), median of {args.repeat}")
+            print(
+                f"claims ({args.rows} rows, one per claim, claim + finish), median of {args.repeat}"
+            )
             for backend in args.backends:
                 for n in args.workers:
-                    runs = [claims_per_second(backend, pg, n, args.rows) for _ in range(args.repeat)]
+                    runs = [
+                        claims_per_second(backend, pg, n, args.rows) for _ in range(args.repeat)
+                    ]
                     rates = [r["rate"] for r in runs]
                     cpu = statistics.median(r["cpu_per_claim_ms"] for r in runs)
                     print(

@@ -123,7 +123,7 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
 
     Reads on a connection of its own, in one read transaction: only committed rows, one
     snapshot, and no lock a writer (the review screen, the embed step) would wait for (SQLite:
-    a DEFERRED transaction under WAL; PostgreSQL: REPEATABLE READ, READ ONLY).
+    a DEFERRED transaction under WAL; PostgreSQL: REPEATABLE READ, without the writer lock).
 
     The watermark is sound because `seq` order is commit order: SQLite has one writer at a
     time, and on PostgreSQL every write transaction of the store holds the store's writer lock
@@ -132,22 +132,22 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
     """
     pg = is_pg(session)
     bind = cast(Engine, session.get_bind()).execution_options(sqlite_begin="DEFERRED")
-    with bind.connect() as conn:
-        if pg:
-            conn = conn.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-        with conn.begin():
-            _catch_up_in(conn, model, matrix, pg)
+    with bind.connect() as conn, conn.begin():  # (PostgreSQL: REPEATABLE READ, heaters.store.db)
+        _catch_up_in(conn, model, matrix, pg)
 
 
-def _catch_up_in(conn: Any, model: str, matrix: _Matrix, pg: bool) -> None:
-    top = int(
+def _top(conn: Any, model: str) -> int:
+    """The last change logged for `model` that `conn` (a connection or session) can see."""
+    return int(
         conn.execute(
             text("SELECT COALESCE(MAX(seq), 0) FROM embedding_changes WHERE model = :m"),
             {"m": model},
         ).scalar_one()
     )
+
+
+def _catch_up_in(conn: Any, model: str, matrix: _Matrix, pg: bool) -> None:
+    top = _top(conn, model)
     if top == matrix.watermark:
         return
     changed: list[int] = []
@@ -295,7 +295,11 @@ def nearest(
         return _rank(list(rows), query, k, exclude_clip)
     matrix = _matrix_for(session, model)
     with matrix.lock:
-        _catch_up(session, model, matrix)
+        # Asked in the caller's own transaction first (one cheap query): when the last change it
+        # can see is the matrix's watermark, the matrix holds all it can see (seq order is commit
+        # order), and anything newer is dropped by `_live` below. Else catch up for real.
+        if _top(session, model) != matrix.watermark:
+            _catch_up(session, model, matrix)
         if not matrix.blocks or matrix.live == 0:
             return []
         if matrix.dim != query.shape[0]:
