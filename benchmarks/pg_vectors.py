@@ -115,11 +115,19 @@ def bulk_fill(store: Any, x: np.ndarray) -> float:
 
 def store_run(uri: str, x: np.ndarray, picks: np.ndarray) -> dict[str, float]:
     """The heaters store on this server: `vectors.nearest` over what its tables hold."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
     from heaters.store import vectors
     from heaters.store.store import Store
 
+    name = f"heaters_bench_{len(x)}_{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
     with tempfile.TemporaryDirectory(prefix="heaters-pgbench-") as tmp:
-        os.environ["HEATERS_DATABASE_URL"] = uri
+        os.environ["HEATERS_DATABASE_URL"] = (
+            make_url(uri).set(database=name).render_as_string(hide_password=False)
+        )
         store = Store.open(Path(tmp))
         rate = bulk_fill(store, x)
         vectors._MATRICES.clear()

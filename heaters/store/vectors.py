@@ -13,6 +13,13 @@ retrained inside the embed step's write transaction. Nothing here writes: writer
 rows, and the catch-up reads committed rows on a connection of its own (WAL: readers never wait
 for a writer, nor a writer for them). The cost is memory (4 bytes x dim per vector: 512 MB at
 100k x 1280) and one full load (~2 s at 100k) the first time a process searches.
+
+PostgreSQL: the same design, whether or not the server has pgvector (`heaters doctor` says which).
+The matrix is keyed by server and database, the full load streams through a server-side cursor,
+and the catch-up runs at REPEATABLE READ without the store's writer lock. pgvector was measured
+(`benchmarks/pg_vectors.py`): its exact scan is ~40x slower than the matrix at 100k, and an HNSW
+index is approximate, takes minutes to build at 100k and would be maintained inside the embed
+step's write transaction, which holds the store-wide writer lock a review action waits for.
 """
 
 from __future__ import annotations
