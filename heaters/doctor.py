@@ -281,6 +281,49 @@ def _postgres(url: str) -> Check:
     return Check("database", True, f"PostgreSQL {server} at {where}: {schema}")
 
 
+# What `similar` / `search` do on PostgreSQL, whether or not the server has pgvector: the same
+# exact in-process search as on SQLite (heaters.store.vectors; benchmarks/README.md "Vectors on
+# PostgreSQL" says why pgvector's HNSW and exact scans were measured and not chosen).
+_PG_VECTORS = (
+    "similar/search score every vector exactly in the searching process"
+    " (~5 KB of memory per embedded clip, read from the server on its first search)"
+)
+
+
+def _vector_extension(home: Path) -> list[Check]:
+    """On PostgreSQL: whether the server has the `vector` extension, and what search does
+    without it (one line; nothing when the server does not answer: `_database` says so)."""
+    from heaters.store.db import is_postgres_url, make_pg_engine
+    from heaters.store.location import database_url
+
+    url = database_url(home)
+    if not url or not is_postgres_url(url):
+        return []
+    name = "PostgreSQL vectors"
+    try:
+        engine = make_pg_engine(url)
+        try:
+            with engine.connect() as conn:
+                version = str(conn.exec_driver_sql("SHOW server_version").scalar_one())
+                installed = conn.exec_driver_sql(
+                    "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+                ).scalar()
+                available = conn.exec_driver_sql(
+                    "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+                ).scalar()
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - unreachable, refused: the "database" check says why
+        return []
+    server = f"PostgreSQL {version.split()[0]}"
+    if installed or available:
+        state = "installed" if installed else "available"
+        what = f"{server}, vector extension {installed or available} {state} but not used"
+    else:
+        what = f"{server} has no vector extension (pgvector), and none is needed"
+    return [Check(name, True, f"{what}: {_PG_VECTORS}")]
+
+
 def _terminal() -> Check:
     from heaters.tui.images import multiplexed
 
@@ -299,5 +342,5 @@ def run_checks(home: Path) -> list[Check]:
         *(_ffmpeg(), _pyav(), _onnxruntime(), _sqlite()),
         *(_ytdlp(), _js_runtime(), _ytdlp_options(home)),
         *_models(),
-        *(_home(home), _database(home), _terminal()),
+        *(_home(home), _database(home), *_vector_extension(home), _terminal()),
     ]

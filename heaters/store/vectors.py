@@ -116,13 +116,18 @@ _MATRICES: dict[tuple[str, str], _Matrix] = {}
 _MATRICES_LOCK = threading.Lock()
 
 
+def _db_key(session: Session) -> str:
+    """Which database a session reads: its file (SQLite) or its server and name (PostgreSQL;
+    the URL without its password)."""
+    if is_pg(session):
+        return cast(Engine, session.get_bind()).url.render_as_string(hide_password=True)
+    return str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+
+
 def _matrix_for(session: Session, model: str) -> _Matrix:
-    if is_pg(session):  # the server and database, never the password
-        where = cast(Engine, session.get_bind()).url.render_as_string(hide_password=True)
-    else:
-        where = str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+    key = (_db_key(session), model)  # one matrix per database and model
     with _MATRICES_LOCK:
-        return _MATRICES.setdefault((where, model), _Matrix())
+        return _MATRICES.setdefault(key, _Matrix())
 
 
 def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
