@@ -15,10 +15,11 @@ for a writer, nor a writer for them). The cost is memory (4 bytes x dim per vect
 100k x 1280) and one full load (~2 s at 100k) the first time a process searches.
 
 PostgreSQL: the same design, whether or not the server has pgvector (`heaters doctor` says which).
-The matrix is keyed by server and database, the full load streams through a server-side cursor,
-and the catch-up runs at REPEATABLE READ without the store's writer lock. pgvector was measured
-(`benchmarks/pg_vectors.py`): its exact scan is ~40x slower than the matrix at 100k, and an HNSW
-index is approximate, takes minutes to build at 100k and would be maintained inside the embed
+The matrix is keyed by server and database, the full load streams through a binary server-side
+cursor, and the catch-up runs at REPEATABLE READ without the store's writer lock. pgvector was
+measured and not chosen (`benchmarks/README.md`, "Vectors on PostgreSQL"): its exact scan costs
+~25-40x the matrix at 100k; an HNSW index missed the recall target on the hard set (0.94 at
+ef_search 800), took 8-17 minutes to build at 100k, and would be maintained inside the embed
 step's write transaction, which holds the store-wide writer lock a review action waits for.
 """
 
@@ -196,12 +197,22 @@ def _catch_up_in(conn: Any, model: str, matrix: _Matrix, pg: bool) -> None:
             )
     if not incremental or matrix.size - matrix.live > DEAD_FRACTION * matrix.size:
         matrix.clear()  # (many deleted rows: compacted by reading them all again)
-        result = conn.execution_options(stream_results=True, yield_per=8192).execute(
-            text("SELECT id, clip_id, vector FROM embeddings WHERE model = :m ORDER BY id"),
-            {"m": model},
-        )  # never all the blobs at once (PostgreSQL: a server-side cursor)
-        for batch in result.partitions():
-            matrix.add(batch)
+        if pg:  # a server-side cursor in binary: bytea as raw bytes (hex text: ~3x slower)
+            psycopg_conn = conn.connection.driver_connection
+            with psycopg_conn.cursor(name="heaters_vectors", binary=True) as cur:
+                cur.execute(
+                    "SELECT id, clip_id, vector FROM embeddings WHERE model = %s ORDER BY id",
+                    (model,),
+                )
+                while batch := cur.fetchmany(8192):  # never all the blobs at once
+                    matrix.add(batch)
+        else:
+            result = conn.execution_options(yield_per=8192).execute(
+                text("SELECT id, clip_id, vector FROM embeddings WHERE model = :m ORDER BY id"),
+                {"m": model},
+            )
+            for batch in result.partitions():  # never all the blobs at once
+                matrix.add(batch)
     matrix.watermark = top
 
 
