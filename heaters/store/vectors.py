@@ -18,7 +18,7 @@ PostgreSQL: the same design, whether or not the server has pgvector (`heaters do
 The matrix is keyed by server and database, the full load streams through a binary server-side
 cursor, and the catch-up runs at REPEATABLE READ without the store's writer lock. pgvector was
 measured and not chosen (`benchmarks/README.md`, "Vectors on PostgreSQL"): its exact scan costs
-~25-40x the matrix at 100k; an HNSW index missed the recall target on the hard set (0.94 at
+5.5-8x the matrix at 100k; an HNSW index missed the recall target on the hard set (0.94 at
 ef_search 800), took 8-17 minutes to build at 100k, and would be maintained inside the embed
 step's write transaction, which holds the store-wide writer lock a review action waits for.
 """
