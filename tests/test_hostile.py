@@ -66,6 +66,7 @@ SQL_INTERPOLATIONS = {
     "_due()": "a fixed SQL fragment",
     "inner": "a sub-select built from the fixed fragments above",
     "order": "one of two fixed column names",
+    "json_in": "one of two fixed fragments: CAST(:tags AS json) or json(:tags), by backend",
     "sql_list(SUPERSEDED)": "heaters' own state names (domain.states.SUPERSEDED), quoted",
     "name": "a trigger or vec0 table name read from sqlite_master (migration 4 drops them)",
     "keyword": "TRIGGER or TABLE, chosen in code",

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -184,15 +184,14 @@ def _catch_up_in(conn: Any, model: str, matrix: _Matrix, pg: bool) -> None:
         for emb_id in changed:
             matrix.drop(emb_id)
         for lo in range(0, len(changed), 500):
-            part = changed[lo : lo + 500]  # ints we just read: safe to inline
+            part = changed[lo : lo + 500]
             matrix.add(
                 conn.execute(
                     text(
                         "SELECT id, clip_id, vector FROM embeddings"
-                        f" WHERE model = :m AND id IN ({','.join(str(i) for i in part)})"
-                        " ORDER BY id"
-                    ),
-                    {"m": model},
+                        " WHERE model = :m AND id IN :ids ORDER BY id"
+                    ).bindparams(bindparam("ids", expanding=True)),
+                    {"m": model, "ids": [int(i) for i in part]},
                 ).all()
             )
     if not incremental or matrix.size - matrix.live > DEAD_FRACTION * matrix.size:
