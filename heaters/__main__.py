@@ -13,7 +13,7 @@ def main() -> None:
         sys.stdout.write(f"heaters {__version__}\n")
         sys.stdout.flush()
         return
-    from heaters.cli import main as cli_main
+    from heaters._cli.app import main as cli_main
 
     cli_main()
 

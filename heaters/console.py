@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
+from heaters.domain.text import iso
 from heaters.runner.progress import NullReporter, Task
 
 if TYPE_CHECKING:  # rich.progress is loaded by the commands that show progress, not by all
     from rich.progress import Progress, TaskID
+
+__all__ = ["err", "iso", "out", "print_json", "printable", "reporter", "safe"]
 
 # Bidi overrides and isolates make shown text lie about its order; control characters (ESC,
 # newline, carriage return, NUL...) can forge lines or drive the terminal.
@@ -64,12 +66,6 @@ def print_json(data: Any) -> None:
     """Only JSON on stdout: one document, UTF-8."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 class _RichTask:

@@ -3,6 +3,8 @@ the same failure reads the same whichever stage, screen or file shows it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 
 def one_line(message: str, max_len: int = 500) -> str:
     """Collapse a (possibly multi-line, tool-produced) text into one bounded line: lines joined
@@ -24,3 +26,10 @@ def error_text(exc: BaseException) -> str:
 def error_line(exc: BaseException, max_len: int = 500) -> str:
     """An exception as one line: its own words, or its type's name when it has none."""
     return one_line(error_text(exc), max_len) or type(exc).__name__
+
+
+def iso(ts: float | None) -> str | None:
+    """A Unix time as ISO 8601 in UTC, to the second (every listing and JSON document)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")

@@ -12,9 +12,7 @@ from heaters.store import review
 
 
 def commit_due(ctx: RunContext) -> int:
-    cfg = review.ReviewConfig(
-        home=ctx.store.home, min_clip_s=ctx.settings.min_clip_s, reviewer=ctx.settings.reviewer
-    )
+    cfg = review.ReviewConfig.of(ctx.store.home, ctx.settings)
     with ctx.store.tx() as session:
         applied = review.commit_due(session, ctx.clock(), ctx.settings.grace_s, cfg)
         if applied:

@@ -30,6 +30,12 @@ class ReviewConfig:
     min_clip_s: float = 1.0
     reviewer: str = "operator"
 
+    @classmethod
+    def of(cls, home: Home, settings: Any) -> ReviewConfig:
+        """The review config of a home's settings (`heaters.settings.Settings`): the one place
+        the CLI, the review screen and the run's commit step take it from."""
+        return cls(home=home, min_clip_s=settings.min_clip_s, reviewer=settings.reviewer)
+
 
 @dataclass
 class UndoOutcome:

@@ -1,7 +1,7 @@
 """The review desk: what the TUI reads from and writes to the store, with no widgets involved.
 
-Every decision goes through `heaters.store.review` (`append`, `undo`, `queue`, `recent`), the
-same functions as `heaters review approve|...|undo`, so the TUI and its scriptable twin cannot
+Every decision goes through `heaters.library.Library` (`act`, `undo`, `review_queue`, `recent`),
+the same calls as `heaters review approve|...|undo`, so the TUI and its scriptable twin cannot
 disagree. Each call is its own short transaction: a refused action writes nothing.
 
 The store work (`read`, `write`, `write_undo`) touches no desk state, so the app runs it on a
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from heaters.domain.review import ReviewRefused, describe
+from heaters.library import Library, Refused
 from heaters.store import clips as clip_store
-from heaters.store import review as review_store
 from heaters.store.review import Appended, ReviewConfig
 from heaters.store.store import Store
 from heaters.store.tables import Clip, ClipEvent, SourceVideo
@@ -121,6 +121,9 @@ class ReviewDesk:
     last_recent: list[RecentAction] = field(default_factory=list)  # as of the last read
     held: dict[int, Clip] = field(default_factory=dict)  # decided here, not yet written
 
+    def __post_init__(self) -> None:
+        self.lib = Library.over(self.store, review=self.cfg, clock=lambda: self.clock())
+
     def reload(self) -> bool:
         """Re-read the queue; keep the current clip when it is still waiting. True if it changed."""
         return self.apply(self.read())
@@ -191,35 +194,31 @@ class ReviewDesk:
 
     def min_frames(self, video_id: int) -> int:
         """The shortest clip a split may leave, in frames (the store's own rule)."""
-        with self.store.tx(write=False) as session:
-            return review_store.min_len(session, video_id, self.cfg.min_clip_s)
+        return self.lib.min_frames(video_id)
 
     # Store work that may run on any thread: it reads and writes the database and returns what
     # it found; only the methods below it change the desk (on the UI thread).
 
     def read(self) -> Snapshot:
         """The queue and the last actions, as `apply` takes them."""
-        with self.store.tx(write=False) as session:
-            fresh = review_store.queue(session, self.video_id)
-        return Snapshot(fresh, self.recent())
+        return Snapshot(self.lib.review_queue(self.video_id), self.recent())
 
     def write(self, clip_id: int, action: str, payload: dict[str, Any] | None) -> Written:
         """Append a decision on `clip_id` (ReviewRefused writes nothing), then read back."""
-        with self.store.tx() as session:
-            noted = review_store.append_noted(
-                session, clip_id, action, payload, self.cfg, self.clock()
-            )
-        return Written(noted, self.read())
+        try:
+            acted = self.lib.act(clip_id, action, payload)
+        except Refused as exc:
+            raise exc.reason from None  # the rules' own words, under the screen's title
+        return Written(acted.noted, self.read())
 
     def write_undo(self) -> UndoWritten:
         """Undo the reviewer's newest action and delete what it made; then read back."""
-        with self.store.tx() as session:
-            outcome = review_store.undo(session, self.cfg, self.clock())
-        for path in outcome.files_to_delete:
-            path.unlink(missing_ok=True)
-        target = outcome.target
-        undone = Undone(target.id or 0, target.action, target.clip_id)
-        return UndoWritten(undone, [target.clip_id, *outcome.restored_clip_ids], self.read())
+        try:
+            done = self.lib.undo()
+        except Refused as exc:
+            raise exc.reason from None
+        undone = Undone(done.undid, done.action, done.clip_id)
+        return UndoWritten(undone, [done.clip_id, *done.restored_clip_ids], self.read())
 
     # UI-thread state
 
@@ -302,17 +301,14 @@ class ReviewDesk:
 
     def recent(self, limit: int = 8) -> list[RecentAction]:
         """The reviewer's newest actions with their outcomes (the store's one answer)."""
-        with self.store.tx(write=False) as session:
-            rows = review_store.recent(session, self.cfg.reviewer, limit=limit)
-            status = review_store.outcomes(session)
         return [
             RecentAction(
                 event_id=e.id or 0,
                 clip_id=e.clip_id,
                 action=e.action,
                 payload=dict(e.payload or {}),
-                status=status[e.id or 0].status,
-                why=status[e.id or 0].why,
+                status=outcome.status,
+                why=outcome.why,
             )
-            for e in rows
+            for e, outcome in self.lib.recent(limit)
         ]

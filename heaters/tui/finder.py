@@ -1,7 +1,8 @@
 """What the find screen looks up: clips like a clip, or clips a query names, with thumbnails.
 
-No widgets here, and no SQL: the store answers (`heaters.store.search`, `vectors`, the review
-queue) and the model runs here, in the screen's worker thread.
+No widgets here, and no SQL: the library answers (`heaters.library.Library`: stored vectors,
+nearest neighbours, label scores, the review queue) and the model runs here, in the screen's
+worker thread.
 
 Embedded clips are found as `heaters similar` / `heaters search` find them: by their stored vector,
 or by the probability their keyframes give the classes a query names. Clips still waiting for
@@ -26,9 +27,8 @@ from PIL import Image
 from heaters.domain.label_query import MIN_SCORE
 from heaters.domain.label_query import score as label_score
 from heaters.domain.text import error_line
+from heaters.library import Library
 from heaters.settings import Settings, resolve_model
-from heaters.store import review as review_store
-from heaters.store import search, vectors
 from heaters.store.store import Store
 from heaters.tui.grid import caption_of, load_thumb
 from heaters.tui.sprite import SpriteSheet
@@ -106,6 +106,7 @@ class Finder:
 
     def __init__(self, store: Store, settings: Settings, k: int = NEIGHBOURS) -> None:
         self.store, self.settings, self.k = store, settings, k
+        self.lib = Library.over(store)
         self._features: dict[tuple[int, str, str], Features] = {}
 
     # ------------------------------------------------------------ lookups (worker thread)
@@ -120,8 +121,7 @@ class Finder:
         title = f"clips like clip {clip_id}"
         try:
             model = resolve_model(self.settings)
-            with self.store.tx(write=False) as session:
-                query = vectors.vector_of(session, clip_id, model.name)
+            query = self.lib.vector_of(clip_id, model.name)
             source = "embedding"
             if query is None:
                 tiles = sheet()
@@ -133,11 +133,7 @@ class Finder:
                         clip_id=clip_id,
                     )
                 query, source = sprite_features(tiles, model).vector, "sprite"
-            with self.store.tx(write=False) as session:
-                scored = [
-                    (h.clip_id, h.score)
-                    for h in vectors.nearest(session, query, model.name, self.k, clip_id)
-                ]
+            scored = self.lib.nearest(query, model.name, self.k, clip_id)
             pending = self._pending(model, progress, exclude=clip_id)
             scored += [(c, float(f.vector @ query)) for c, f in pending.items()]
             hits = self._hits(scored, pending, exclude=clip_id)
@@ -164,8 +160,7 @@ class Finder:
                     title,
                     message=f"no ImageNet class matches {query!r}: search knows objects and animals",
                 )
-            with self.store.tx(write=False) as session:
-                scored = search.text(session, weights, model.name, self.k, MIN_SCORE)
+            scored = self.lib.label_hits(weights, model.name, self.k)
             pending = self._pending(model, progress)
             for clip_id, f in pending.items():
                 s = label_score(f.tags, weights)
@@ -185,9 +180,7 @@ class Finder:
         self, model: Any, progress: Progress | None, exclude: int | None = None
     ) -> dict[int, Features]:
         """Sprite features of the clips waiting for review (cached per sprite file)."""
-        with self.store.tx(write=False) as session:
-            waiting = [c.id for c in review_store.queue(session) if c.id not in (None, exclude)]
-            sheets = search.sprites(session, self.store.home, waiting[:PENDING_LIMIT])
+        waiting, sheets = self.lib.waiting_sprites(PENDING_LIMIT, exclude)
         out: dict[int, Features] = {}
         todo = [c for c in waiting if c in sheets]
         for done, clip_id in enumerate(todo):
@@ -225,9 +218,7 @@ class Finder:
             if clip_id != exclude and s > best.get(clip_id, -2.0):
                 best[clip_id] = s
         ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[: self.k]
-        with self.store.tx(write=False) as session:
-            rows = search.describe(session, ranked)
-            thumbs = search.thumbs(session, self.store.home, [r["clip_id"] for r in rows])
+        rows, thumbs = self.lib.describe_hits(ranked)
         hits = []
         for row in rows:
             clip_id = int(row["clip_id"])

@@ -22,7 +22,7 @@ def make_app(
     tune_gc: bool = False,
 ) -> ReviewApp:
     """The app on a store, with the same review config as the `heaters review` subcommands."""
-    cfg = ReviewConfig(home=store.home, min_clip_s=settings.min_clip_s, reviewer=settings.reviewer)
+    cfg = ReviewConfig.of(store.home, settings)
     desk = ReviewDesk(store, cfg, video_id=video_id)
     return ReviewApp(
         desk,
