@@ -28,7 +28,7 @@ from heaters.domain.text import iso, one_line
 from heaters.errors import BadInput, OperationFailed
 from heaters.settings import ConfigError, Settings, load
 from heaters.store import reads
-from heaters.store.home import Home, default_home
+from heaters.store.home import ENV_HOME, Home, default_home
 
 if TYPE_CHECKING:
     from heaters.runner.dispatch import RunReport
@@ -1058,6 +1058,6 @@ class Library:
 
 
 __all__ = [
-    "Acted", "Counts", "Demo", "Exported", "GcResult", "Ingested", "Library", "Refused", "Removal",
+    "ENV_HOME", "Acted", "Counts", "Demo", "Exported", "GcResult", "Ingested", "Library", "Refused", "Removal",
     "RunOutcome", "Searched", "Status", "Undone", "WaitInterrupted", "clip_dict", "video_dict",
 ]  # fmt: skip

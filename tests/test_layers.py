@@ -1,6 +1,8 @@
 """The layers of DESIGN.md §2, read from the code's own imports (every `import`, also inside
 functions): domain is pure, stages never reach the database or the edges, the store never calls
-media code or the edges."""
+media code or the edges, the runner never the library or the edges; the library (the application
+layer, `heaters/library.py`) never the edges; the command line (`heaters/_cli/`) reaches the
+store, runner and stages only through the library."""
 
 from __future__ import annotations
 
@@ -12,10 +14,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "heaters"
 
 # layer -> the parts of heaters it must not import ("*" = anything but itself)
+EDGES = {"tui", "cli", "_cli"}
 FORBIDDEN: dict[str, set[str]] = {
     "domain": {"*"},
-    "stages": {"store", "runner", "tui", "cli"},
-    "store": {"stages", "runner", "tui", "cli"},
+    "stages": {"store", "runner", "library"} | EDGES,
+    "store": {"stages", "runner", "library"} | EDGES,
+    "runner": {"library"} | EDGES,
+    "library": EDGES,
+    "tui": {"cli", "_cli"},
+    "_cli": {"store", "runner", "stages"},
 }
 
 
@@ -46,7 +53,10 @@ def part(module: str) -> str:
 
 def violations(layer: str, root: Path = PACKAGE) -> list[str]:
     bad = []
-    for path in sorted((root / layer).rglob("*.py")):
+    folder = root / layer  # a package, or a module of its own (library.py)
+    paths = sorted(folder.rglob("*.py")) if folder.is_dir() else [root / f"{layer}.py"]
+    assert paths and all(p.is_file() for p in paths), f"no layer {layer} under {root}"
+    for path in paths:
         for line, module in imports_of(path, root):
             target = part(module)
             if target == layer:
@@ -83,3 +93,21 @@ def test_the_reader_sees_every_kind_of_import(tmp_path: Path) -> None:
         "heaters.cli",
         "heaters.tui",
     ]
+
+
+def test_the_application_layer_is_checked_too(tmp_path: Path) -> None:
+    """The library is one module: its imports are read; the runner may not call it, and the
+    command line may not go around it."""
+    root = tmp_path / "heaters"
+    for folder in ("runner", "_cli"):
+        (root / folder).mkdir(parents=True)
+    (root / "library.py").write_text(
+        "from heaters.store import review\nfrom heaters._cli import app\n", encoding="utf-8"
+    )
+    (root / "runner" / "loop.py").write_text("from heaters.library import Library\n")
+    (root / "_cli" / "find.py").write_text(
+        "from heaters.library import Library\ndef f():\n    from heaters.store import search\n"
+    )
+    assert [v.split(" imports ")[1] for v in violations("library", root)] == ["heaters._cli"]
+    assert [v.split(" imports ")[1] for v in violations("runner", root)] == ["heaters.library"]
+    assert [v.split(" imports ")[1] for v in violations("_cli", root)] == ["heaters.store"]

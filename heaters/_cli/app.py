@@ -26,7 +26,7 @@ from heaters.console import err, safe
 from heaters.domain.text import one_line
 from heaters.errors import HeatersError, storage_advice, storage_problem
 from heaters.interrupt import Interrupted
-from heaters.store.home import ENV_HOME
+from heaters.library import ENV_HOME
 
 app = typer.Typer(
     name="heaters",

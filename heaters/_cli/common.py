@@ -12,8 +12,7 @@ import typer
 
 from heaters.console import iso, out
 from heaters.domain.review import Waiting
-from heaters.library import Counts, Library
-from heaters.store.home import ENV_HOME
+from heaters.library import ENV_HOME, Counts, Library
 
 HomeOpt = Annotated[
     Path | None,

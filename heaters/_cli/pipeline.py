@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +26,7 @@ from heaters._cli.common import (
     waiting_line,
 )
 from heaters.console import err, out, print_json, reporter
+from heaters.domain.review import Waiting
 from heaters.library import Library, RunOutcome, WaitInterrupted
 
 
@@ -155,8 +159,6 @@ def run_cmd(
 
 def _run(lib: Library, settings: Any, once: bool, quiet: bool, as_json: bool) -> RunOutcome:
     """The run with its progress bars and the countdown while review actions wait."""
-    from heaters.runner.review_commit import clear_countdown, countdown
-
     silent = quiet or as_json
     try:
         return lib.run(
@@ -168,6 +170,34 @@ def _run(lib: Library, settings: Any, once: bool, quiet: bool, as_json: bool) ->
             "interrupted while waiting: the review actions stay pending; the next run commits them"
         )
         raise typer.Exit(130) from None
+
+
+def countdown(quiet: bool) -> Callable[[Waiting, float], None]:
+    """The countdown on stderr: one line rewritten in place on a terminal, else a line a wait."""
+    shown: list[float] = []
+    tty = sys.stderr.isatty()
+
+    def show(w: Waiting, left: float) -> None:
+        if quiet:
+            return
+        line = (
+            f"run: waiting for {w.actions} review action(s) in their grace period; "
+            f"they commit in {left:.0f}s (Ctrl-C stops, the next run commits them)"
+        )
+        if tty:
+            sys.stderr.write("\r" + line + "\x1b[K")
+            sys.stderr.flush()
+        elif not shown or time.monotonic() - shown[-1] > 30:
+            sys.stderr.write(line + "\n")
+            shown.append(time.monotonic())
+
+    return show
+
+
+def clear_countdown(quiet: bool) -> None:
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
 
 
 def _run_json(o: RunOutcome) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
 
 from heaters import faults, interrupt
@@ -49,31 +47,3 @@ def wait_for_young(
         show(w, left)
         if sleep(min(1.0, left)):  # a stop was asked for (SIGINT/SIGTERM)
             raise KeyboardInterrupt
-
-
-def countdown(quiet: bool) -> Callable[[review.Waiting, float], None]:
-    """The countdown on stderr: one line rewritten in place on a terminal, else a line a wait."""
-    shown: list[float] = []
-    tty = sys.stderr.isatty()
-
-    def show(w: review.Waiting, left: float) -> None:
-        if quiet:
-            return
-        line = (
-            f"run: waiting for {w.actions} review action(s) in their grace period; "
-            f"they commit in {left:.0f}s (Ctrl-C stops, the next run commits them)"
-        )
-        if tty:
-            sys.stderr.write("\r" + line + "\x1b[K")
-            sys.stderr.flush()
-        elif not shown or time.monotonic() - shown[-1] > 30:
-            sys.stderr.write(line + "\n")
-            shown.append(time.monotonic())
-
-    return show
-
-
-def clear_countdown(quiet: bool) -> None:
-    if not quiet and sys.stderr.isatty():
-        sys.stderr.write("\r\x1b[K")
-        sys.stderr.flush()
