@@ -435,8 +435,10 @@ class Library:
         return report
 
     def events(self, clip: int | None = None) -> list[dict[str, Any]]:
+        """The review log with each event's outcome (oldest first)."""
         from heaters.store import review
 
+        self.settings()  # a config.toml broken by hand is refused here too, in one line
         with self.store.tx(write=False) as session:
             return review.history(session, clip)
 
