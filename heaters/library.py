@@ -608,12 +608,11 @@ class Library:
             except ConfigError as exc:
                 raise BadInput(str(exc)) from exc
         from heaters.runner.context import RunContext
-        from heaters.runner.executors import _download_limits
-        from heaters.runner.sources import probe, register_result
+        from heaters.runner.sources import download_limits, probe, register_result
         from heaters.stages.ytdlp import file_key, url_key
         from heaters.store import follows, videos
 
-        limits = _download_limits(RunContext(store=store, settings=settings))
+        limits = download_limits(RunContext(store=store, settings=settings))
         keys: dict[str, str] = {}
         results: dict[str, dict[str, Any]] = {}
         for s in parsed:
