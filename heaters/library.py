@@ -281,7 +281,6 @@ def _sha256(path: Path, task: Any) -> str:
     return digest.hexdigest()
 
 
-_LOCKS: list[Any] = []
 
 
 # ---------------------------------------------------------------- the library
@@ -492,7 +491,11 @@ class Library:
         from heaters.store import videos
 
         with self.store.tx(write=False) as session:
-            check = session.execute(text("PRAGMA quick_check(1)")).scalar()
+            check = (
+                "ok"
+                if self.store.is_postgres
+                else session.execute(text("PRAGMA quick_check(1)")).scalar()
+            )
             if check != "ok":
                 raise OperationFailed(
                     f"the database is damaged ({one_line(str(check), 200)}); restore heaters.db"
@@ -705,18 +708,13 @@ class Library:
         return settings
 
     def take_run_lock(self) -> bool:
-        """An advisory lock held until the process exits: overlapping crons skip instead of
-        piling up. False when another process holds it."""
-        import fcntl
+        """Held until the process exits: overlapping crons skip instead of piling up (a file lock
+        in the home on SQLite, an advisory lock per host on PostgreSQL). False when another run
+        holds it."""
+        from heaters import owner
+        from heaters.store import runlock
 
-        handle = open(self.home.root / "run.lock", "a+")  # noqa: SIM115 - held for the process
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        _LOCKS.append(handle)
-        return True
+        return runlock.take(self.store, owner.host_name())
 
     def run(
         self,
@@ -1049,7 +1047,34 @@ class Library:
             raise BadInput(str(exc)) from exc
         if key is not None and key not in KEYS:
             raise BadInput(f"unknown config key {key!r}; known: {', '.join(KEYS)}")
-        return {k: getattr(current, k) for k in ([key] if key else KEYS)}
+        data = {k: getattr(current, k) for k in ([key] if key else KEYS)}
+        if data.get("database_url"):  # its password stays in config.toml, not on screens and logs
+            from heaters.store.store import redact
+
+            data["database_url"] = redact(str(data["database_url"]))
+        return data
+
+    def copy_database(self, to: str) -> tuple[str, dict[str, int]]:
+        """`heaters db copy`: this home's SQLite library into an empty PostgreSQL database,
+        verified row for row. Returns the URL without its password and the rows per table."""
+        from heaters.store.copy import CopyError, copy_sqlite_to_postgres
+        from heaters.store.db import is_postgres_url
+        from heaters.store.store import redact
+
+        if not is_postgres_url(to):
+            raise BadInput("--to wants a postgresql:// URL")
+        db_path = Home(self.root.expanduser().absolute()).db_path
+        if not db_path.is_file():
+            raise BadInput(f"no library to copy: {db_path} does not exist")
+        try:
+            report = copy_sqlite_to_postgres(db_path, to)
+        except CopyError as exc:
+            raise OperationFailed(str(exc)) from exc
+        except Exception as exc:  # the server: unreachable, refused, not ours to write
+            orig = getattr(exc, "orig", None) or exc
+            line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+            raise OperationFailed(f"cannot copy into {redact(to)}: {line}") from exc
+        return redact(to), dict(report.rows)
 
     def doctor(self) -> list[Any]:
         """Checks of ffmpeg, PyAV, onnxruntime, SQLite + sqlite-vec, the models and the home."""

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from heaters._cli.common import MAX_ID, HomeOpt, JsonOpt, library, size
+from heaters._cli.common import MAX_ID, HomeOpt, JsonOpt, QuietOpt, library, size
 from heaters.console import err, out, print_json, printable, safe
 from heaters.errors import BadInput
 
@@ -156,3 +156,35 @@ def rm_cmd(
     else:
         kept = f"; {done.events_kept} review events stay in the log" if done.events_kept else ""
         out.print(f"removed {what}{kept}", markup=False)
+
+
+db_app = typer.Typer(help="The library's database: copy a one-machine home into PostgreSQL.")
+
+
+@db_app.command("copy")
+def db_copy_cmd(
+    to: Annotated[
+        str,
+        typer.Option("--to", help="postgresql://USER:PASSWORD@HOST/DATABASE (new, empty)."),
+    ],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Copy this home's SQLite library (heaters.db) into an empty PostgreSQL database, verified
+    row for row; then set `database_url` (and `media_root`) on every machine.
+
+    Example: [bold]heaters db copy --to postgresql://heaters@nas/heaters[/bold]
+    """
+    shown, rows = library(home).copy_database(to)
+    if as_json:
+        print_json({"to": shown, "rows": rows, "verified": True})
+        return
+    if not quiet:
+        for table, n in rows.items():
+            out.print(f"{table:>16}  {n} rows", markup=False)
+    out.print(
+        f"copied {sum(rows.values())} rows into {shown}, verified row for row; use it with"
+        f" heaters config database_url '{shown}' (the password as you gave it)",
+        markup=False,
+    )

@@ -88,6 +88,7 @@ for _name, _function in COMMANDS:
     app.command(_name)(_function)
     if _name == "gc":
         app.add_typer(review_app, name="review")
+app.add_typer(admin.db_app, name="db")
 
 status_cmd = inspect.status_cmd
 clips_cmd = inspect.clips_cmd

@@ -27,7 +27,6 @@ from heaters.domain.steps import Step
 from heaters.domain.text import error_text, one_line
 from heaters.errors import DiskFull, storage_problem
 from heaters.runner.context import Failure, RunContext, keep_alive
-from heaters.runner.sources import download_limits
 from heaters.stages.atomic import clear_temps
 from heaters.store import claims
 
@@ -206,6 +205,3 @@ def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException)
     )  # fmt: skip
     return state
 
-
-# `heaters ingest` (heaters/cli_sources.py) takes the download limits from here.
-_download_limits = download_limits
