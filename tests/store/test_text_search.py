@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from heaters.store import search, vectors
 from heaters.store.store import Store
+from tests.store.vectorlib import embedded_clips
 
 TIE = [("Windsor tie", 0.42), ("suit", 0.2), ("bow tie", 0.1), ("groom", 0.05), ("jersey", 0.03)]
 SCOOTER = [("moped", 0.3), ("motor scooter", 0.25), ("crash helmet", 0.05)]
@@ -22,20 +23,7 @@ def _store(root: Path, tags: list[list[tuple[str, float]]], model: str = "m") ->
     store = Store.open(root)
     rng = np.random.default_rng(0)
     with store.tx() as s:
-        s.execute(
-            text(
-                "INSERT INTO source_videos (id, url, state, created_at, updated_at)"
-                " VALUES (1, 'u', 'spliced', 0, 0)"
-            )
-        )
-        s.execute(
-            text(
-                "INSERT INTO clips (id, source_video_id, start_frame, end_frame, start_time_s,"
-                " end_time_s, state, created_at, updated_at)"
-                " VALUES (:i, 1, :a, :b, 0, 1, 'embedded', 0, 0)"
-            ),
-            [{"i": i + 1, "a": 10 * i, "b": 10 * i + 10} for i in range(len(tags))],
-        )
+        embedded_clips(s, len(tags))
         items = [(i + 1, rng.random(8).astype(np.float32), t) for i, t in enumerate(tags)]
         vectors.put_many(s, model, "avg", items)
     return store

@@ -11,56 +11,17 @@ import numpy as np
 import pytest
 from sqlalchemy import event, text
 
-from heaters.domain.sources import Source
-from heaters.store import review, vectors, videos
+from heaters.store import review, vectors
 from heaters.store.store import Store
-from heaters.store.tables import Clip
-
-
-def _library(root: Path, n: int, seed: int = 0, dim: int = 64) -> tuple[Store, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centres = np.abs(rng.normal(size=(max(1, n // 20), dim))).astype(np.float32)
-    x = centres[rng.integers(0, len(centres), n)] + 0.5 * np.abs(rng.normal(size=(n, dim)))
-    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-    store = Store.open(root)
-    with store.tx() as s:
-        s.execute(
-            text(
-                "INSERT INTO source_videos (id, url, state, created_at, updated_at)"
-                " VALUES (1, 'u', 'spliced', 0, 0)"
-            )
-        )
-        s.execute(
-            text(
-                "INSERT INTO clips (id, source_video_id, start_frame, end_frame, start_time_s,"
-                " end_time_s, state, created_at, updated_at)"
-                " VALUES (:i, 1, :a, :b, 0, 1, 'embedded', 0, 0)"
-            ),
-            [{"i": i + 1, "a": 10 * i, "b": 10 * i + 10} for i in range(n)],
-        )
-        vectors.put_many(s, "m", "avg", [(i + 1, x[i], [("cat", 0.9)]) for i in range(n)])
-    return store, x
-
-
-def _exact(x: np.ndarray, q: int, k: int, gone: set[int] = frozenset()) -> list[int]:  # type: ignore[assignment]
-    scores = x @ x[q]
-    scores[q] = -np.inf
-    for clip in gone:
-        scores[clip - 1] = -np.inf
-    return (np.argsort(-scores, kind="stable")[:k] + 1).tolist()
-
-
-def _ids(store: Store, q: np.ndarray, k: int = 12, exclude: int | None = None) -> list[int]:
-    with store.tx(write=False) as s:
-        return [h.clip_id for h in vectors.nearest(s, q, "m", k, exclude_clip=exclude)]
+from tests.store.vectorlib import exact, ids, library, review_store
 
 
 def test_search_is_exact_and_never_returns_the_query(tmp_path: Path, backend: str) -> None:
-    store, x = _library(tmp_path, 2000)
+    store, x = library(tmp_path, 2000)
     with store.tx(write=False) as s:
         for q in range(0, 2000, 97):
             hits = vectors.nearest(s, x[q], "m", 12, exclude_clip=q + 1)
-            assert [h.clip_id for h in hits] == _exact(x, q, 12)
+            assert [h.clip_id for h in hits] == exact(x, q, 12)
             assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
 
 
@@ -69,17 +30,17 @@ def test_a_search_after_a_write_sees_it(
 ) -> None:
     """Inserts, replacements and deletes committed by anyone reach a matrix already loaded."""
     monkeypatch.setattr(vectors, "BLOCK", 32)  # many blocks, appends across their edges
-    store, x = _library(tmp_path, 300)
+    store, x = library(tmp_path, 300)
     other = Store.open(tmp_path)  # another process's connections to the same home
-    assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12)
+    assert ids(store, x[0], exclude=1) == exact(x, 0, 12)
     with other.tx() as s:  # clip 300 now holds clip 1's own vector: the best match of clip 1
         vectors.put(s, 300, "m", "avg", x[0], [])
-    assert _ids(store, x[0], 1, exclude=1) == [300]
+    assert ids(store, x[0], 1, exclude=1) == [300]
     with other.tx() as s:
         s.execute(text("DELETE FROM embeddings WHERE clip_id = 300"))
     y = x.copy()
     y[299] = -1.0  # clip 300 has no vector any more: never first
-    assert _ids(store, x[0], exclude=1) == _exact(y, 0, 12, gone={300})
+    assert ids(store, x[0], exclude=1) == exact(y, 0, 12, gone={300})
     with other.tx() as s:  # a new clip, a new vector
         s.execute(
             text(
@@ -89,7 +50,7 @@ def test_a_search_after_a_write_sees_it(
             )
         )
         vectors.put(s, 301, "m", "avg", x[5] + 1e-4, [])
-    assert _ids(store, x[5], 2, exclude=6) == [301, *_exact(x, 5, 1)]
+    assert ids(store, x[5], 2, exclude=6) == [301, *exact(x, 5, 1)]
     with store.tx(write=False) as s:
         top = s.execute(text("SELECT MAX(seq) FROM embedding_changes")).scalar_one()
         path = vectors._db_key(s)
@@ -97,28 +58,28 @@ def test_a_search_after_a_write_sees_it(
 
 
 def test_uncommitted_writes_do_not_enter_the_matrix(tmp_path: Path, backend: str) -> None:
-    store, x = _library(tmp_path, 100)
+    store, x = library(tmp_path, 100)
     with pytest.raises(RuntimeError), store.tx() as s:
         vectors.put(s, 50, "m", "avg", x[0], [])
         raise RuntimeError("rolled back")
-    assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12)  # clip 50 keeps its own vector
+    assert ids(store, x[0], exclude=1) == exact(x, 0, 12)  # clip 50 keeps its own vector
 
 
 def test_superseded_and_deleted_never_come_back(tmp_path: Path, backend: str) -> None:
-    store, x = _library(tmp_path, 200)
-    best = _ids(store, x[0], 3, exclude=1)
+    store, x = library(tmp_path, 200)
+    best = ids(store, x[0], 3, exclude=1)
     with store.tx() as s:
         s.execute(text("UPDATE clips SET state = 'merged' WHERE id = :i"), {"i": best[0]})
         s.execute(text("DELETE FROM embeddings WHERE clip_id = :i"), {"i": best[1]})
         in_tx = [h.clip_id for h in vectors.nearest(s, x[0], "m", 12, exclude_clip=1)]
-    again = _ids(store, x[0], exclude=1)
+    again = ids(store, x[0], exclude=1)
     for got in (in_tx, again):
         assert best[0] not in got and best[1] not in got and len(got) == 12
-    assert again == _exact(x, 0, 12, gone={best[0], best[1]})
+    assert again == exact(x, 0, 12, gone={best[0], best[1]})
 
 
 def test_one_hit_per_clip(tmp_path: Path, backend: str) -> None:
-    store, x = _library(tmp_path, 50)
+    store, x = library(tmp_path, 50)
     with store.tx() as s:
         vectors.put(s, 2, "m", "other_strategy", x[0], [])
     with store.tx(write=False) as s:
@@ -126,23 +87,11 @@ def test_one_hit_per_clip(tmp_path: Path, backend: str) -> None:
     assert hits[0] == 2 and len(hits) == len(set(hits)) == 49
 
 
-def _review_store(root: Path, n_clips: int) -> tuple[Store, review.ReviewConfig]:
-    store = Store.open(root)
-    with store.tx() as s:
-        video, _ = videos.register(s, Source("url", "https://example.com/v"))
-        video.state, video.fps = "spliced", 30.0
-        s.add(video)
-        for i in range(n_clips):
-            s.add(Clip(source_video_id=video.id or 0, start_frame=60 * i,
-                       end_frame=60 * i + 60, start_time_s=2.0 * i, end_time_s=2.0 * i + 2,
-                       state="pending_review"))  # fmt: skip
-    return store, review.ReviewConfig(home=store.home, min_clip_s=0.5)
-
-
-def test_a_review_action_never_waits_for_index_maintenance(tmp_path: Path) -> None:
+def test_a_review_action_never_waits_for_index_maintenance(tmp_path: Path, backend: str) -> None:
     """The embed step keeps writing vectors and a search is half-way through catching up (held
-    there): review actions still complete, and the embed transactions write rows, nothing else."""
-    store, cfg = _review_store(tmp_path, 400)
+    there): review actions still complete, and the embed transactions write rows, nothing else
+    (on PostgreSQL: no index to maintain inside the store's writer lock)."""
+    store, cfg = review_store(tmp_path, 400)
     rng = np.random.default_rng(0)
     writing, stop = threading.Event(), threading.Event()
     statements: list[str] = []
@@ -198,20 +147,23 @@ def test_a_review_action_never_waits_for_index_maintenance(tmp_path: Path) -> No
     assert not searcher.is_alive() and not writer.is_alive()
     with store.tx(write=False) as s:
         assert [e.clip_id for e in review.pending_events(s)] == [1, 2, 3]
-    touched = {st.split()[0] + " " + st.split()[2] for st in statements if st.split()[0] != "BEGIN"}
+    data = [st for st in statements if not st.startswith(("SELECT PG_", "SET ", "BEGIN"))]
+    touched = {st.split()[0] + " " + st.split()[2] for st in data}
     assert touched <= {"SELECT FROM", "DELETE EMBEDDINGS", "INSERT EMBEDDINGS"}, touched
+    searcher_store.close()
+    store.close()
 
 
 def test_many_deletes_compact_and_stay_exact(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(vectors, "BLOCK", 50)
-    store, x = _library(tmp_path, 400)
-    assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12)
+    store, x = library(tmp_path, 400)
+    assert ids(store, x[0], exclude=1) == exact(x, 0, 12)
     gone = set(range(2, 400, 2))  # half the clips lose their vector
     with store.tx() as s:
         s.execute(text(f"DELETE FROM embeddings WHERE clip_id IN ({','.join(map(str, gone))})"))
-    assert _ids(store, x[0], exclude=1) == _exact(x, 0, 12, gone=gone)
+    assert ids(store, x[0], exclude=1) == exact(x, 0, 12, gone=gone)
     with store.tx(write=False) as s:
         path = str(s.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
     matrix = vectors._MATRICES[(path, "m")]
