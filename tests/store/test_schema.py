@@ -4,6 +4,7 @@ migrates to the current schema with its data (and its vectors searchable)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sqlean
@@ -46,12 +47,11 @@ def _db_tables(conn: sqlean.Connection) -> dict[str, dict[str, tuple[str, bool, 
     }
 
 
-def test_sqlmodel_tables_match_the_migrated_schema(tmp_path: Path) -> None:
-    Store.open(tmp_path).close()
-    conn = connect_raw(tmp_path / "heaters.db")
-    db = _db_tables(conn)
-    models = SQLModel.metadata.tables
-    assert set(db) == set(models) | set(SQL_ONLY)
+def _column_problems(
+    db: dict[str, dict[str, tuple[str, bool, bool]]], models: Any, types: Any
+) -> list[str]:
+    """Where the migrated tables (column -> (type, NOT NULL, primary key)) and the SQLModel
+    tables disagree; `types` maps an SQLAlchemy type to the database's name for it."""
     problems = []
     for name, table in models.items():
         cols = db[name]
@@ -62,7 +62,7 @@ def test_sqlmodel_tables_match_the_migrated_schema(tmp_path: Path) -> None:
             continue
         for c in table.columns:
             declared, not_null, pk = cols[c.name]
-            want = next(a for t, a in AFFINITY if isinstance(c.type, t))
+            want = next(a for t, a in types if isinstance(c.type, t))
             if declared != want:
                 problems.append(f"{name}.{c.name}: db {declared}, model {want}")
             if pk != bool(c.primary_key):
@@ -71,7 +71,16 @@ def test_sqlmodel_tables_match_the_migrated_schema(tmp_path: Path) -> None:
                 problems.append(
                     f"{name}.{c.name}: db NOT NULL={not_null}, model nullable={c.nullable}"
                 )
-    assert problems == []
+    return problems
+
+
+def test_sqlmodel_tables_match_the_migrated_schema(tmp_path: Path) -> None:
+    Store.open(tmp_path).close()
+    conn = connect_raw(tmp_path / "heaters.db")
+    db = _db_tables(conn)
+    models = SQLModel.metadata.tables
+    assert set(db) == set(models) | set(SQL_ONLY)
+    assert _column_problems(db, models, AFFINITY) == []
 
 
 def _old_home(root: Path, version: int) -> None:
@@ -175,20 +184,7 @@ def test_sqlmodel_tables_match_the_migrated_postgres_schema(tmp_path: Path, pg_u
         db.setdefault(table, {})[column] = (kind, bool(not_null), bool(pk))
     models = SQLModel.metadata.tables
     assert set(db) == set(models) | set(SQL_ONLY) | {"schema_version"}
-    problems = []
-    for name, table in models.items():
-        found = db[name]
-        assert set(found) == {c.name for c in table.columns}, name
-        for c in table.columns:
-            kind, not_null, pk = found[c.name]
-            want = next(a for t, a in PG_TYPES if isinstance(c.type, t))
-            if kind != want:
-                problems.append(f"{name}.{c.name}: db {kind}, model {want}")
-            if pk != bool(c.primary_key):
-                problems.append(f"{name}.{c.name}: primary key differs")
-            if not pk and not_null == bool(c.nullable):
-                problems.append(f"{name}.{c.name}: NOT NULL={not_null}, nullable={c.nullable}")
-    assert problems == []
+    assert _column_problems(db, models, PG_TYPES) == []
     sqlite_triggers = {
         s.split()[2]
         for m in MIGRATIONS
