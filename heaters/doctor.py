@@ -243,6 +243,7 @@ MAX_CLOCK_SKEW_S = 5.0
 
 
 def _postgres(url: str) -> Check:
+    from heaters.domain.text import driver_line
     from heaters.store.store import redact
 
     where = redact(url)
@@ -267,9 +268,7 @@ def _postgres(url: str) -> Check:
         finally:
             engine.dispose()
     except Exception as exc:  # noqa: BLE001 - unreachable, refused, no driver
-        orig = getattr(exc, "orig", None) or exc
-        line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-        return Check("database", False, f"{where}: {line}")
+        return Check("database", False, f"{where}: {driver_line(exc)}")
     schema = f"schema {version}" if version else "no schema yet (made on first use)"
     if abs(skew) > MAX_CLOCK_SKEW_S:  # leases are compared with each machine's own clock
         return Check(

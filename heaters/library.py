@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from heaters.domain.review import Waiting
 from heaters.domain.states import SUPERSEDED, ClipState
-from heaters.domain.text import iso, one_line
+from heaters.domain.text import driver_line, iso, one_line
 from heaters.errors import BadInput, OperationFailed
 from heaters.settings import ConfigError, Settings, load
 from heaters.store import reads
@@ -1071,9 +1071,7 @@ class Library:
         except CopyError as exc:
             raise OperationFailed(str(exc)) from exc
         except Exception as exc:  # the server: unreachable, refused, not ours to write
-            orig = getattr(exc, "orig", None) or exc
-            line = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-            raise OperationFailed(f"cannot copy into {redact(to)}: {line}") from exc
+            raise OperationFailed(f"cannot copy into {redact(to)}: {driver_line(exc)}") from exc
         return redact(to), dict(report.rows)
 
     def doctor(self) -> list[Any]:

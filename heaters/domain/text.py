@@ -28,6 +28,13 @@ def error_line(exc: BaseException, max_len: int = 500) -> str:
     return one_line(error_text(exc), max_len) or type(exc).__name__
 
 
+def driver_line(exc: BaseException) -> str:
+    """The first line of a database driver's own words (SQLAlchemy keeps them in `.orig`), or
+    its type's name: the line a user sees when a server cannot be reached or refuses."""
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
 def iso(ts: float | None) -> str | None:
     """A Unix time as ISO 8601 in UTC, to the second (every listing and JSON document)."""
     if ts is None:
