@@ -59,6 +59,7 @@ NET_BLOCK = 500  # frames per network call batch for the "transnetv2" detector
 RULES = CutRules()  # the default rules: what the pass looks for candidates with (made once)
 PROGRESS_EVERY_S = 0.1
 QUEUE_FRAMES = 8  # decoded frames waiting to be measured: memory stays flat
+BATCH = 32  # frames measured together (numpy's and OpenCV's per-call cost shared by a batch)
 
 U8 = npt.NDArray[np.uint8]
 
@@ -380,36 +381,73 @@ def _pyscenedetect(path: Path, threshold: float, n: int) -> list[int]:
     return [s[0].frame_num for s in found[1:] if 0 < s[0].frame_num < n]
 
 
-_PIX = [COL[f"pix{k + 1}"] for k in range(LAGS)]
-_HIST = [COL[f"hist{k + 1}"] for k in range(LAGS)]
 _BLANK_ROW = [0.0] * len(COLUMNS)
 _BLANK_ROW[COL["q"]], _BLANK_ROW[COL["net"]] = math.inf, math.nan
+_TAIL = 2 * max(BLEND_H)  # frames before a batch that its comparisons reach back to
+_C_PIX = [COL[f"pix{k + 1}"] for k in range(LAGS)]
+_C_HIST = [COL[f"hist{k + 1}"] for k in range(LAGS)]
+_C_LUMA, _C_SPREAD, _C_Q, _C_FAR = COL["luma"], COL["spread"], COL["q"], COL["far"]
 
 
 @dataclass(frozen=True)
 class _Sample:
+    """One frame's strided samples (contiguous copies: the decoder reuses its buffers)."""
+
     y: U8
     u: U8
     v: U8
+
+
+@dataclass
+class _Measures:
+    """Per-frame arrays the comparisons need, for a run of consecutive frames (rows = frames)."""
+
     pix: U8  # y, u, u, v, v: one L1 norm weighs luma and chroma equally (y has ~4x samples)
     flat: U8  # every other y, u, v sample each way (blend comparisons)
-    hist: npt.NDArray[np.float32]
-    hist_half: npt.NDArray[np.float32]
+    hist: npt.NDArray[np.float32]  # the 8x8x8 histogram, flattened
+    hist_half: npt.NDArray[np.float32]  # ... with the luma bins moved half a bin
+
+    def tail(self, n: int) -> _Measures:
+        return _Measures(
+            *(np.array(a[-n:]) for a in (self.pix, self.flat, self.hist, self.hist_half))
+        )
+
+    def after(self, other: _Measures | None) -> _Measures:
+        if other is None:
+            return self
+        return _Measures(
+            *(
+                np.concatenate([a, b])
+                for a, b in zip(
+                    (other.pix, other.flat, other.hist, other.hist_half),
+                    (self.pix, self.flat, self.hist, self.hist_half),
+                    strict=True,
+                )
+            )
+        )
 
 
 class _Scorer:
-    """Measures decoded frames one by one into the per-frame score columns.
+    """Measures decoded frames into the per-frame score columns, a batch of frames at a time.
 
     Per frame: a strided sample of Y (`SAMPLE_WIDTH` columns) and of U and V (half that), read
-    from the decoder's planes without colour conversion, and an 8x8x8 YUV histogram of the
-    chroma-grid samples with luma centred on its mean (so brightness flicker barely moves it),
-    in two luma bin phases. With `net` ("candidates" or "all") it also makes the network's
-    48x27 RGB thumbnail from the same samples and runs TransNetV2 on the frames around blend
+    from the decoder's planes without colour conversion (the only per-frame work: the frame's
+    memory is read once, while it is fresh). Per batch of `BATCH` frames, in whole-array numpy:
+    an 8x8x8 YUV histogram of the chroma-grid samples with luma centred on its mean (so
+    brightness flicker barely moves it), in two luma bin phases; luma mean and spread; then the
+    comparisons with the 1-3 frames before and the blend test, frame by frame, on contiguous
+    rows (OpenCV's L1 norm: ~1 us a call). Batching changes no number: the integer sums, the
+    rounding of the centring shift and of the blend mix are OpenCV's (`cv2.calcHist`,
+    `cv2.add`, `cv2.addWeighted`, `cv2.meanStdDev`), which the per-frame version called; it
+    saves their per-call cost (~25 small calls a frame, which on a loaded core cost as much as
+    reading the samples). With `net` ("candidates" or "all") it also makes the network's 48x27
+    RGB thumbnail from the same samples and runs TransNetV2 on the frames around blend
     candidates, or on all of them.
     """
 
     def __init__(self, net: str = "none") -> None:
-        self._recent: list[_Sample] = []  # the last 2 * max(BLEND_H) + 1 frames, newest first
+        self._batch: list[_Sample] = []  # sampled, not yet measured
+        self._tail: _Measures | None = None  # the last _TAIL measured frames
         self._rows: list[list[float]] = []
         self._step = 0
         self._small: tuple[int, int] | None = None
@@ -445,42 +483,104 @@ class _Scorer:
         s = self._step
         w, h = frame.width, frame.height
         cw, ch = (w + 1) // 2, (h + 1) // 2
-        py, pu, pv = frame.planes[0], frame.planes[1], frame.planes[2]
+        py, pu, pv = frame.planes[:3]
         # Rows are sampled half as densely as columns: a row read costs whole cache lines of
         # the frame (memory, not arithmetic, is the price here), extra columns are nearly free.
         r = ROW_FACTOR * s
-        y = np.frombuffer(py, np.uint8).reshape(-1, py.line_size)
+        y = np.frombuffer(py, np.uint8).reshape(-1, py.line_size)[:h:r, :w:s]
         u = np.frombuffer(pu, np.uint8).reshape(-1, pu.line_size)[:ch:r, :cw:s]
         v = np.frombuffer(pv, np.uint8).reshape(-1, pv.line_size)[:ch:r, :cw:s]
-        ys = np.ascontiguousarray(y[:h:r, :w:s])
-        u, v = np.ascontiguousarray(u), np.ascontiguousarray(v)
-        # Luma on the chroma grid, shifted so that its mean sits mid-grey (saturating add): a
-        # brightness swing then barely moves the histogram.
-        yc = np.ascontiguousarray(ys[::2, ::2][: u.shape[0], : u.shape[1]])
-        shift = 144.0 - cv2.mean(yc)[0]
-        yc = cv2.add(yc, shift) if shift >= 0 else cv2.subtract(yc, -shift)
-        fine = cv2.calcHist([yc, u, v], [0, 1, 2], None, [16, 8, 8], [0, 256, 0, 256, 0, 256])
-        fine *= 100.0 / u.size
+        return _Sample(np.ascontiguousarray(y), np.ascontiguousarray(u), np.ascontiguousarray(v))
+
+    def add(self, frame: av.VideoFrame) -> None:
+        self._batch.append(self._sample(frame))
+        if len(self._batch) >= BATCH:
+            self._measure()
+
+    def _measure(self) -> None:
+        """Score the frames sampled since the last batch (in order: rows, blends, network)."""
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        b = len(batch)
+        ys = np.stack([s.y for s in batch])
+        us = np.stack([s.u for s in batch])
+        vs = np.stack([s.v for s in batch])
+        y2, u2, v2 = ys.reshape(b, -1), us.reshape(b, -1), vs.reshape(b, -1)
+        # Luma mean and spread exactly as cv2.meanStdDev gives them (integer sums, 1/n scale).
+        scale = 1.0 / y2.shape[1]
+        s1 = y2.sum(axis=1, dtype=np.int64) * scale
+        s2 = np.einsum("ij,ij->i", y2, y2, dtype=np.int64) * scale
+        spread = np.sqrt(np.maximum(s2 - s1 * s1, 0.0))
+        # Luma on the chroma grid, shifted so that its mean sits mid-grey (each sample rounded
+        # and saturated, as cv2.add applies a scalar): a brightness swing then barely moves the
+        # histogram.
+        cu, cv_ = us.shape[1], us.shape[2]
+        yc = ys[:, ::2, ::2][:, :cu, :cv_].reshape(b, -1)
+        shift = 144.0 - yc.sum(axis=1, dtype=np.int64) * (1.0 / yc.shape[1])
+        yc = np.clip(np.rint(yc + shift[:, None]), 0, 255).astype(np.int16)
+        # 16x8x8 bins (what calcHist does with even ranges over 0-255), one bincount per batch.
+        bins = (yc >> 4) * 64 + (u2 >> 5).astype(np.int16) * 8 + (v2 >> 5)
+        bins += (np.arange(b, dtype=np.int16) * 1024)[:, None]
+        fine = np.bincount(bins.ravel(), minlength=b * 1024).astype(np.float32)
+        fine = fine.reshape(b, 16, 8, 8)
+        fine *= np.float32(100.0 / u2.shape[1])
         # Two 8-level luma binnings half a bin apart: a peak that the centring nudges across a
         # bin edge in one (a black-and-white picture whose mean moves) stays put in the other.
-        hist = fine.reshape(8, 2, 8, 8).sum(axis=1)
+        hist = fine.reshape(b, 8, 2, 8, 8).sum(axis=2).reshape(b, -1)
         hist_half = np.concatenate(
-            [fine[:1], fine[1:15].reshape(7, 2, 8, 8).sum(axis=1), fine[15:]]
-        )
+            [fine[:, :1], fine[:, 1:15].reshape(b, 7, 2, 8, 8).sum(axis=2), fine[:, 15:]], axis=1
+        ).reshape(b, -1)
         # Blends are judged on every other sample each way: a quarter of the work, and a
         # dissolve or fade covers the whole picture.
-        flat = np.concatenate([ys[::2, ::2].ravel(), u[::2, ::2].ravel(), v[::2, ::2].ravel()])
-        pix = np.concatenate([ys.ravel(), u.ravel(), u.ravel(), v.ravel(), v.ravel()])
-        return _Sample(ys, u, v, pix, flat, hist, hist_half)
+        flat = np.concatenate([a[:, ::2, ::2].reshape(b, -1) for a in (ys, us, vs)], axis=1)
+        pix = np.concatenate([y2, u2, u2, v2, v2], axis=1)
+        m = _Measures(pix, flat, hist, hist_half).after(self._tail)
+        t = len(m.pix) - b  # row of the batch's first frame in `m`
+        first = len(self._rows)
+        luma = s1.tolist()
+        spread_l = spread.tolist()
+        for j in range(b):
+            i, p = first + j, t + j
+            row = list(_BLANK_ROW)
+            for k in range(min(LAGS, i)):
+                q = p - k - 1
+                row[_C_PIX[k]] = cv2.norm(m.pix[p], m.pix[q], cv2.NORM_L1) / m.pix.shape[1]
+                row[_C_HIST[k]] = (
+                    min(
+                        cv2.norm(m.hist[p], m.hist[q], cv2.NORM_L1),
+                        cv2.norm(m.hist_half[p], m.hist_half[q], cv2.NORM_L1),
+                    )
+                    / 2
+                )
+            row[_C_LUMA], row[_C_SPREAD] = luma[j], spread_l[j]
+            self._rows.append(row)
+            candidate = self._blends(i, m.flat, p)
+            if self._net_mode != "none":
+                self._feed_net(i, batch[j], candidate)
+        self._tail = m.tail(min(_TAIL, len(m.pix)))
 
-    @staticmethod
-    def _compare(a: _Sample, b: _Sample) -> tuple[float, float]:
-        """(mean abs pixel difference, luma and chroma weighted equally; histogram distance %)."""
-        dp = cv2.norm(a.pix, b.pix, cv2.NORM_L1) / a.pix.size
-        dh = min(
-            cv2.norm(a.hist, b.hist, cv2.NORM_L1), cv2.norm(a.hist_half, b.hist_half, cv2.NORM_L1)
-        )
-        return dp, dh / 2
+    def _blends(self, i: int, flat: U8, p: int) -> int | None:
+        """Score frame i - h as a blend of frames i - 2h and i (row p of `flat`); return a new
+        candidate's index."""
+        cur = flat[p]
+        size = flat.shape[1]
+        found: int | None = None
+        for h in BLEND_H:
+            if i < 2 * h:
+                break
+            a, mid_frame = flat[p - 2 * h], flat[p - h]
+            far = cv2.norm(a, cur, cv2.NORM_L1) / size
+            if far < FAR_MIN:
+                continue
+            mix = cv2.addWeighted(a, 0.5, cur, 0.5, 0.0).ravel()
+            mid = cv2.norm(mid_frame, mix, cv2.NORM_L1) / size
+            row = self._rows[i - h]
+            if mid / far < row[_C_Q]:
+                row[_C_Q], row[_C_FAR] = mid / far, far
+                if mid / far <= RULES.q_candidate:
+                    found = i - h if found is None else min(found, i - h)
+        return found
 
     def _thumbnail(self, s: _Sample) -> npt.NDArray[np.uint8]:
         """The network's 48x27 RGB frame, from the samples already taken (no second scale of the
@@ -492,39 +592,6 @@ class _Scorer:
         u = cv2.resize(s.u, size, interpolation=cv2.INTER_AREA)
         v = cv2.resize(s.v, size, interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(cv2.merge([y, u, v]), cv2.COLOR_YUV2RGB)
-
-    def add(self, frame: av.VideoFrame) -> None:
-        cur = self._sample(frame)
-        i = len(self._rows)
-        row = list(_BLANK_ROW)
-        for k in range(min(LAGS, len(self._recent))):
-            row[_PIX[k]], row[_HIST[k]] = self._compare(cur, self._recent[k])
-        mean, std = cv2.meanStdDev(cur.y)
-        row[COL["luma"]], row[COL["spread"]] = float(mean[0, 0]), float(std[0, 0])
-        self._rows.append(row)
-        self._recent = [cur, *self._recent[: 2 * max(BLEND_H)]]
-        candidate = self._blends(i)
-        if self._net_mode != "none":
-            self._feed_net(i, cur, candidate)
-
-    def _blends(self, i: int) -> int | None:
-        """Score frame i - h as a blend of frames i - 2h and i; return a new candidate's index."""
-        cur = self._recent[0].flat
-        found: int | None = None
-        for h in BLEND_H:
-            if len(self._recent) <= 2 * h:
-                break
-            a, m = self._recent[2 * h].flat, self._recent[h].flat
-            far = cv2.norm(a, cur, cv2.NORM_L1) / a.size
-            if far < FAR_MIN:
-                continue
-            mid = cv2.norm(m, cv2.addWeighted(a, 0.5, cur, 0.5, 0.0), cv2.NORM_L1) / a.size
-            row = self._rows[i - h]
-            if mid / far < row[COL["q"]]:
-                row[COL["q"]], row[COL["far"]] = mid / far, far
-                if mid / far <= RULES.q_candidate:
-                    found = i - h if found is None else min(found, i - h)
-        return found
 
     # -- the network ---------------------------------------------------------------------------
 
@@ -596,6 +663,7 @@ class _Scorer:
 
     def finish(self) -> np.ndarray:
         """The per-frame scores, network probabilities included where they were computed."""
+        self._measure()
         if self._net_mode == "all" and self._pending:
             self._score_pending(final=True)
         out = np.asarray(self._rows, dtype=np.float32).reshape(-1, len(COLUMNS))
