@@ -259,6 +259,17 @@ MIGRATIONS: tuple[str, ...] = (
         removed_at REAL NOT NULL
     );
     """,
+    # 7: a clip merged or split (or brought back by an undo) is logged as a change of each of its
+    # embeddings, so a searching process's matrix holds only live clips' vectors and a search
+    # needs no query after the matrix product (heaters.store.vectors)
+    """
+    CREATE TRIGGER tr_embedding_changes_clip_state AFTER UPDATE OF state ON clips
+    WHEN (OLD.state IN ('merged', 'split')) IS NOT (NEW.state IN ('merged', 'split'))
+    BEGIN
+        INSERT INTO embedding_changes (model, embedding_id)
+        SELECT model, id FROM embeddings WHERE clip_id = NEW.id ORDER BY id;
+    END;
+    """,
 )
 
 LATEST = len(MIGRATIONS)
@@ -335,7 +346,20 @@ CREATE TRIGGER tr_embedding_changes_delete AFTER DELETE ON embeddings
     FOR EACH ROW EXECUTE FUNCTION heaters_embedding_changes();
 """
 
-PG_ONLY: dict[int, str] = {1: _APPEND_ONLY_PG, 3: _TAGS_PG, 4: _CHANGES_PG}
+_CLIP_STATE_PG = """
+CREATE FUNCTION heaters_clip_state_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO embedding_changes (model, embedding_id)
+    SELECT model, id FROM embeddings WHERE clip_id = NEW.id ORDER BY id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tr_embedding_changes_clip_state AFTER UPDATE OF state ON clips
+    FOR EACH ROW WHEN ((OLD.state IN ('merged', 'split'))
+        IS DISTINCT FROM (NEW.state IN ('merged', 'split')))
+    EXECUTE FUNCTION heaters_clip_state_changes();
+"""
+
+PG_ONLY: dict[int, str] = {1: _APPEND_ONLY_PG, 3: _TAGS_PG, 4: _CHANGES_PG, 7: _CLIP_STATE_PG}
 
 # (pattern, replacement) applied in order to each SQLite statement for PostgreSQL
 _PG_TYPES: tuple[tuple[str, str], ...] = (

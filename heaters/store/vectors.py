@@ -40,6 +40,8 @@ from heaters.domain.states import SUPERSEDED
 from heaters.store.db import is_pg, sql_list
 from heaters.store.tables import now
 
+# What the matrix holds: the vectors of live clips (not merged or split), as of its watermark.
+_LIVE_ROWS = f"clip_id NOT IN (SELECT id FROM clips WHERE state IN ({sql_list(SUPERSEDED)}))"
 FULL_RELOAD_FRACTION = 0.5  # more changes than this share of the vectors: read them all again
 DEAD_FRACTION = 0.25  # more deleted rows than this share of the matrix: read it all again
 # Rows per block of the matrix. A block is np.zeros: untouched pages cost no memory, so a block
@@ -189,7 +191,7 @@ def _catch_up_in(conn: Any, model: str, matrix: _Matrix, pg: bool) -> None:
                 conn.execute(
                     text(
                         "SELECT id, clip_id, vector FROM embeddings"
-                        " WHERE model = :m AND id IN :ids ORDER BY id"
+                        f" WHERE model = :m AND id IN :ids AND {_LIVE_ROWS} ORDER BY id"
                     ).bindparams(bindparam("ids", expanding=True)),
                     {"m": model, "ids": [int(i) for i in part]},
                 ).all()
@@ -200,14 +202,18 @@ def _catch_up_in(conn: Any, model: str, matrix: _Matrix, pg: bool) -> None:
             psycopg_conn = conn.connection.driver_connection
             with psycopg_conn.cursor(name="heaters_vectors", binary=True) as cur:
                 cur.execute(
-                    "SELECT id, clip_id, vector FROM embeddings WHERE model = %s ORDER BY id",
+                    "SELECT id, clip_id, vector FROM embeddings"
+                    f" WHERE model = %s AND {_LIVE_ROWS} ORDER BY id",
                     (model,),
                 )
                 while batch := cur.fetchmany(8192):  # never all the blobs at once
                     matrix.add(batch)
         else:
             result = conn.execution_options(yield_per=8192).execute(
-                text("SELECT id, clip_id, vector FROM embeddings WHERE model = :m ORDER BY id"),
+                text(
+                    "SELECT id, clip_id, vector FROM embeddings"
+                    f" WHERE model = :m AND {_LIVE_ROWS} ORDER BY id"
+                ),
                 {"m": model},
             )
             for batch in result.partitions():  # never all the blobs at once
@@ -301,7 +307,11 @@ def nearest(
 ) -> list[Hit]:
     """The k live clips most similar to `query` (cosine), best first; one hit per clip.
 
-    Exact: every vector of the model is scored. Candidates are then checked in the caller's
+    Exact: every vector of the model is scored. The matrix holds live clips' vectors as of
+    its watermark; when that is the last change the caller's transaction sees, the matrix is
+    exactly the caller's view and the top k are the answer, with no query after the product.
+    Otherwise (the caller's snapshot is older than the matrix, which another search caught up,
+    or it holds uncommitted writes of its own) the candidates are checked in the caller's
     session (embedding still there, clip not merged or split), widening until k survive.
     """
     query = _normalise(np.asarray(query, dtype=np.float32))
@@ -318,10 +328,13 @@ def nearest(
     matrix = _matrix_for(session, model)
     with matrix.lock:
         # Asked in the caller's own transaction first (one cheap query): when the last change it
-        # can see is the matrix's watermark, the matrix holds all it can see (seq order is commit
-        # order), and anything newer is dropped by `_live` below. Else catch up for real.
-        if _top(session, model) != matrix.watermark:
+        # can see is the matrix's watermark, the matrix holds exactly what it can see (seq order
+        # is commit order, and a clip merged, split or restored is logged as a change of its
+        # embeddings). Else catch up for real, and check the candidates in the caller's view.
+        seen = _top(session, model)
+        if seen != matrix.watermark:
             _catch_up(session, model, matrix)
+        same_view = seen == matrix.watermark
         if not matrix.blocks or matrix.live == 0:
             return []
         if matrix.dim != query.shape[0]:
@@ -339,13 +352,13 @@ def nearest(
         top = np.argpartition(-scores, take - 1)[:take] if take < n else np.arange(n)
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[np.isfinite(scores[top])]
-        live = _live(session, [int(ids[i]) for i in top])
+        live = _live(session, [int(ids[i]) for i in top]) if not same_view else None
         hits: list[Hit] = []
-        seen: set[int] = set()
+        picked: set[int] = set()
         for i in top:
             clip = int(clips[i])
-            if int(ids[i]) in live and clip not in seen:
-                seen.add(clip)
+            if (live is None or int(ids[i]) in live) and clip not in picked:
+                picked.add(clip)
                 hits.append(Hit(clip, float(scores[i])))
         if len(hits) >= k or take >= n:
             return hits[:k]

@@ -168,3 +168,71 @@ def test_many_deletes_compact_and_stay_exact(
         path = str(s.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
     matrix = vectors._MATRICES[(path, "m")]
     assert matrix.size == matrix.live == 400 - len(gone)  # read again without the dead rows
+
+
+def _no_live_query(*_args: Any) -> set[int]:
+    raise AssertionError("a search whose matrix is the caller's view queried its candidates")
+
+
+def test_a_clip_superseded_after_the_matrix_loaded_leaves_it_and_an_undo_brings_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    """Merged, split and restored clips reach a loaded matrix through the change log: the
+    search answers from the matrix alone (no query of its candidates after the product)."""
+    store, x = library(tmp_path, 200)
+    other = Store.open(tmp_path)  # another process's connections to the same home
+    best = ids(store, x[0], 3, exclude=1)
+    monkeypatch.setattr(vectors, "_live", _no_live_query)
+    with other.tx() as s:
+        s.execute(text("UPDATE clips SET state = 'merged' WHERE id = :i"), {"i": best[0]})
+        s.execute(text("UPDATE clips SET state = 'split' WHERE id = :i"), {"i": best[1]})
+    assert ids(store, x[0], exclude=1) == exact(x, 0, 12, gone={best[0], best[1]})
+    with other.tx() as s:  # not a supersession: nothing to log, nothing changes
+        s.execute(text("UPDATE clips SET state = 'review_approved' WHERE id = :i"), {"i": best[2]})
+    with other.tx() as s:  # an undo of the merge
+        s.execute(text("UPDATE clips SET state = 'embedded' WHERE id = :i"), {"i": best[0]})
+    assert ids(store, x[0], exclude=1) == exact(x, 0, 12, gone={best[1]})
+    with store.tx(write=False) as s:
+        matrix = vectors._MATRICES[(vectors._db_key(s), "m")]
+    assert matrix.live == 199  # caught up row by row: the split clip's vector is out
+    other.close()
+    store.close()
+
+
+def test_a_matrix_loaded_after_clips_were_superseded_never_holds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    store, x = library(tmp_path, 200)
+    best = ids(store, x[0], 2, exclude=1)
+    with store.tx() as s:
+        s.execute(text("UPDATE clips SET state = 'merged' WHERE id = :i"), {"i": best[0]})
+    vectors._MATRICES.clear()  # a new process: its first search reads every vector
+    monkeypatch.setattr(vectors, "_live", _no_live_query)
+    assert ids(store, x[0], exclude=1) == exact(x, 0, 12, gone={best[0]})
+    with store.tx(write=False) as s:
+        assert vectors._MATRICES[(vectors._db_key(s), "m")].live == 199
+    store.close()
+
+
+def test_a_search_in_an_older_snapshot_returns_nothing_it_cannot_see(
+    tmp_path: Path, backend: str
+) -> None:
+    """Another search caught the shared matrix up past a reader's snapshot: the reader still
+    gets no clip that its snapshot does not hold (the candidates are checked in its view)."""
+    store, x = library(tmp_path, 200)
+    with store.tx(write=False) as old:
+        before = [h.clip_id for h in vectors.nearest(old, x[0], "m", 12, exclude_clip=1)]
+        assert before == exact(x, 0, 12)
+        with store.tx() as s:  # committed after `old` began: a new clip with clip 1's vector
+            s.execute(
+                text(
+                    "INSERT INTO clips (id, source_video_id, start_frame, end_frame,"
+                    " start_time_s, end_time_s, state, created_at, updated_at)"
+                    " VALUES (201, 1, 5000, 5010, 0, 1, 'embedded', 0, 0)"
+                )
+            )
+            vectors.put(s, 201, "m", "avg", x[0], [])
+        assert ids(store, x[0], 1, exclude=1) == [201]  # a newer search moves the matrix on
+        again = [h.clip_id for h in vectors.nearest(old, x[0], "m", 12, exclude_clip=1)]
+        assert again == before  # clip 201 does not exist in this snapshot
+    store.close()
