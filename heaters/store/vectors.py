@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -70,12 +71,13 @@ class _Matrix:
     live: int = 0
     watermark: int = 0  # the last embedding_changes.seq applied
     row_of: dict[int, int] = field(default_factory=dict)  # embedding id -> row
+    dead: list[int] = field(default_factory=list)  # rows dropped since the last full read
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def clear(self) -> None:
         self.blocks, self.ids, self.clips = [], [], []
         self.size = self.live = self.watermark = 0
-        self.row_of = {}
+        self.row_of, self.dead = {}, []
 
     @property
     def dim(self) -> int | None:
@@ -87,6 +89,7 @@ class _Matrix:
             b, i = divmod(row, BLOCK)
             self.ids[b][i] = -1
             self.clips[b][i] = -1
+            self.dead.append(row)
             self.live -= 1
 
     def add(self, rows: Sequence[Any]) -> None:
@@ -106,13 +109,28 @@ class _Matrix:
             self.size += 1
             self.live += 1
 
-    def score(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Cosine of every row with `query`, and the rows' embedding and clip ids (copies)."""
+    def score(self, query: np.ndarray) -> np.ndarray:
+        """Cosine of every row with `query` (dropped rows: -inf).
+
+        Nothing else of the row's size is touched: right after the product has streamed the
+        whole matrix through the caches, every other 100k-long array read costs ~0.5 ms."""
         used = [min(BLOCK, self.size - b * BLOCK) for b in range(len(self.blocks))]
-        scores = np.concatenate([m[:n] @ query for m, n in zip(self.blocks, used, strict=True)])
-        ids = np.concatenate([a[:n] for a, n in zip(self.ids, used, strict=True)])
-        clips = np.concatenate([a[:n] for a, n in zip(self.clips, used, strict=True)])
-        return scores, ids, clips
+        parts = [m[:n] @ query for m, n in zip(self.blocks, used, strict=True)]
+        scores = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if self.dead:
+            scores[np.asarray(self.dead, dtype=np.int64)] = -np.inf
+        return scores
+
+    def at(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The embedding and clip ids of these rows."""
+        if len(self.blocks) == 1:
+            return self.ids[0][rows], self.clips[0][rows]
+        blocks, slots = np.divmod(rows, BLOCK)
+        ids, clips = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
+        for b in np.unique(blocks):
+            mine = blocks == b
+            ids[mine], clips[mine] = self.ids[b][slots[mine]], self.clips[b][slots[mine]]
+        return ids, clips
 
 
 _MATRICES: dict[tuple[str, str], _Matrix] = {}
@@ -121,10 +139,20 @@ _MATRICES_LOCK = threading.Lock()
 
 def _db_key(session: Session) -> str:
     """Which database a session reads: its file (SQLite) or its server and name (PostgreSQL;
-    the URL without its password)."""
-    if is_pg(session):
-        return cast(Engine, session.get_bind()).url.render_as_string(hide_password=True)
-    return str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+    the URL without its password). Remembered per engine (one engine, one database): asked
+    before every search, where right after a matrix product even this costs ~1-3 ms."""
+    engine = cast(Engine, session.get_bind())
+    key = _DB_KEYS.get(engine)
+    if key is None:
+        if is_pg(session):
+            key = engine.url.render_as_string(hide_password=True)
+        else:
+            key = str(session.execute(text("PRAGMA database_list")).first()[2])  # type: ignore[index]
+        _DB_KEYS[engine] = key
+    return key
+
+
+_DB_KEYS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 
 
 def _matrix_for(session: Session, model: str) -> _Matrix:
@@ -152,13 +180,21 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
 
 
 def _top(conn: Any, model: str) -> int:
-    """The last change logged for `model` that `conn` (a connection or session) can see."""
-    return int(
-        conn.execute(
-            text("SELECT COALESCE(MAX(seq), 0) FROM embedding_changes WHERE model = :m"),
-            {"m": model},
-        ).scalar_one()
-    )
+    """The last change logged for `model` that `conn` (a connection or session) can see.
+
+    Asked before every search, so on the driver's own connection (in the caller's transaction)
+    and, on PostgreSQL, as a prepared statement: SQLAlchemy's statement handling and the
+    server's planning were most of its cost (`benchmarks/README.md`, "Vectors on PostgreSQL")."""
+    bound = conn.connection() if isinstance(conn, Session) else conn
+    driver: Any = bound.connection.driver_connection
+    if is_pg(conn):
+        row = driver.execute(_TOP_SQL.replace("?", "%s"), (model,), prepare=True).fetchone()
+    else:
+        row = driver.execute(_TOP_SQL, (model,)).fetchone()
+    return int(row[0])
+
+
+_TOP_SQL = "SELECT COALESCE(MAX(seq), 0) FROM embedding_changes WHERE model = ?"
 
 
 def _catch_up_in(conn: Any, model: str, matrix: _Matrix, pg: bool) -> None:
@@ -314,7 +350,8 @@ def nearest(
     or it holds uncommitted writes of its own) the candidates are checked in the caller's
     session (embedding still there, clip not merged or split), widening until k survive.
     """
-    query = _normalise(np.asarray(query, dtype=np.float32))
+    query = np.asarray(query, dtype=np.float32)
+    query = query / max(float(np.sqrt(query @ query)), 1e-12)  # (_normalise, for one vector)
     if video_id is not None:  # a video's clips are few: score them straight from the rows
         rows = session.execute(
             text(
@@ -341,28 +378,28 @@ def nearest(
             raise ValueError(
                 f"model {model} has dim {matrix.dim} in this library, not {query.shape[0]}"
             )
-        scores, ids, clips = matrix.score(query)
-    n = len(scores)
-    scores[ids < 0] = -np.inf
-    if exclude_clip is not None:
-        scores[clips == exclude_clip] = -np.inf
-    want = 2 * k + 8
-    while True:
-        take = min(want, n)
-        top = np.argpartition(-scores, take - 1)[:take] if take < n else np.arange(n)
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[np.isfinite(scores[top])]
-        live = _live(session, [int(ids[i]) for i in top]) if not same_view else None
-        hits: list[Hit] = []
-        picked: set[int] = set()
-        for i in top:
-            clip = int(clips[i])
-            if (live is None or int(ids[i]) in live) and clip not in picked:
-                picked.add(clip)
-                hits.append(Hit(clip, float(scores[i])))
-        if len(hits) >= k or take >= n:
-            return hits[:k]
-        want *= 4
+        # Ranked under the lock: a catch-up by another thread moves rows (a full read).
+        scores = matrix.score(query)
+        n = len(scores)
+        want = 2 * k + 8  # the query's own clip, other strategies of a clip: widened if short
+        while True:
+            take = min(want, n)
+            top = np.argpartition(scores, n - take)[n - take :] if take < n else np.arange(n)
+            top = top[np.lexsort((top, -scores[top]))]  # best first; ties by row: stable
+            top = top[np.isfinite(scores[top])]
+            ids, clips = matrix.at(top)
+            live = None if same_view else _live(session, [int(i) for i in ids if i >= 0])
+            hits: list[Hit] = []
+            picked: set[int] = set()
+            for row, emb, clip in zip(top.tolist(), ids.tolist(), clips.tolist(), strict=True):
+                if emb < 0 or clip == exclude_clip or clip in picked:
+                    continue
+                if live is None or emb in live:
+                    picked.add(clip)
+                    hits.append(Hit(clip, float(scores[row])))
+            if len(hits) >= k or take >= n:
+                return hits[:k]
+            want *= 4
 
 
 def _live(session: Session, embedding_ids: list[int]) -> set[int]:
