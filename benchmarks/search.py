@@ -6,8 +6,9 @@ The vectors are 1280-d (EfficientNet-Lite0's width), non-negative and clustered 
 CNN features (per-clip noise), L2-normalised. They go through the real store:
 `heaters.store.vectors.put_many` (rows in `embeddings`, logged by trigger) and queries through
 `heaters.store.vectors.nearest` (exact scan of the process's float32 matrix, caught up from the
-change log first; candidates checked live in SQL). The reference is numpy brute force over the same
-float32 matrix held in memory; recall@12 is against that exact answer. "cold" is the first query
+change log first; the top k straight from it when it is the search transaction's view). The
+reference is numpy brute force over the same float32 matrix held in memory; recall@12 is against
+that exact answer. "cold" is the first query
 of a process (loads every vector); "catch-up" a query right after 64 more vectors were committed.
 """
 

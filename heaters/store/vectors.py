@@ -1,18 +1,24 @@
 """Vector search: exact cosine over an in-process float32 matrix per model.
 
 The float vectors live in `embeddings` (the source of truth). Each process that searches keeps,
-per database and model, the L2-normalised vectors as a numpy matrix (in blocks of 131,072 rows, so
-an append never copies it), and catches it up before
+per database and model, the L2-normalised vectors of live clips (not merged or split) as a numpy
+matrix (in blocks of 131,072 rows, so an append never copies it), and catches it up before
 every query from `embedding_changes`, a log the database writes by trigger on every insert,
-update and delete of an embedding (AUTOINCREMENT `seq`: the matrix remembers the last `seq` it
-applied, so a search after a committed insert sees it, and a deleted vector is dropped).
+update and delete of an embedding, and for each embedding of a clip that becomes merged or split
+or is brought back by an undo (AUTOINCREMENT `seq`: the matrix remembers the last `seq` it
+applied, so a search after a committed insert sees it, and a deleted or superseded vector is
+dropped). When that watermark is the last change the caller's transaction sees, the matrix is the
+caller's view and the top k come from the matrix alone; only a caller whose snapshot differs
+(older than the matrix, or holding uncommitted writes) has its candidates checked in SQL.
 
-Why exact: at 100k x 1280-d a matrix-vector product is ~13 ms on this machine (recall 1.0 by
-construction), where the earlier SimHash/IVF index cost as much with recall@12 0.6-0.97 and
-retrained inside the embed step's write transaction. Nothing here writes: writers only insert
-rows, and the catch-up reads committed rows on a connection of its own (WAL: readers never wait
-for a writer, nor a writer for them). The cost is memory (4 bytes x dim per vector: 512 MB at
-100k x 1280) and one full load (~2 s at 100k) the first time a process searches.
+Why exact: at 100k x 1280-d the matrix-vector product is ~20 ms on this machine (two cores,
+memory-bound: 512 MB read per query), recall 1.0 by construction, where the earlier SimHash/IVF
+index cost as much with recall@12 0.6-0.97 and retrained inside the embed step's write
+transaction. A search costs that product plus ~3-5 ms (`benchmarks/README.md`, "Vectors on
+PostgreSQL"). Nothing here writes: writers only insert rows, and the catch-up reads committed
+rows on a connection of its own (WAL: readers never wait for a writer, nor a writer for them).
+The cost is memory (4 bytes x dim per vector: 512 MB at 100k x 1280) and one full load (~3 s
+at 100k) the first time a process searches.
 
 PostgreSQL: the same design, whether or not the server has pgvector (`heaters doctor` says which).
 The matrix is keyed by server and database, the full load streams through a binary server-side
@@ -171,7 +177,8 @@ def _catch_up(session: Session, model: str, matrix: _Matrix) -> None:
     The watermark is sound because `seq` order is commit order: SQLite has one writer at a
     time, and on PostgreSQL every write transaction of the store holds the store's writer lock
     (`heaters.store.db`), so no transaction with a lower `seq` can commit after a reader has
-    seen a higher one. (A rolled-back insert leaves a gap in `seq`, which costs nothing.)
+    seen a higher one. (A rolled-back insert leaves a gap in `seq`, which costs nothing. Claim
+    transactions take that lock shared, but only heartbeat claims: they log nothing.)
     """
     pg = is_pg(session)
     bind = cast(Engine, session.get_bind()).execution_options(sqlite_begin="DEFERRED")
