@@ -187,8 +187,14 @@ def test_a_clip_superseded_after_the_matrix_loaded_leaves_it_and_an_undo_brings_
         s.execute(text("UPDATE clips SET state = 'merged' WHERE id = :i"), {"i": best[0]})
         s.execute(text("UPDATE clips SET state = 'split' WHERE id = :i"), {"i": best[1]})
     assert ids(store, x[0], exclude=1) == exact(x, 0, 12, gone={best[0], best[1]})
-    with other.tx() as s:  # not a supersession: nothing to log, nothing changes
+    logged = "SELECT COUNT(*) FROM embedding_changes"
+    with other.tx() as s:  # not a supersession (nor split to merged): nothing to log
+        before = s.execute(text(logged)).scalar_one()
         s.execute(text("UPDATE clips SET state = 'review_approved' WHERE id = :i"), {"i": best[2]})
+        s.execute(text("UPDATE clips SET state = 'merged' WHERE id = :i"), {"i": best[1]})
+        assert s.execute(text(logged)).scalar_one() == before
+    with other.tx() as s:
+        s.execute(text("UPDATE clips SET state = 'split' WHERE id = :i"), {"i": best[1]})
     with other.tx() as s:  # an undo of the merge
         s.execute(text("UPDATE clips SET state = 'embedded' WHERE id = :i"), {"i": best[0]})
     assert ids(store, x[0], exclude=1) == exact(x, 0, 12, gone={best[1]})
