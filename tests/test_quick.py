@@ -255,8 +255,9 @@ def test_status_on_an_older_schema_migrates_it_as_before(tmp_path: Path) -> None
     for trigger in ("insert", "update", "delete"):
         db.execute(f"DROP TRIGGER tr_embedding_tags_{trigger}")
     db.execute("DROP TABLE embedding_tags")
-    for trigger in ("insert", "update", "delete"):  # and what migrations 4 and 5 made
+    for trigger in ("insert", "update", "delete"):  # and what migrations 4, 5 and 7 made
         db.execute(f"DROP TRIGGER tr_embedding_changes_{trigger}")
+    db.execute("DROP TRIGGER tr_embedding_changes_clip_state")
     db.execute("DROP TABLE embedding_changes")
     db.execute("DROP TABLE step_runs")
     # and migration 6's identities, metadata, follows and removed clips
