@@ -151,7 +151,8 @@ def test_an_old_home_migrates_with_its_data(tmp_path: Path) -> None:
     with store.tx(write=False) as s:
         assert 2 not in [h.clip_id for h in vectors.nearest(s, x[0], "m", 29, exclude_clip=1)]
     with store.tx() as s:  # migration 7: a clip merged now leaves the loaded matrix too
-        s.execute(vectors.text("UPDATE clips SET state = 'merged' WHERE id = :i"), {"i": int(exact[0])})
+        merge = vectors.text("UPDATE clips SET state = 'merged' WHERE id = :i")
+        s.execute(merge, {"i": int(exact[0])})
     with store.tx(write=False) as s:
         hits = vectors.nearest(s, x[0], "m", 29, exclude_clip=1)
     assert int(exact[0]) not in [h.clip_id for h in hits] and len(hits) == 27
