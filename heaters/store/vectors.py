@@ -55,6 +55,11 @@ DEAD_FRACTION = 0.25  # more deleted rows than this share of the matrix: read it
 # much larger than its rows is free, and up to this many vectors one matrix product scores them
 # all (many small blocks cost 2-3x: a BLAS call each).
 BLOCK = 1 << 17
+# Two stages from this many live vectors on (`nearest`): below it the exact product is as fast.
+TWO_STAGE_MIN = 40_000
+REDUCED_FRACTION = 2  # stage 1 scores dim // this many principal components (640 of 1280)
+CANDIDATES = 4_000  # rows stage 1 hands to the exact rerank
+BASIS_SAMPLE = 20_000  # rows the principal components are computed from
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,15 @@ class _Matrix:
     row_of: dict[int, int] = field(default_factory=dict)  # embedding id -> row
     dead: list[int] = field(default_factory=list)  # rows dropped since the last full read
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Stage 1 of a two-stage search: each row's coordinates in `basis` (dim x d, orthonormal
+    # columns: the vectors' top principal components), block by block like `blocks`.
+    basis: np.ndarray | None = None
+    reduced: list[np.ndarray] = field(default_factory=list)  # each (BLOCK, d) float32
 
     def clear(self) -> None:
-        self.blocks, self.ids, self.clips = [], [], []
+        """Forget every row (a full read follows). The basis stays: any orthonormal basis
+        gives exact reranked scores; the rows read next are projected with it."""
+        self.blocks, self.ids, self.clips, self.reduced = [], [], [], []
         self.size = self.live = self.watermark = 0
         self.row_of, self.dead = {}, []
 
@@ -99,7 +110,10 @@ class _Matrix:
             self.live -= 1
 
     def add(self, rows: Sequence[Any]) -> None:
-        """Append (embedding id, clip id, float32 bytes) rows."""
+        """Append (embedding id, clip id, float32 bytes) rows (projected, once there is a
+        basis, in one product per block touched: one matrix-vector product a row would cost
+        ~10 s for a full read of 100k)."""
+        start = self.size
         for emb_id, clip_id, blob in rows:
             vector = np.frombuffer(blob, dtype=np.float32)
             if self.dim is not None and vector.shape[0] != self.dim:
@@ -114,6 +128,68 @@ class _Matrix:
             self.row_of[int(emb_id)] = self.size
             self.size += 1
             self.live += 1
+        if self.basis is not None:
+            self._project(start, self.size)
+
+    def _project(self, lo: int, hi: int) -> None:
+        """Stage-1 coordinates of rows lo..hi-1, in chunks (a block's product at once would
+        hold a 670 MB temporary)."""
+        assert self.basis is not None
+        if self.basis.shape[0] != self.dim:  # another model's width under the same key
+            self.basis, self.reduced = None, []
+            return
+        while lo < hi:
+            b, i = divmod(lo, BLOCK)
+            j = min(BLOCK, i + 8192, hi - b * BLOCK)
+            if b == len(self.reduced):
+                self.reduced.append(np.zeros((BLOCK, self.basis.shape[1]), dtype=np.float32))
+            self.reduced[b][i:j] = self.blocks[b][i:j] @ self.basis
+            lo += j - i
+
+    def make_basis(self) -> None:
+        """The top dim // REDUCED_FRACTION principal components (uncentred: the directions
+        that carry most of the rows' inner products) of up to BASIS_SAMPLE live rows, and
+        every row's coordinates in them. Once per process and model (~2 s at 100k x 1280);
+        rows added later are projected with the same basis."""
+        dim = self.dim
+        assert dim is not None
+        live = np.flatnonzero(np.concatenate(self.ids)[: self.size] >= 0)
+        rng = np.random.default_rng(0)
+        pick = np.sort(rng.choice(live, min(len(live), BASIS_SAMPLE), replace=False))
+        sample = self.rows(pick)
+        values, vectors = np.linalg.eigh((sample.T @ sample).astype(np.float64))
+        keep = np.argsort(-values)[: max(1, dim // REDUCED_FRACTION)]
+        self.basis = np.ascontiguousarray(vectors[:, keep], dtype=np.float32)
+        self.reduced = []
+        self._project(0, self.size)
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of these rows (a copy), in their order."""
+        if len(self.blocks) == 1:
+            return np.asarray(self.blocks[0][rows])
+        blocks, slots = np.divmod(rows, BLOCK)
+        out = np.empty((len(rows), self.blocks[0].shape[1]), dtype=np.float32)
+        for b in np.unique(blocks):
+            mine = blocks == b
+            out[mine] = self.blocks[b][slots[mine]]
+        return out
+
+    def shortlist(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 1 and 2: the `count` rows scoring best in the reduced space (rows ascending),
+        and their exact cosines with `query` (dropped rows: -inf)."""
+        assert self.basis is not None
+        reduced_query = query @ self.basis
+        used = [min(BLOCK, self.size - b * BLOCK) for b in range(len(self.reduced))]
+        parts = [m[:n] @ reduced_query for m, n in zip(self.reduced, used, strict=True)]
+        rough = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if self.dead:
+            rough[np.asarray(self.dead, dtype=np.int64)] = -np.inf
+        n = len(rough)
+        rows = np.arange(n) if count >= n else np.argpartition(rough, n - count)[n - count :]
+        rows.sort()  # gathered in memory order
+        scores = self.rows(rows) @ query
+        scores[~np.isfinite(rough[rows])] = -np.inf
+        return rows, scores
 
     def score(self, query: np.ndarray) -> np.ndarray:
         """Cosine of every row with `query` (dropped rows: -inf).
@@ -386,26 +462,42 @@ def nearest(
                 f"model {model} has dim {matrix.dim} in this library, not {query.shape[0]}"
             )
         # Ranked under the lock: a catch-up by another thread moves rows (a full read).
-        scores = matrix.score(query)
-        n = len(scores)
+        # Large libraries in two stages (module docstring): the exact cosines of a shortlist;
+        # when the shortlist cannot fill k hits, every row's exact cosine as before.
+        shortlist: np.ndarray | None = None
+        if matrix.live >= TWO_STAGE_MIN and matrix.size > CANDIDATES:
+            if matrix.basis is None or matrix.basis.shape[0] != matrix.dim:
+                matrix.make_basis()
+            shortlist, scores = matrix.shortlist(query, CANDIDATES)
+        else:
+            scores = matrix.score(query)
         want = 2 * k + 8  # the query's own clip, other strategies of a clip: widened if short
         while True:
+            n = len(scores)
             take = min(want, n)
             top = np.argpartition(scores, n - take)[n - take :] if take < n else np.arange(n)
-            top = top[np.lexsort((top, -scores[top]))]  # best first; ties by row: stable
-            top = top[np.isfinite(scores[top])]
-            ids, clips = matrix.at(top)
+            at = top if shortlist is None else shortlist[top]
+            order = np.lexsort((at, -scores[top]))  # best first; ties by row: stable
+            top, at = top[order], at[order]
+            keep = np.isfinite(scores[top])
+            top, at = top[keep], at[keep]
+            ids, clips = matrix.at(at)
             live = None if same_view else _live(session, [int(i) for i in ids if i >= 0])
             hits: list[Hit] = []
             picked: set[int] = set()
-            for row, emb, clip in zip(top.tolist(), ids.tolist(), clips.tolist(), strict=True):
+            for pos, emb, clip in zip(top.tolist(), ids.tolist(), clips.tolist(), strict=True):
                 if emb < 0 or clip == exclude_clip or clip in picked:
                     continue
                 if live is None or emb in live:
                     picked.add(clip)
-                    hits.append(Hit(clip, float(scores[row])))
-            if len(hits) >= k or take >= n:
+                    hits.append(Hit(clip, float(scores[pos])))
+            if len(hits) >= k:
                 return hits[:k]
+            if take >= n:
+                if shortlist is None:
+                    return hits
+                shortlist, scores = None, matrix.score(query)  # the shortlist ran short: all rows
+                continue
             want *= 4
 
 
