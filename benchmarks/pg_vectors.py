@@ -11,7 +11,8 @@ For each size and set it loads them into a throwaway pgserver cluster (binary CO
   `hnsw.ef_search`, p50 and recall@12;
 - with `--store`: the heaters store on that server (rows bulk-inserted; `vectors.nearest`: the
   in-process float32 matrix, caught up from `embedding_changes`), p50, p95, CPU time against
-  numpy's, recall and the cold load; with `--sqlite` also the heaters store on SQLite, filled and
+  numpy's, recall and the cold load (the first query: every vector read, and above
+  `vectors.TWO_STAGE_MIN` the principal components computed); with `--sqlite` also the heaters store on SQLite, filled and
   queried the same way in the same process, for the comparison of the two backends.
 
 All queries of a store run go through one read transaction (`store.tx(write=False)`), one
@@ -205,7 +206,16 @@ def main() -> None:
     parser.add_argument("--store", action="store_true", help="also the heaters store on PostgreSQL")
     parser.add_argument("--sqlite", action="store_true", help="also the heaters store on SQLite")
     parser.add_argument("--no-exact", action="store_true", help="skip pgvector's exact scan")
+    parser.add_argument(
+        "--two-stage-min",
+        type=int,
+        help="the store's vectors.TWO_STAGE_MIN (two stages from this many vectors on)",
+    )
     args = parser.parse_args()
+    if args.two_stage_min is not None:
+        from heaters.store import vectors
+
+        vectors.TWO_STAGE_MIN = args.two_stage_min
     print(f"load: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="heaters-pgv-") as tmp:
         server = pgserver.get_server(tmp, cleanup_mode="stop")
