@@ -1,4 +1,5 @@
-"""Vector search: exact cosine over an in-process float32 matrix per model.
+"""Vector search: cosine over an in-process float32 matrix per model, exact or (large libraries)
+a principal-component shortlist reranked exactly.
 
 The float vectors live in `embeddings` (the source of truth). Each process that searches keeps,
 per database and model, the L2-normalised vectors of live clips (not merged or split) as a numpy
@@ -11,14 +12,22 @@ dropped). When that watermark is the last change the caller's transaction sees, 
 caller's view and the top k come from the matrix alone; only a caller whose snapshot differs
 (older than the matrix, or holding uncommitted writes) has its candidates checked in SQL.
 
-Why exact: at 100k x 1280-d the matrix-vector product is ~20 ms on this machine (two cores,
-memory-bound: 512 MB read per query), recall 1.0 by construction, where the earlier SimHash/IVF
-index cost as much with recall@12 0.6-0.97 and retrained inside the embed step's write
-transaction. A search costs that product plus ~3-5 ms (`benchmarks/README.md`, "Vectors on
-PostgreSQL"). Nothing here writes: writers only insert rows, and the catch-up reads committed
-rows on a connection of its own (WAL: readers never wait for a writer, nor a writer for them).
-The cost is memory (4 bytes x dim per vector: 512 MB at 100k x 1280) and one full load (~3 s
-at 100k) the first time a process searches.
+Why not one exact product at every size: at 100k x 1280-d it is ~19 ms on this machine (two
+cores, memory-bound: 512 MB read per query), so no exact full scan meets the 20 ms target. From
+TWO_STAGE_MIN live vectors on (40k: below it the product is as fast), a search reads fewer
+bytes: stage 1 scores every row in its top dim/2 principal components (a second float32 copy
+of 256 MB at 100k x 1280, projected with a basis computed once per process from a sample of
+the rows, ~1-2 s, and used for every row caught up later), stage 2 the exact cosine of the
+best CANDIDATES (4,000) rows, gathered from the full matrix; the top k are those exact scores,
+and if the shortlist cannot fill k hits every row is scored exactly as below the threshold, so a
+result is never shorter than an exact search's. At 100k: recall@12 0.997 on the hard benchmark
+set, p50 16-19 ms on either store (`benchmarks/README.md`, "Similarity search"). The earlier
+SimHash/IVF index cost as much with recall@12 0.6-0.97 and retrained inside the embed step's
+write transaction. Nothing here writes: writers only insert rows, and the catch-up reads
+committed rows on a connection of its own (WAL: readers never wait for a writer, nor a writer
+for them). The cost is memory (4 bytes x dim per vector, 512 MB at 100k x 1280, and 2 bytes x
+dim more above the threshold) and one full load (~3-5 s at 100k) the first time a process
+searches.
 
 PostgreSQL: the same design, whether or not the server has pgvector (`heaters doctor` says which).
 The matrix is keyed by server and database, the full load streams through a binary server-side
@@ -426,9 +435,11 @@ def nearest(
 ) -> list[Hit]:
     """The k live clips most similar to `query` (cosine), best first; one hit per clip.
 
-    Exact: every vector of the model is scored. The matrix holds live clips' vectors as of
-    its watermark; when that is the last change the caller's transaction sees, the matrix is
-    exactly the caller's view and the top k are the answer, with no query after the product.
+    Every vector of the model is scored: exactly, or from TWO_STAGE_MIN vectors on in its
+    principal components, the best CANDIDATES of them then exactly (module docstring). The
+    matrix holds live clips' vectors as of its watermark; when that is the last change the
+    caller's transaction sees, the matrix is exactly the caller's view and the top k are the
+    answer, with no query after the product.
     Otherwise (the caller's snapshot is older than the matrix, which another search caught up,
     or it holds uncommitted writes of its own) the candidates are checked in the caller's
     session (embedding still there, clip not merged or split), widening until k survive.
