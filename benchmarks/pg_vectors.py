@@ -12,8 +12,9 @@ For each size and set it loads them into a throwaway pgserver cluster (binary CO
 - with `--store`: the heaters store on that server (rows bulk-inserted; `vectors.nearest`: the
   in-process float32 matrix, caught up from `embedding_changes`), p50, p95, CPU time against
   numpy's, recall and the cold load (the first query: every vector read, and above
-  `vectors.TWO_STAGE_MIN` the principal components computed); with `--sqlite` also the heaters store on SQLite, filled and
-  queried the same way in the same process, for the comparison of the two backends.
+  `vectors.TWO_STAGE_MIN` the principal components computed); with `--sqlite` also the heaters
+  store on SQLite, filled and queried the same way in the same process, for the comparison of
+  the two backends.
 
 All queries of a store run go through one read transaction (`store.tx(write=False)`), one
 `vectors.nearest` each; "numpy" is brute force over the same float32 matrix in this process, and
