@@ -14,7 +14,7 @@ caller's view and the top k come from the matrix alone; only a caller whose snap
 
 Why not one exact product at every size: at 100k x 1280-d it is ~19 ms on this machine (two
 cores, memory-bound: 512 MB read per query), so no exact full scan meets the 20 ms target. From
-TWO_STAGE_MIN live vectors on (40k: below it the product is as fast), a search reads fewer
+TWO_STAGE_MIN live vectors on (60k: below it the product is as fast), a search reads fewer
 bytes: stage 1 scores every row in its top dim/2 principal components (a second float32 copy
 of 256 MB at 100k x 1280, projected with a basis computed once per process from a sample of
 the rows, ~1-2 s, and used for every row caught up later), stage 2 the exact cosine of the
@@ -65,7 +65,7 @@ DEAD_FRACTION = 0.25  # more deleted rows than this share of the matrix: read it
 # all (many small blocks cost 2-3x: a BLAS call each).
 BLOCK = 1 << 17
 # Two stages from this many live vectors on (`nearest`): below it the exact product is as fast.
-TWO_STAGE_MIN = 40_000
+TWO_STAGE_MIN = 60_000
 REDUCED_FRACTION = 2  # stage 1 scores dim // this many principal components (640 of 1280)
 CANDIDATES = 4_000  # rows stage 1 hands to the exact rerank
 BASIS_SAMPLE = 20_000  # rows the principal components are computed from
@@ -187,7 +187,9 @@ class _Matrix:
         """Stage 1 and 2: the `count` rows scoring best in the reduced space (rows ascending),
         and their exact cosines with `query` (dropped rows: -inf)."""
         assert self.basis is not None
-        reduced_query = query @ self.basis
+        # The two small products by einsum (one thread): as BLAS calls they cost 2-8 ms each
+        # when another process holds one of the two cores (its threads wait for each other).
+        reduced_query = np.einsum("j,ji->i", query, self.basis)
         used = [min(BLOCK, self.size - b * BLOCK) for b in range(len(self.reduced))]
         parts = [m[:n] @ reduced_query for m, n in zip(self.reduced, used, strict=True)]
         rough = parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -196,7 +198,7 @@ class _Matrix:
         n = len(rough)
         rows = np.arange(n) if count >= n else np.argpartition(rough, n - count)[n - count :]
         rows.sort()  # gathered in memory order
-        scores = self.rows(rows) @ query
+        scores = np.einsum("ij,j->i", self.rows(rows), query)
         scores[~np.isfinite(rough[rows])] = -np.inf
         return rows, scores
 
