@@ -21,7 +21,9 @@ the rows, ~1-2 s, and used for every row caught up later), stage 2 the exact cos
 best CANDIDATES (4,000) rows, gathered from the full matrix; the top k are those exact scores,
 and if the shortlist cannot fill k hits every row is scored exactly as below the threshold, so a
 result is never shorter than an exact search's. At 100k: recall@12 0.997 on the hard benchmark
-set, p50 16-19 ms on either store (`benchmarks/README.md`, "Similarity search"). The earlier
+set, p50 16-19 ms on either store at load ~2 (numpy's exact scan: 19-20 ms), though no faster
+than the exact scan while another process holds one of the two cores (`benchmarks/README.md`,
+"Similarity search"). The earlier
 SimHash/IVF index cost as much with recall@12 0.6-0.97 and retrained inside the embed step's
 write transaction. Nothing here writes: writers only insert rows, and the catch-up reads
 committed rows on a connection of its own (WAL: readers never wait for a writer, nor a writer
