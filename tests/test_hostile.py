@@ -83,6 +83,7 @@ SQL_INTERPOLATIONS = {
     "_PG_MIGRATE_LOCK": "an integer constant (the PostgreSQL migration lock)",
     "values": "text search: a VALUES list of bound parameter marks (:l0, :w0), one per label",
     "tags_sql": "one of two fixed fragments (json(:tags) or CAST(:tags AS JSON))",
+    "_LIVE_ROWS": "vectors: a fixed fragment (live clips' rows) over sql_list(SUPERSEDED)",
 }
 _SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|BEGIN|WHERE|VALUES)\b")
 
