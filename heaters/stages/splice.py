@@ -407,24 +407,19 @@ class _Measures:
     hist: npt.NDArray[np.float32]  # the 8x8x8 histogram, flattened
     hist_half: npt.NDArray[np.float32]  # ... with the luma bins moved half a bin
 
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return self.pix, self.flat, self.hist, self.hist_half
+
     def tail(self, n: int) -> _Measures:
-        return _Measures(
-            *(np.array(a[-n:]) for a in (self.pix, self.flat, self.hist, self.hist_half))
-        )
+        """The last n frames, copied (the batch's arrays are not kept)."""
+        return _Measures(*(np.array(a[-n:]) for a in self.arrays()))
 
     def after(self, other: _Measures | None) -> _Measures:
+        """`other`'s frames followed by these."""
         if other is None:
             return self
-        return _Measures(
-            *(
-                np.concatenate([a, b])
-                for a, b in zip(
-                    (other.pix, other.flat, other.hist, other.hist_half),
-                    (self.pix, self.flat, self.hist, self.hist_half),
-                    strict=True,
-                )
-            )
-        )
+        pairs = zip(other.arrays(), self.arrays(), strict=True)
+        return _Measures(*(np.concatenate(pair) for pair in pairs))
 
 
 class _Scorer:
@@ -434,12 +429,13 @@ class _Scorer:
     from the decoder's planes without colour conversion (the only per-frame work: the frame's
     memory is read once, while it is fresh). Per batch of `BATCH` frames, in whole-array numpy:
     an 8x8x8 YUV histogram of the chroma-grid samples with luma centred on its mean (so
-    brightness flicker barely moves it), in two luma bin phases; luma mean and spread; then the
-    comparisons with the 1-3 frames before and the blend test, frame by frame, on contiguous
-    rows (OpenCV's L1 norm: ~1 us a call). Batching changes no number: the integer sums, the
-    rounding of the centring shift and of the blend mix are OpenCV's (`cv2.calcHist`,
-    `cv2.add`, `cv2.addWeighted`, `cv2.meanStdDev`), which the per-frame version called; it
-    saves their per-call cost (~25 small calls a frame, which on a loaded core cost as much as
+    brightness flicker barely moves it), in two luma bin phases; luma mean and spread; the
+    histogram changes from the 1-3 frames before; then, frame by frame on contiguous rows, the
+    pixel changes and the blend test (OpenCV's L1 norm: ~1 us a call). Batching changes no
+    number: the integer sums, the rounding of the centring shift and of the blend mix, and the
+    float L1 sums are OpenCV's (`cv2.calcHist`, `cv2.add`, `cv2.addWeighted`,
+    `cv2.meanStdDev`, `cv2.norm`), which the per-frame version called; it saves their per-call
+    cost (~25 small calls a frame, which on a loaded core cost as much as
     reading the samples). With `net` ("candidates" or "all") it also makes the network's 48x27
     RGB thumbnail from the same samples and runs TransNetV2 on the frames around blend
     candidates, or on all of them.
