@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search import DIM, K, make_vectors  # noqa: E402
+from search import DIM, K, add_clips, make_vectors  # noqa: E402
 
 
 def copy_binary(ids: np.ndarray, x: np.ndarray) -> bytes:
@@ -89,24 +89,9 @@ def bulk_fill(store: Any, x: np.ndarray) -> float:
     always."""
     import time as _t
 
-    from sqlalchemy import text as sql
-
     started = _t.perf_counter()
     with store.tx() as s:
-        s.execute(
-            sql(
-                "INSERT INTO source_videos (id, url, state, created_at, updated_at)"
-                " VALUES (1, 'bench://', 'spliced', 0, 0)"
-            )
-        )
-        s.execute(
-            sql(
-                "INSERT INTO clips (id, source_video_id, start_frame, end_frame, start_time_s,"
-                " end_time_s, state, created_at, updated_at)"
-                " VALUES (:i, 1, :a, :b, 0, 1, 'embedded', 0, 0)"
-            ),
-            [{"i": i + 1, "a": i * 10, "b": i * 10 + 10} for i in range(len(x))],
-        )
+        add_clips(s, len(x))
     raw = store.engine.raw_connection()
     try:
         cur = raw.cursor()

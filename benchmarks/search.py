@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -42,24 +43,29 @@ def make_vectors(n: int, members: float, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def add_clips(session: Any, n: int) -> None:
+    """Video 1 and its clips 1..n, `embedded`: the rows the benchmark's vectors belong to."""
+    session.execute(
+        text(
+            "INSERT INTO source_videos (id, url, state, created_at, updated_at)"
+            " VALUES (1, 'bench://', 'spliced', 0, 0)"
+        )
+    )
+    session.execute(
+        text(
+            "INSERT INTO clips (id, source_video_id, start_frame, end_frame, start_time_s,"
+            " end_time_s, state, created_at, updated_at)"
+            " VALUES (:i, 1, :a, :b, 0, 1, 'embedded', 0, 0)"
+        ),
+        [{"i": i + 1, "a": i * 10, "b": i * 10 + 10} for i in range(n)],
+    )
+
+
 def fill(store: Store, x: np.ndarray) -> float:
     """Insert clips + embeddings through the store's own write path; returns rows/s."""
     started = time.perf_counter()
     with store.tx() as s:
-        s.execute(
-            text(
-                "INSERT INTO source_videos (id, url, state, created_at, updated_at)"
-                " VALUES (1, 'bench://', 'spliced', 0, 0)"
-            )
-        )
-        s.execute(
-            text(
-                "INSERT INTO clips (id, source_video_id, start_frame, end_frame, start_time_s,"
-                " end_time_s, state, created_at, updated_at)"
-                " VALUES (:i, 1, :a, :b, 0, 1, 'embedded', 0, 0)"
-            ),
-            [{"i": i + 1, "a": i * 10, "b": i * 10 + 10} for i in range(len(x))],
-        )
+        add_clips(s, len(x))
         for lo in range(0, len(x), 500):  # the embed stage writes in batches too
             batch = [(i + 1, x[i], []) for i in range(lo, min(lo + 500, len(x)))]
             vectors.put_many(s, "bench", "keyframe_multi_avg", batch)
