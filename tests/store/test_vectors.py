@@ -13,7 +13,7 @@ from sqlalchemy import event, text
 
 from heaters.store import review, vectors
 from heaters.store.store import Store
-from tests.store.vectorlib import exact, ids, library, review_store
+from tests.store.vectorlib import exact, ids, library, more_clips, review_store
 
 
 def test_search_is_exact_and_never_returns_the_query(tmp_path: Path, backend: str) -> None:
@@ -42,13 +42,7 @@ def test_a_search_after_a_write_sees_it(
     y[299] = -1.0  # clip 300 has no vector any more: never first
     assert ids(store, x[0], exclude=1) == exact(y, 0, 12, gone={300})
     with other.tx() as s:  # a new clip, a new vector
-        s.execute(
-            text(
-                "INSERT INTO clips (id, source_video_id, start_frame, end_frame, start_time_s,"
-                " end_time_s, state, created_at, updated_at)"
-                " VALUES (301, 1, 5000, 5010, 0, 1, 'embedded', 0, 0)"
-            )
-        )
+        more_clips(s, 301, 1)
         vectors.put(s, 301, "m", "avg", x[5] + 1e-4, [])
     assert ids(store, x[5], 2, exclude=6) == [301, *exact(x, 5, 1)]
     with store.tx(write=False) as s:
@@ -230,13 +224,7 @@ def test_a_search_in_an_older_snapshot_returns_nothing_it_cannot_see(
         before = [h.clip_id for h in vectors.nearest(old, x[0], "m", 12, exclude_clip=1)]
         assert before == exact(x, 0, 12)
         with store.tx() as s:  # committed after `old` began: a new clip with clip 1's vector
-            s.execute(
-                text(
-                    "INSERT INTO clips (id, source_video_id, start_frame, end_frame,"
-                    " start_time_s, end_time_s, state, created_at, updated_at)"
-                    " VALUES (201, 1, 5000, 5010, 0, 1, 'embedded', 0, 0)"
-                )
-            )
+            more_clips(s, 201, 1)
             vectors.put(s, 201, "m", "avg", x[0], [])
         assert ids(store, x[0], 1, exclude=1) == [201]  # a newer search moves the matrix on
         again = [h.clip_id for h in vectors.nearest(old, x[0], "m", 12, exclude_clip=1)]

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from heaters.store import vectors
 from heaters.store.store import Store
-from tests.store.vectorlib import exact, ids, library
+from tests.store.vectorlib import exact, ids, library, more_clips
 
 
 @pytest.fixture
@@ -82,14 +82,7 @@ def test_a_vector_added_after_the_basis_is_found(
     new /= np.linalg.norm(new, axis=1, keepdims=True)
     other = Store.open(tmp_path)
     with other.tx() as s:
-        s.execute(
-            text(
-                "INSERT INTO clips (id, source_video_id, start_frame, end_frame, start_time_s,"
-                " end_time_s, state, created_at, updated_at)"
-                " VALUES (:i, 1, :a, :b, 0, 1, 'embedded', 0, 0)"
-            ),
-            [{"i": 1501 + i, "a": 20000 + 10 * i, "b": 20010 + 10 * i} for i in range(300)],
-        )
+        more_clips(s, 1501, 300)
         vectors.put_many(s, "m", "avg", [(1501 + i, new[i], []) for i in range(300)])
     both = np.concatenate([x, new])
     for q in (1500, 1650, 1799, 3):

@@ -23,13 +23,18 @@ def embedded_clips(session: Session, n: int) -> None:
             " VALUES (1, 'u', 'spliced', 0, 0)"
         )
     )
+    more_clips(session, 1, n)
+
+
+def more_clips(session: Session, first: int, n: int) -> None:
+    """Clips first..first+n-1 of video 1, `embedded`, ten frames each (clip i at 10 * (i - 1))."""
     session.execute(
         text(
             "INSERT INTO clips (id, source_video_id, start_frame, end_frame, start_time_s,"
             " end_time_s, state, created_at, updated_at)"
             " VALUES (:i, 1, :a, :b, 0, 1, 'embedded', 0, 0)"
         ),
-        [{"i": i + 1, "a": 10 * i, "b": 10 * i + 10} for i in range(n)],
+        [{"i": i, "a": 10 * (i - 1), "b": 10 * i} for i in range(first, first + n)],
     )
 
 
