@@ -46,6 +46,7 @@ MAGIC = b"HTILES01"
 TRAILER_MAGIC = b"HTIX"
 _TRAILER = struct.Struct("<4sQQ")
 QUEUE_FRAMES = 6  # decoded frames waiting for the tile thread (each holds a decoder picture)
+HANDOFF = 3  # frames handed to the tile thread at a time (each crossing wakes it: a futex, the GIL)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ class TileWriter:
         self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed in close()/abort()
         self._file.write(MAGIC)
         self._offsets = array.array("Q", [len(MAGIC)])  # 8 bytes a frame
-        self._queue: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
+        self._queue: queue.Queue[Any] = queue.Queue(max(1, QUEUE_FRAMES // HANDOFF))
+        self._group: list[av.VideoFrame] = []  # frames not yet handed over
         self._error: BaseException | None = None
         self._geometry: tuple[int, int, int, int, int] | None = None  # scale w, h, tile w, h, rot
         self._meta: dict[str, Any] = {}
@@ -139,7 +141,10 @@ class TileWriter:
             raise self._error
         if self._geometry is None:
             self._setup(frame)
-        self._queue.put(frame)
+        self._group.append(frame)
+        if len(self._group) >= HANDOFF:
+            self._queue.put(self._group)
+            self._group = []
 
     def _setup(self, frame: av.VideoFrame) -> None:
         rot = upright_degrees(getattr(frame, "rotation", 0))
@@ -159,19 +164,20 @@ class TileWriter:
 
     def _work(self) -> None:
         while True:
-            frame = self._queue.get()
-            if frame is None:
+            group = self._queue.get()
+            if group is None:
                 self.cpu_s = time.thread_time()  # the tile thread's whole CPU (benchmarks)
                 return
-            if self._error is not None:
-                continue  # keep draining so that the decoder never blocks
-            try:
-                jpeg = self._tile(frame)
-                del frame
-                self._file.write(jpeg)
-                self._offsets.append(self._offsets[-1] + len(jpeg))
-            except BaseException as e:  # noqa: BLE001 - reported on the decoding thread
-                self._error = e
+            for frame in group:
+                if self._error is not None:
+                    break  # keep draining so that the decoder never blocks
+                try:
+                    jpeg = self._tile(frame)
+                    self._file.write(jpeg)
+                    self._offsets.append(self._offsets[-1] + len(jpeg))
+                except BaseException as e:  # noqa: BLE001 - reported on the decoding thread
+                    self._error = e
+            del group
 
     def _tile(self, frame: av.VideoFrame) -> bytes:
         """One frame as an upright JPEG tile.
@@ -227,6 +233,9 @@ class TileWriter:
 
     def _finish_thread(self) -> None:
         if self._thread.is_alive():
+            if self._group:
+                self._queue.put(self._group)
+                self._group = []
             self._queue.put(None)
             self._thread.join()
 
