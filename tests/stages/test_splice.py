@@ -276,3 +276,77 @@ def test_corrupt_middle_is_skipped(tmp_path: Path, demo: SyntheticVideo) -> None
     r = run(p, 1, SpliceParams())
     assert r.frame_count > 0.8 * demo.frame_count
     _assert_tiles(r)
+
+
+# ---- the decoding thread ------------------------------------------------------------------------
+
+
+def _pts_of_plain_decode(path: Path, packets: int | None = None) -> list[int]:
+    """Frame timestamps as a plain decode gives them (of the first `packets` packets, without
+    flushing the decoder), the reference for what the splice's decoding thread hands over."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        out = []
+        for n, packet in enumerate(c.demux(s)):
+            if n == packets:
+                break
+            out += [f.pts for f in packet.decode()]
+        return out
+
+
+@pytest.mark.parametrize("handoff", [1, 3, 4])
+def test_decoding_thread_hands_over_every_frame_in_order(
+    demo: SyntheticVideo, monkeypatch: pytest.MonkeyPatch, handoff: int
+) -> None:
+    """Frames cross from the decoding thread in groups: none lost, none repeated, in order,
+    whether or not the count is a multiple of the group size."""
+    import av
+
+    from heaters.stages import splice
+
+    monkeypatch.setattr(splice, "HANDOFF", handoff)
+    with av.open(str(demo.path)) as c, splice._Frames(c, c.streams.video[0]) as frames:
+        got = [f.pts for f in frames]
+    assert got == _pts_of_plain_decode(demo.path)
+    assert len(got) == demo.frame_count
+
+
+class _DemuxerGivesUp:
+    """A real container whose demuxer raises after `after` packets (a fault injected around
+    PyAV's container, whose attributes cannot be replaced)."""
+
+    def __init__(self, container: object, after: int) -> None:
+        self._container, self._after = container, after
+
+    def demux(self, stream: object) -> object:
+        for n, packet in enumerate(self._container.demux(stream)):  # type: ignore[attr-defined]
+            if n == self._after:
+                raise _Boom("demuxer gave up")
+            yield packet
+
+
+class _Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("after", [7, 33])
+def test_decoding_thread_error_comes_after_the_frames_before_it(
+    demo: SyntheticVideo, monkeypatch: pytest.MonkeyPatch, after: int
+) -> None:
+    """An error on the decoding thread reaches the consumer only after every frame decoded
+    before it, a part group included."""
+    import av
+
+    from heaters.stages import splice
+
+    monkeypatch.setattr(splice, "HANDOFF", 4)
+    got: list[int] = []
+    with av.open(str(demo.path)) as c:
+        broken = _DemuxerGivesUp(c, after)
+        with pytest.raises(_Boom), splice._Frames(broken, c.streams.video[0]) as frames:
+            for f in frames:
+                got.append(f.pts)
+    want = _pts_of_plain_decode(demo.path, packets=after)
+    assert got == want and len(want) % 4 != 0
