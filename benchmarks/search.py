@@ -106,7 +106,9 @@ def measure(store: Store, x: np.ndarray, queries: int) -> dict[str, float]:
             ),
             [{"i": n + i + 1, "a": (n + i) * 10, "b": (n + i) * 10 + 10} for i in range(64)],
         )
-        vectors.put_many(s, "bench", "keyframe_multi_avg", [(n + i + 1, extra[i], []) for i in range(64)])
+        vectors.put_many(
+            s, "bench", "keyframe_multi_avg", [(n + i + 1, extra[i], []) for i in range(64)]
+        )
     with store.tx(write=False) as s:
         t0 = time.perf_counter()
         hits = vectors.nearest(s, extra[0], "bench", K)

@@ -32,9 +32,16 @@ def printable(value: object) -> str:
     for ch in text:
         if ch in _INVISIBLE or (not ch.isprintable() and ch != " "):
             code = ord(ch)
-            shown.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
-                f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
-                else f"\\U{code:08x}"))
+            shown.append(
+                {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
+                or (
+                    f"\\x{code:02x}"
+                    if code < 0x100
+                    else f"\\u{code:04x}"
+                    if code < 0x10000
+                    else f"\\U{code:08x}"
+                )
+            )
         else:
             shown.append(ch)
     return "".join(shown)

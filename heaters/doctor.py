@@ -110,7 +110,9 @@ def _js_runtime() -> Check:
     info = js_runtime_info()
     if info.path is None:
         return Check(
-            "JavaScript runtime", False, "no Deno binary; install: pip install deno (YouTube needs it)"
+            "JavaScript runtime",
+            False,
+            "no Deno binary; install: pip install deno (YouTube needs it)",
         )
     if not info.supported:
         seen = f"version {info.version}" if info.version else "it does not run"

@@ -281,8 +281,6 @@ def _sha256(path: Path, task: Any) -> str:
     return digest.hexdigest()
 
 
-
-
 # ---------------------------------------------------------------- the library
 
 
@@ -683,8 +681,10 @@ class Library:
                 items += [("video", r) for r in got_one.rows]
                 if follow:
                     items.append(
-                        ("follow", {"url": s.value, "id": follow_id,
-                                    "every_h": settings.follow_every_h})  # fmt: skip
+                        (
+                            "follow",
+                            {"url": s.value, "id": follow_id, "every_h": settings.follow_every_h},
+                        )  # fmt: skip
                     )
         return Ingested(rows, items, warnings, failed)
 

@@ -312,7 +312,9 @@ def test_outside_text_is_shown_as_text(home: Path, tmp_path: Path) -> None:
     escape_url = f"http://127.0.0.1:{port}/\x1b]0;pwned\x07x[bold]y.mp4"
     res = fk.heaters(home, "ingest", str(path), markup_url, escape_url)
     assert res.code == 0 and "MarkupError" not in res.stderr, res
-    assert "[/red]b.mp4" in res.stdout and "\x1b" not in res.stdout and "\\x1b]0;pwned" in res.stdout
+    assert (
+        "[/red]b.mp4" in res.stdout and "\x1b" not in res.stdout and "\\x1b]0;pwned" in res.stdout
+    )
     assert fk.heaters(home, "run", "--once", "--quiet").code in (0, 1)
     for args in (("status",), ("videos",)):
         res = fk.heaters(home, *args)

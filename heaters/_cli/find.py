@@ -61,10 +61,14 @@ def _print_hits(rows: list[dict[str, Any]]) -> None:
 
 
 def similar_cmd(
-    clip_id: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="The clip to find neighbours of.")],
+    clip_id: Annotated[
+        int, typer.Argument(min=0, max=MAX_ID, help="The clip to find neighbours of.")
+    ],
     home: HomeOpt = None,
     k: KOpt = 12,
-    video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")] = None,
+    video: Annotated[
+        int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help="Embedding model.")] = None,
     as_json: JsonOpt = False,
     images: ImagesOpt = "auto",
@@ -114,7 +118,9 @@ def export_cmd(
         str,
         typer.Option("--state", help="approved (any stage since) | embedded | all (live clips)."),
     ] = "approved",
-    video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")] = None,
+    video: Annotated[
+        int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")
+    ] = None,
     group: Annotated[
         bool, typer.Option("--group", help="One file per group of grouped clips.")
     ] = False,

@@ -145,7 +145,9 @@ def source_line(facts: dict[str, Any] | None) -> str | None:
 
 def clips_cmd(
     home: HomeOpt = None,
-    video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only this source video.")] = None,
+    video: Annotated[
+        int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only this source video.")
+    ] = None,
     state: Annotated[str | None, typer.Option("--state", help="Only clips in this state.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -167,7 +169,9 @@ def clips_cmd(
 
 def events_cmd(
     home: HomeOpt = None,
-    clip: Annotated[int | None, typer.Option("--clip", min=0, max=MAX_ID, help="Only this clip's events.")] = None,
+    clip: Annotated[
+        int | None, typer.Option("--clip", min=0, max=MAX_ID, help="Only this clip's events.")
+    ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Replay the log and list clips whose state differs.")
     ] = False,

@@ -42,7 +42,9 @@ def ingest_cmd(
     ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Of a playlist: entries uploaded on or after DATE (2024-05-01, 30d)."),
+        typer.Option(
+            "--since", help="Of a playlist: entries uploaded on or after DATE (2024-05-01, 30d)."
+        ),
     ] = None,
     follow: Annotated[
         bool,
@@ -238,7 +240,8 @@ def _print_run(o: RunOutcome, quiet: bool) -> None:
 
 def retry_cmd(
     ids: Annotated[
-        list[int] | None, typer.Argument(min=0, max=MAX_ID, help="Video ids (or clip ids with --clip).")
+        list[int] | None,
+        typer.Argument(min=0, max=MAX_ID, help="Video ids (or clip ids with --clip)."),
     ] = None,
     home: HomeOpt = None,
     clip: Annotated[bool, typer.Option("--clip", help="The ids are clip ids.")] = False,

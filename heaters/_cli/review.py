@@ -24,7 +24,9 @@ review_app = typer.Typer(
 def review_main(
     ctx: typer.Context,
     home: HomeOpt = None,
-    video: Annotated[int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")] = None,
+    video: Annotated[
+        int | None, typer.Option("--video", min=0, max=MAX_ID, help="Only clips of this video.")
+    ] = None,
     images: ImagesOpt = "auto",
 ) -> None:
     """Open the review TUI (keys: a approve, s skip, d archive, m merge, g group, enter split,
@@ -63,8 +65,12 @@ def _act(
     if as_json:
         print_json(
             {
-                "event_id": a.event_id, "clip_id": clip_id, "action": action,
-                "payload": a.payload, "replaces": a.replaces, "notes": a.notes,
+                "event_id": a.event_id,
+                "clip_id": clip_id,
+                "action": action,
+                "payload": a.payload,
+                "replaces": a.replaces,
+                "notes": a.notes,
             }  # fmt: skip
         )
     elif not quiet:
@@ -108,7 +114,9 @@ _make_action(
 @review_app.command("split")
 def review_split(
     clip_id: Annotated[int, typer.Argument(min=0, max=MAX_ID, help="Clip id.")],
-    frame: Annotated[int, typer.Option("--frame", min=0, max=MAX_ID, help="Absolute source frame of the cut.")],
+    frame: Annotated[
+        int, typer.Option("--frame", min=0, max=MAX_ID, help="Absolute source frame of the cut.")
+    ],
     home: HomeOpt = None,
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,

@@ -83,7 +83,6 @@ def _boundary_to_drop(
     return end if next_len < prev_len else start
 
 
-
 # ---- detectors ---------------------------------------------------------------------------------
 DETECTORS = ("hybrid", "content", "transnetv2", "pyscenedetect")
 DEFAULT_DETECTOR = "hybrid"
@@ -122,7 +121,9 @@ class CutRules:
     checked on pool "b" and on the synthetic variants.
     """
 
-    threshold: float = DEFAULT_THRESHOLD["content"]  # a hard cut's change / (its calmer side's usual change + offset)
+    threshold: float = DEFAULT_THRESHOLD[
+        "content"
+    ]  # a hard cut's change / (its calmer side's usual change + offset)
     window: int = 8  # frames on each side whose median change is "usual"
     offset: float = 2.0  # added to the usual pixel change: a static shot's noise is not news
     floor: float = 8.0  # a hard cut changes the picture by at least this (mean abs, 0-255)

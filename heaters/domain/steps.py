@@ -32,8 +32,16 @@ class Step:
 STEPS: tuple[Step, ...] = (
     # followed channels/playlists/feeds whose check is due: their new entries become videos (new),
     # which the download step below takes in the same pass
-    Step("follow", "follow", F.FOLLOWING, F.CHECKING, F.FOLLOWING, F.FAILED, batch=10_000,
-         once_per_run=True),  # fmt: skip
+    Step(
+        "follow",
+        "follow",
+        F.FOLLOWING,
+        F.CHECKING,
+        F.FOLLOWING,
+        F.FAILED,
+        batch=10_000,
+        once_per_run=True,
+    ),  # fmt: skip
     Step("download", "video", V.NEW, V.DOWNLOADING, V.DOWNLOADED, V.DOWNLOAD_FAILED),
     Step("splice", "video", V.DOWNLOADED, V.SPLICING, V.SPLICED, V.SPLICING_FAILED),
     Step(

@@ -204,4 +204,3 @@ def record_failure(ctx: RunContext, step: Step, row_id: int, exc: BaseException)
                 one_line(message), next_at)
     )  # fmt: skip
     return state
-

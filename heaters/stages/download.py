@@ -300,7 +300,9 @@ def _follow(
                 elif "result" in msg:  # a probe's answer for one URL
                     last_data = now
                     if on_result:
-                        on_result(msg["result"])  # yt-dlp is imported: the inactivity clock starts now
+                        on_result(
+                            msg["result"]
+                        )  # yt-dlp is imported: the inactivity clock starts now
                 elif "bytes" in msg:
                     if msg["bytes"] > seen:
                         seen, last_data = msg["bytes"], now

@@ -121,8 +121,13 @@ def main(argv: list[str]) -> int:
             # here as one row and fill its folder with every entry
             info = ydl.extract_info(job["url"], download=False, process=False)
             if info is not None and info.get("_type") in ("playlist", "multi_video"):
-                send({"error": "this URL is a playlist, not one video: ingest it again to"
-                      " register its entries", "retryable": False})
+                send(
+                    {
+                        "error": "this URL is a playlist, not one video: ingest it again to"
+                        " register its entries",
+                        "retryable": False,
+                    }
+                )
                 return 0
             if info is not None:
                 info = ydl.process_ie_result(info, download=True)

@@ -19,7 +19,11 @@ def list_clips(
         query = query.where(Clip.source_video_id == video_id)
     if states:
         query = query.where(col(Clip.state).in_(states))
-    return list(session.exec(query.order_by(col(Clip.source_video_id), col(Clip.start_frame), col(Clip.id))).all())
+    return list(
+        session.exec(
+            query.order_by(col(Clip.source_video_id), col(Clip.start_frame), col(Clip.id))
+        ).all()
+    )
 
 
 def artifacts(session: Session, clip_id: int, kind: str | None = None) -> list[ClipArtifact]:

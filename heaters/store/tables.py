@@ -52,7 +52,9 @@ class SourceVideo(Claimable, table=True):
     uploader: str | None = None
     upload_date: str | None = None  # YYYYMMDD
     description: str | None = None
-    chapters: list[Any] | None = Field(default=None, sa_column=Column(JSON))  # [{start_time, title}]
+    chapters: list[Any] | None = Field(
+        default=None, sa_column=Column(JSON)
+    )  # [{start_time, title}]
     follow_id: int | None = None  # the followed URL that registered it
 
 

@@ -285,7 +285,9 @@ def _ok(store: Store) -> None:
         assert review.check(s) == []
 
 
-def test_group_after_merge_never_approves_the_unseen_merged_clip(tmp_path: Path, backend: str) -> None:
+def test_group_after_merge_never_approves_the_unseen_merged_clip(
+    tmp_path: Path, backend: str
+) -> None:
     """Issue 12.1: merge 2, group 3, commit: the merged clip goes to review, the group is refused."""
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
@@ -341,7 +343,9 @@ def test_two_splits_of_one_clip_compose(tmp_path: Path, backend: str) -> None:
     _ok(store)
 
 
-def test_a_later_decision_replaces_a_pending_split_and_says_so(tmp_path: Path, backend: str) -> None:
+def test_a_later_decision_replaces_a_pending_split_and_says_so(
+    tmp_path: Path, backend: str
+) -> None:
     store, cfg = make_store(tmp_path)
     with store.tx() as s:
         sp = review.append(s, 3, "split", {"frame": 150}, cfg, now=1.0)
@@ -438,7 +442,9 @@ def test_check_reports_a_state_no_decision_explains(tmp_path: Path, backend: str
     assert {d["clip_id"] for d in diffs} == {merged.id, 3}
 
 
-def test_check_accepts_merges_logged_before_partners_were_recorded(tmp_path: Path, backend: str) -> None:
+def test_check_accepts_merges_logged_before_partners_were_recorded(
+    tmp_path: Path, backend: str
+) -> None:
     """An older heaters logged merges without `with` and effects without `kind`."""
     from heaters.domain import review as rules
     from heaters.store.tables import ClipEvent, EventEffect

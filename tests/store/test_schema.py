@@ -180,9 +180,7 @@ def test_sqlmodel_tables_match_the_migrated_postgres_schema(tmp_path: Path, pg_u
             )
         ).all()
         triggers = set(
-            s.execute(
-                text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
-            ).scalars()
+            s.execute(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")).scalars()
         )
     store.close()
     db: dict[str, dict[str, tuple[str, bool, bool]]] = {}
