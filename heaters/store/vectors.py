@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -178,11 +178,9 @@ class _Matrix:
         """The vectors of these rows (a copy), in their order."""
         if len(self.blocks) == 1:
             return np.asarray(self.blocks[0][rows])
-        blocks, slots = np.divmod(rows, BLOCK)
         out = np.empty((len(rows), self.blocks[0].shape[1]), dtype=np.float32)
-        for b in np.unique(blocks):
-            mine = blocks == b
-            out[mine] = self.blocks[b][slots[mine]]
+        for b, mine, slots in _per_block(rows):
+            out[mine] = self.blocks[b][slots]
         return out
 
     def shortlist(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,12 +189,7 @@ class _Matrix:
         assert self.basis is not None
         # The two small products by einsum (one thread): as BLAS calls they cost 2-8 ms each
         # when another process holds one of the two cores (its threads wait for each other).
-        reduced_query = np.einsum("j,ji->i", query, self.basis)
-        used = [min(BLOCK, self.size - b * BLOCK) for b in range(len(self.reduced))]
-        parts = [m[:n] @ reduced_query for m, n in zip(self.reduced, used, strict=True)]
-        rough = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if self.dead:
-            rough[np.asarray(self.dead, dtype=np.int64)] = -np.inf
+        rough = self._scan(self.reduced, np.einsum("j,ji->i", query, self.basis))
         n = len(rough)
         rows = np.arange(n) if count >= n else np.argpartition(rough, n - count)[n - count :]
         rows.sort()  # gathered in memory order
@@ -205,12 +198,17 @@ class _Matrix:
         return rows, scores
 
     def score(self, query: np.ndarray) -> np.ndarray:
-        """Cosine of every row with `query` (dropped rows: -inf).
+        """Cosine of every row with `query` (dropped rows: -inf)."""
+        return self._scan(self.blocks, query)
+
+    def _scan(self, blocks: list[np.ndarray], query: np.ndarray) -> np.ndarray:
+        """Every used row of `blocks` (the vectors, or their stage-1 coordinates) times `query`,
+        dropped rows -inf.
 
         Nothing else of the row's size is touched: right after the product has streamed the
         whole matrix through the caches, every other 100k-long array read costs ~0.5 ms."""
-        used = [min(BLOCK, self.size - b * BLOCK) for b in range(len(self.blocks))]
-        parts = [m[:n] @ query for m, n in zip(self.blocks, used, strict=True)]
+        used = [min(BLOCK, self.size - b * BLOCK) for b in range(len(blocks))]
+        parts = [m[:n] @ query for m, n in zip(blocks, used, strict=True)]
         scores = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if self.dead:
             scores[np.asarray(self.dead, dtype=np.int64)] = -np.inf
@@ -220,12 +218,18 @@ class _Matrix:
         """The embedding and clip ids of these rows."""
         if len(self.blocks) == 1:
             return self.ids[0][rows], self.clips[0][rows]
-        blocks, slots = np.divmod(rows, BLOCK)
         ids, clips = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
-        for b in np.unique(blocks):
-            mine = blocks == b
-            ids[mine], clips[mine] = self.ids[b][slots[mine]], self.clips[b][slots[mine]]
+        for b, mine, slots in _per_block(rows):
+            ids[mine], clips[mine] = self.ids[b][slots], self.clips[b][slots]
         return ids, clips
+
+
+def _per_block(rows: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """For each block `rows` reach into: the block, which of `rows` lie in it, their slots."""
+    blocks, slots = np.divmod(rows, BLOCK)
+    for b in np.unique(blocks):
+        mine = blocks == b
+        yield int(b), mine, slots[mine]
 
 
 _MATRICES: dict[tuple[str, str], _Matrix] = {}
