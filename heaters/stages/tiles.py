@@ -163,21 +163,21 @@ class TileWriter:
         }
 
     def _work(self) -> None:
-        while True:
-            group = self._queue.get()
-            if group is None:
-                self.cpu_s = time.thread_time()  # the tile thread's whole CPU (benchmarks)
-                return
-            for frame in group:
-                if self._error is not None:
-                    break  # keep draining so that the decoder never blocks
-                try:
-                    jpeg = self._tile(frame)
-                    self._file.write(jpeg)
-                    self._offsets.append(self._offsets[-1] + len(jpeg))
-                except BaseException as e:  # noqa: BLE001 - reported on the decoding thread
-                    self._error = e
-            del group
+        while (group := self._queue.get()) is not None:
+            self._write(group)
+            del group  # the decoder's pictures go back before the next wait
+        self.cpu_s = time.thread_time()  # the tile thread's whole CPU (benchmarks)
+
+    def _write(self, frames: list[av.VideoFrame]) -> None:
+        for frame in frames:
+            if self._error is not None:
+                return  # keep draining so that the decoder never blocks
+            try:
+                jpeg = self._tile(frame)
+                self._file.write(jpeg)
+                self._offsets.append(self._offsets[-1] + len(jpeg))
+            except BaseException as e:  # noqa: BLE001 - reported on the decoding thread
+                self._error = e
 
     def _tile(self, frame: av.VideoFrame) -> bytes:
         """One frame as an upright JPEG tile.
