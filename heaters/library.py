@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -283,6 +284,16 @@ def _sha256(path: Path, task: Any) -> str:
 
 # ---------------------------------------------------------------- the library
 
+# Libraries whose store is open (opened on first use, by them): `close_all` closes them when a
+# command ends, so that the database is closed (SQLite's WAL merged) before the process exits.
+_OPEN: weakref.WeakSet[Library] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every library that opened its store (a command's end; idempotent)."""
+    for lib in list(_OPEN):
+        lib.close()
+
 
 class Library:
     """One home: its store (opened on first use), its settings, its review rules."""
@@ -323,6 +334,7 @@ class Library:
         self.close()
 
     def close(self) -> None:
+        _OPEN.discard(self)
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -336,6 +348,7 @@ class Library:
                 self._store = Store.open(self.root)
             except StoreError as exc:
                 raise OperationFailed(str(exc)) from exc
+            _OPEN.add(self)
         return self._store
 
     @property
