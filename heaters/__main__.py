@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 
@@ -14,8 +15,14 @@ def main() -> None:
         sys.stdout.write(f"heaters {__version__}\n")
         sys.stdout.flush()
         return
+    from heaters._cli.app import _command_name
     from heaters._cli.app import main as cli_main
 
+    if _command_name(sys.argv[1:]) == "run":
+        # `run` decodes (FFmpeg's threads) and embeds (ONNX Runtime's): numpy's BLAS has no
+        # product there worth a thread pool, and OpenBLAS's two threads spin ~0.15 CPU-s after
+        # numpy's import (each `run --once` under cron pays it). Before numpy is imported.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         cli_main()
     finally:

@@ -38,6 +38,7 @@ from heaters.domain.chapters import chapter_frames, with_chapters
 from heaters.domain.results import SpliceResult, StageError
 from heaters.domain.scenes import COL, COLUMNS, CutRules, tile
 from heaters.domain.text import error_line
+from heaters.stages import segments
 from heaters.stages.spill import SpilledArrays
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ PROGRESS_EVERY_S = 0.1
 QUEUE_FRAMES = 8  # decoded frames waiting to be measured: memory stays flat
 HANDOFF = 4  # frames handed from the decoding thread to the measuring one at a time
 BATCH = 32  # frames measured together (numpy's and OpenCV's per-call cost shared by a batch)
+SEGMENT_S = 20.0  # beside the tile store: decode in segments of up to this long on two threads
+SEGMENT_MIN_S = 2.0  # ... and at least this long (the last ones are short: segments.plan)
 
 U8 = npt.NDArray[np.uint8]
 
@@ -70,6 +73,13 @@ class FrameSink(Protocol):
 
     def start(self, stream: Any) -> None: ...  # the video stream, before the first frame
     def add(self, frame: av.VideoFrame) -> None: ...  # every decoded frame, in order
+
+
+class SegmentSink(FrameSink, Protocol):
+    """A sink whose per-frame work can run on the decoding threads (segmented decoding)."""
+
+    def encoder(self) -> Callable[[av.VideoFrame], bytes]: ...  # one per decoding thread
+    def add_encoded(self, data: bytes) -> None: ...  # what `encoder` made, in frame order
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,7 @@ def run(
         if sink is not None:
             sink.start(stream)
         times, last_duration, skipped = _decode(
-            container, stream, scorer, estimate, on_progress, sink
+            container, stream, scorer, estimate, on_progress, sink, path
         )
     finally:
         container.close()
@@ -216,51 +226,143 @@ def _decode(
     estimate: int,
     on_progress: Callable[[int, int], None] | None,
     sink: FrameSink | None = None,
+    path: Path | None = None,
 ) -> tuple[list[float], float, int]:
     """Decode every frame once, feeding the scorer; return frame times, last duration, skips.
 
-    The decoder runs on its own thread (`_Frames`) and the scorer measures on this one: FFmpeg's
-    frame threads stall whenever nobody feeds them packets, so measuring in the feeding loop
-    costs its whole time in wall clock, while beside it the measuring fills the cores the
-    decoder leaves idle. Packets that fail to decode are skipped (a damaged stretch loses
-    frames, not the video); a demuxer error ends the pass with what was decoded so far (a
-    truncated download). Times are seconds from the stream's start time (pts - start_time; the
-    first timestamp when the container has none), the convention `heaters.stages.frames` reads
-    them back with.
+    Detector alone: the decoder runs on its own thread (`_Frames`, FFmpeg's frame threads on)
+    and the scorer measures on this one: FFmpeg's frame threads stall whenever nobody feeds
+    them packets, so measuring in the feeding loop costs its whole time in wall clock, while
+    beside it the measuring fills the cores the decoder leaves idle. Beside a sink that can
+    work on the decoding threads (the tile store), the video is decoded in keyframe-aligned
+    segments by two one-thread decoders (`heaters.stages.segments`), each sampling and tiling
+    its own frames; when a segment cannot be trusted, the rest is decoded from the file's start
+    on one decoder, as it is for files too short to split. Packets that fail to decode are
+    skipped (a damaged stretch loses frames, not the video); a demuxer error ends the pass with
+    what was decoded so far (a truncated download). Times are seconds from the stream's start
+    time (pts - start_time; the first timestamp when the container has none), the convention
+    `heaters.stages.frames` reads them back with.
     """
-    times: list[float] = []
-    tb = float(stream.time_base) if stream.time_base else 0.0
-    origin: int | None = stream.start_time
-    step = 1.0 / float(stream.average_rate) if stream.average_rate else 1 / 30
-    last_duration = 0.0
-    next_report = time.monotonic() + PROGRESS_EVERY_S
-    with _Frames(container, stream) as frames:
-        for frame in frames:
-            pts = frame.pts
-            if pts is not None and tb:
-                if origin is None:
-                    origin = pts  # no start time in the container: the first timestamp
-                t = (pts - origin) * tb
-            else:
-                t = times[-1] + step if times else 0.0
-            if times and t <= times[-1]:
-                t = times[-1] + 1e-6  # keep time strictly increasing on broken timestamps
-            if times:
-                step = min(max(t - times[-1], 1e-6), 10.0)
-            times.append(t)
-            last_duration = frame.duration * tb if frame.duration and tb else step
-            scorer.add(frame)
-            if sink is not None:
-                sink.add(frame)
-            if on_progress is not None:
-                now = time.monotonic()
-                if now >= next_report:
-                    next_report = now + PROGRESS_EVERY_S
-                    on_progress(len(times), max(estimate, len(times)))
-        skipped = frames.skipped
-    if on_progress is not None:
-        on_progress(len(times), len(times))
-    return times, last_duration, skipped
+    clock = _Clock(stream)
+    report = _Reporter(on_progress, estimate)
+    done = 0
+    reopened = None
+    if path is not None and _segmentable(sink):
+        starts = segments.plan(container, stream, SEGMENT_S, SEGMENT_MIN_S)
+        if starts:
+            try:
+                done = _decode_segments(path, starts, scorer, sink, clock, report)
+                report.end(done)
+                return clock.times, clock.last_duration, 0
+            except segments.SegmentsFailed as e:
+                log.info("%s: decoding on one thread from frame %d (%s)", path, e.done, e)
+                done = e.done
+        # The plan's seeks moved this container: the frames come from a fresh one.
+        reopened = av.open(str(path), metadata_errors="ignore")
+        container, stream = reopened, reopened.streams.video[0]
+        configure_decoder(stream, frame_threads=sink is None)
+    try:
+        with _Frames(container, stream) as frames:
+            for k, frame in enumerate(frames):
+                if k < done:
+                    continue  # already measured from a segment
+                clock.add(frame.pts, frame.duration)
+                scorer.add(frame)
+                if sink is not None:
+                    sink.add(frame)
+                report.frame(len(clock.times))
+            skipped = frames.skipped
+    finally:
+        if reopened is not None:
+            reopened.close()
+    report.end(len(clock.times))
+    return clock.times, clock.last_duration, skipped
+
+
+def _segmentable(sink: FrameSink | None) -> bool:
+    return sink is not None and callable(getattr(sink, "encoder", None))
+
+
+def _decode_segments(
+    path: Path,
+    starts: list[int],
+    scorer: _Scorer,
+    sink: Any,
+    clock: _Clock,
+    report: _Reporter,
+) -> int:
+    """The segmented pass: each decoding thread samples and tiles its own frames (while they
+    are in its cache); this one measures the samples and stores the tiles, in frame order."""
+
+    def make() -> Callable[[av.VideoFrame, bool], tuple[_Sample, bytes]]:
+        # On the decoding thread, while the frame is in its cache; the frames past a segment's
+        # end are only compared (by their samples).
+        sample, encode = _Sampler(), sink.encoder()
+        return lambda frame, overlap: (sample(frame), b"" if overlap else encode(frame))
+
+    n = 0
+    with segments.Segments(
+        path, starts, lambda st: configure_decoder(st, frame_threads=False), make, _same_sample
+    ) as decoded:
+        for d in decoded:
+            clock.add(d.pts, d.duration)
+            sample, tile = d.made
+            scorer.add_sample(sample)
+            sink.add_encoded(tile)
+            n += 1
+            report.frame(n)
+    return n
+
+
+def _same_sample(a: tuple[_Sample, Any], b: tuple[_Sample, Any]) -> bool:
+    """The same frame decoded twice (a segment's overlap with the next): the same samples."""
+    (sa, _), (sb, _) = a, b
+    return all(np.array_equal(x, y) for x, y in ((sa.y, sb.y), (sa.u, sb.u), (sa.v, sb.v)))
+
+
+class _Clock:
+    """Frame times in seconds from the stream's start, from each frame's pts in order."""
+
+    def __init__(self, stream: Any) -> None:
+        self.times: list[float] = []
+        self.last_duration = 0.0
+        self._tb = float(stream.time_base) if stream.time_base else 0.0
+        self._origin: int | None = stream.start_time
+        self._step = 1.0 / float(stream.average_rate) if stream.average_rate else 1 / 30
+
+    def add(self, pts: int | None, duration: int | None) -> None:
+        times, tb = self.times, self._tb
+        if pts is not None and tb:
+            if self._origin is None:
+                self._origin = pts  # no start time in the container: the first timestamp
+            t = (pts - self._origin) * tb
+        else:
+            t = times[-1] + self._step if times else 0.0
+        if times and t <= times[-1]:
+            t = times[-1] + 1e-6  # keep time strictly increasing on broken timestamps
+        if times:
+            self._step = min(max(t - times[-1], 1e-6), 10.0)
+        times.append(t)
+        self.last_duration = duration * tb if duration and tb else self._step
+
+
+class _Reporter:
+    """Progress at most every `PROGRESS_EVERY_S`."""
+
+    def __init__(self, on_progress: Callable[[int, int], None] | None, estimate: int) -> None:
+        self._on, self._estimate = on_progress, estimate
+        self._next = time.monotonic() + PROGRESS_EVERY_S
+
+    def frame(self, n: int) -> None:
+        if self._on is not None:
+            now = time.monotonic()
+            if now >= self._next:
+                self._next = now + PROGRESS_EVERY_S
+                self._on(n, max(self._estimate, n))
+
+    def end(self, n: int) -> None:
+        if self._on is not None:
+            self._on(n, n)
 
 
 class _Frames:
@@ -406,6 +508,47 @@ class _Sample:
     y: U8
     u: U8
     v: U8
+    full_range: bool = False  # the frame's luma spans 0-255 (yuvj420p), not 16-235
+
+
+class _Sampler:
+    """Takes each frame's samples; one per thread that samples (it learns the step and, for
+    rare pixel formats, a small size from the first frame)."""
+
+    def __init__(self) -> None:
+        self._small: tuple[int, int] | None = None
+        self._step = 0
+        self._full_range = False
+
+    def __call__(self, frame: av.VideoFrame) -> _Sample:
+        """Every `step`-th sample of Y, U and V, read from the decoder's own buffers."""
+        if frame.format.name not in ("yuv420p", "yuvj420p"):
+            # Rare formats (4:2:2, 10-bit, RGB): one cheap scale+convert to a small 4:2:0 frame.
+            if self._small is None:
+                w = min(frame.width, SAMPLE_WIDTH * 2)
+                h = max(2, round(frame.height * w / max(1, frame.width) / 2) * 2)
+                self._small = (w, h)
+            frame = frame.reformat(width=self._small[0], height=self._small[1], format="yuv420p")
+        else:
+            self._full_range = frame.format.name == "yuvj420p"
+        if not self._step:
+            self._step = max(1, round(frame.width / SAMPLE_WIDTH))
+        s = self._step
+        w, h = frame.width, frame.height
+        cw, ch = (w + 1) // 2, (h + 1) // 2
+        py, pu, pv = frame.planes[:3]
+        # Rows are sampled half as densely as columns: a row read costs whole cache lines of
+        # the frame (memory, not arithmetic, is the price here), extra columns are nearly free.
+        r = ROW_FACTOR * s
+        y = np.frombuffer(py, np.uint8).reshape(-1, py.line_size)[:h:r, :w:s]
+        u = np.frombuffer(pu, np.uint8).reshape(-1, pu.line_size)[:ch:r, :cw:s]
+        v = np.frombuffer(pv, np.uint8).reshape(-1, pv.line_size)[:ch:r, :cw:s]
+        return _Sample(
+            np.ascontiguousarray(y),
+            np.ascontiguousarray(u),
+            np.ascontiguousarray(v),
+            self._full_range,
+        )
 
 
 @dataclass
@@ -456,7 +599,7 @@ class _Scorer:
         self._tail: _Measures | None = None  # the last _TAIL measured frames
         self._rows: list[list[float]] = []
         self._step = 0
-        self._small: tuple[int, int] | None = None
+        self._sampler = _Sampler()
         self._net_mode = net
         self._full_range = False
         self._ring: list[_Sample] = []  # samples of the last RING frames
@@ -473,33 +616,13 @@ class _Scorer:
 
     # -- measuring ---------------------------------------------------------------------------
 
-    def _sample(self, frame: av.VideoFrame) -> _Sample:
-        """Every `step`-th sample of Y, U and V, read from the decoder's own buffers."""
-        if frame.format.name not in ("yuv420p", "yuvj420p"):
-            # Rare formats (4:2:2, 10-bit, RGB): one cheap scale+convert to a small 4:2:0 frame.
-            if self._small is None:
-                w = min(frame.width, SAMPLE_WIDTH * 2)
-                h = max(2, round(frame.height * w / max(1, frame.width) / 2) * 2)
-                self._small = (w, h)
-            frame = frame.reformat(width=self._small[0], height=self._small[1], format="yuv420p")
-        else:
-            self._full_range = frame.format.name == "yuvj420p"
-        if not self._step:
-            self._step = max(1, round(frame.width / SAMPLE_WIDTH))
-        s = self._step
-        w, h = frame.width, frame.height
-        cw, ch = (w + 1) // 2, (h + 1) // 2
-        py, pu, pv = frame.planes[:3]
-        # Rows are sampled half as densely as columns: a row read costs whole cache lines of
-        # the frame (memory, not arithmetic, is the price here), extra columns are nearly free.
-        r = ROW_FACTOR * s
-        y = np.frombuffer(py, np.uint8).reshape(-1, py.line_size)[:h:r, :w:s]
-        u = np.frombuffer(pu, np.uint8).reshape(-1, pu.line_size)[:ch:r, :cw:s]
-        v = np.frombuffer(pv, np.uint8).reshape(-1, pv.line_size)[:ch:r, :cw:s]
-        return _Sample(np.ascontiguousarray(y), np.ascontiguousarray(u), np.ascontiguousarray(v))
-
     def add(self, frame: av.VideoFrame) -> None:
-        self._batch.append(self._sample(frame))
+        self.add_sample(self._sampler(frame))
+
+    def add_sample(self, sample: _Sample) -> None:
+        """The next frame's samples (taken here by `add`, or on a decoding thread)."""
+        self._full_range = sample.full_range
+        self._batch.append(sample)
         if len(self._batch) >= BATCH:
             self._measure()
 

@@ -27,7 +27,7 @@ import queue
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,6 +146,27 @@ class TileWriter:
             self._queue.put(self._group)
             self._group = []
 
+    def encoder(self) -> Callable[[av.VideoFrame], bytes]:
+        """Tiles made on the caller's thread (a segment's decoder, while the frame is in its
+        cache), stored in frame order by `add_encoded`; each caller gets its own scaler."""
+        from av.video.reformatter import VideoReformatter
+
+        scaler = VideoReformatter()
+
+        def encode(frame: av.VideoFrame) -> bytes:
+            if self._geometry is None:
+                self._setup(frame)  # the same from every thread: the stream's size and turn
+            return self._tile(frame, scaler)
+
+        return encode
+
+    def add_encoded(self, jpeg: bytes) -> None:
+        """Store the next tile, made by an `encoder`."""
+        if self._error is not None:
+            raise self._error
+        self._file.write(jpeg)
+        self._offsets.append(self._offsets[-1] + len(jpeg))
+
     def _setup(self, frame: av.VideoFrame) -> None:
         rot = upright_degrees(getattr(frame, "rotation", 0))
         dw, dh = display_size(frame.width, frame.height, self._sar, rot)
@@ -179,7 +200,7 @@ class TileWriter:
             except BaseException as e:  # noqa: BLE001 - reported on the decoding thread
                 self._error = e
 
-    def _tile(self, frame: av.VideoFrame) -> bytes:
+    def _tile(self, frame: av.VideoFrame, scaler: Any = None) -> bytes:
         """One frame as an upright JPEG tile.
 
         swscale shrinks the frame straight to a small full-range 4:2:0 picture (fast bilinear:
@@ -189,7 +210,7 @@ class TileWriter:
         """
         assert self._geometry is not None
         sw, sh, _tw, _th, rot = self._geometry
-        small = self._scaler.reformat(
+        small = (scaler or self._scaler).reformat(
             frame,
             sw,
             sh,
