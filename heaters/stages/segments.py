@@ -164,51 +164,62 @@ class Segments:
 
     def _work(self) -> None:
         make = self._make()
-        while True:
-            with self._cond:
-                while not self._stop and self._next >= self._reading + AHEAD:
-                    self._cond.wait()
-                if self._stop or self._next >= len(self._bounds):
-                    return
-                k, self._next = self._next, self._next + 1
-            seg = _Segment()
-            try:
-                self._decode(k, seg, make)
-            except Exception as e:  # noqa: BLE001 - the segment fails; the caller decodes again
-                seg.error = f"{type(e).__name__}: {e}"
-            with self._cond:
-                self._done[k] = seg
-                self._cond.notify_all()
+        container = None  # kept from one segment to the next: a seek costs less than an open
+        try:
+            while True:
+                with self._cond:
+                    while not self._stop and self._next >= self._reading + AHEAD:
+                        self._cond.wait()
+                    if self._stop or self._next >= len(self._bounds):
+                        return
+                    k, self._next = self._next, self._next + 1
+                seg = _Segment()
+                try:
+                    if container is None:
+                        container = av.open(str(self._path), metadata_errors="ignore")
+                        self._configure(container.streams.video[0])
+                    self._decode(container, k, seg, make)
+                except Exception as e:  # noqa: BLE001 - the segment fails; the caller decodes again
+                    seg.error = f"{type(e).__name__}: {e}"
+                    if container is not None:
+                        container.close()
+                        container = None  # a fresh one for the next (the segments after fail)
+                with self._cond:
+                    self._done[k] = seg
+                    self._cond.notify_all()
+        finally:
+            if container is not None:
+                container.close()
 
-    def _decode(self, k: int, seg: _Segment, make: Callable[[av.VideoFrame, bool], Any]) -> None:
+    def _decode(
+        self, container: Any, k: int, seg: _Segment, make: Callable[[av.VideoFrame, bool], Any]
+    ) -> None:
         start, end = self._bounds[k]
-        with av.open(str(self._path), metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            self._configure(stream)
-            if start is not None:
-                container.seek(start, stream=stream, backward=True)
-            last: int | None = None
-            for packet in container.demux(stream):
-                if self._stop:
-                    return
-                for frame in packet.decode():
-                    pts = frame.pts
-                    if pts is None:
-                        raise ValueError("a frame without a timestamp")
-                    if last is not None and pts <= last:
+        stream = container.streams.video[0]
+        if start is not None:  # (segment 0 is always a worker's first: its container is fresh)
+            container.seek(start, stream=stream, backward=True)  # the decoder is flushed too
+        last: int | None = None
+        for packet in container.demux(stream):
+            if self._stop:
+                return
+            for frame in packet.decode():
+                pts = frame.pts
+                if pts is None:
+                    raise ValueError("a frame without a timestamp")
+                if last is not None and pts <= last:
+                    raise ValueError("timestamps do not rise")
+                last = pts
+                if start is not None and pts < start:
+                    if seg.frames:
                         raise ValueError("timestamps do not rise")
-                    last = pts
-                    if start is not None and pts < start:
-                        if seg.frames:
-                            raise ValueError("timestamps do not rise")
-                        continue  # leading frames of an open GOP: the segment before has them
-                    if start is not None and not seg.frames and pts != start:
-                        raise ValueError("the seek missed the planned keyframe")
-                    if end is not None and pts >= end:
-                        seg.after.append(Decoded(pts, frame.duration, make(frame, True)))
-                        if len(seg.after) >= OVERLAP:
-                            return
-                    else:
-                        seg.frames.append(Decoded(pts, frame.duration, make(frame, False)))
-            if end is not None and not seg.after:
-                raise ValueError("the stream ended before the next segment")
+                    continue  # leading frames of an open GOP: the segment before has them
+                if start is not None and not seg.frames and pts != start:
+                    raise ValueError("the seek missed the planned keyframe")
+                if end is not None and pts >= end:
+                    seg.after.append(Decoded(pts, frame.duration, make(frame, True)))
+                    if len(seg.after) >= OVERLAP:
+                        return
+                else:
+                    seg.frames.append(Decoded(pts, frame.duration, make(frame, False)))
+        if end is not None and not seg.after:
+            raise ValueError("the stream ended before the next segment")

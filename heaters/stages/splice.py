@@ -1,6 +1,7 @@
 """Splice stage: find the shot boundaries of a video and turn them into clip frame ranges.
 
-One pass of PyAV decoding (threads on) is the whole cost. Each decoded frame is measured once from
+One pass of PyAV decoding is the whole cost (beside the tile store in keyframe-aligned segments
+on two one-thread decoders: `heaters.stages.segments`). Each decoded frame is measured once from
 a few thousand samples of its Y, U and V planes, read straight from the decoder's buffers (strided
 numpy views, no colour conversion): changes from the 1-3 frames before it, brightness, spread, and
 how much it looks like a blend of the frames 4-12 before and after it (dissolves and fades). These

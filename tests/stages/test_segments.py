@@ -118,10 +118,10 @@ def test_a_segment_that_fails_hands_over_to_one_decoder(
     reference = one_pass(video, tmp_path / "one", monkeypatch)
     decode = segments.Segments._decode
 
-    def failing(self: segments.Segments, k: int, seg: Any, make: Any) -> None:
+    def failing(self: segments.Segments, container: Any, k: int, seg: Any, make: Any) -> None:
         if k == 2:
             raise av.InvalidDataError(1094995529, "Invalid data found when processing input")
-        decode(self, k, seg, make)
+        decode(self, container, k, seg, make)
 
     monkeypatch.setattr(segments.Segments, "_decode", failing)
     assert_same(splice_with_tiles(video, tmp_path / "seg"), reference)
