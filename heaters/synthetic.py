@@ -58,7 +58,10 @@ def _source(kind: int, w: int, h: int, fps: int, rng: random.Random) -> str:
     hue = rng.randrange(0, 360)
     sources = [
         f"testsrc2=s={w}x{h}:r={fps}",
-        f"gradients=s={w}x{h}:r={fps}:speed=0.02:seed={seed}",
+        # gradients picks its colours at random whatever the seed: given here, from the seed,
+        # so that the same seed makes the same video (and the rng's later draws are unchanged)
+        f"gradients=s={w}x{h}:r={fps}:speed=0.02:seed={seed}"
+        f":c0=#{seed & 0xFFFFFF:06x}:c1=#{(seed >> 7) & 0xFFFFFF ^ 0xFFFFFF:06x}",
         f"life=s={w}x{h}:r={fps}:mold=10:ratio=0.2:seed={seed}:life_color=#{rng.randrange(0x1000000):06x}",
         f"sierpinski=s={w}x{h}:r={fps}:seed={seed}:jump=1",
         f"smptehdbars=s={w}x{h}:r={fps}",
