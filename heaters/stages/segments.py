@@ -59,36 +59,40 @@ class _Segment:
     error: str | None = None
 
 
-def plan(container: Any, stream: Any, longest_s: float, shortest_s: float) -> list[int]:
+def plan(path: Path, stream: Any, longest_s: float, shortest_s: float) -> list[int]:
     """Keyframe timestamps to start segments at (none: decode in one pass).
 
     A segment is a quarter of what remains after its start, between `shortest_s` and
     `longest_s` long: long segments while there is much to do (each costs a seek and a decoder
     start), short ones at the end, so that neither thread waits long for the other's last one.
     Each start is the keyframe a backward seek to the nominal time lands on; one that is not
-    `shortest_s` after the start before it is left out. The container is left anywhere.
+    `shortest_s` after the start before it is left out. `stream` is the caller's (its time
+    base, duration and start are read); the seeks are made on a container of this function's
+    own, so the caller's stays at the start of the file.
     """
     tb = float(stream.time_base or 0)
     duration = float(stream.duration * tb) if stream.duration and tb else 0.0
-    if not duration and container.duration:
-        duration = container.duration / 1_000_000
+    if not duration and stream.container.duration:
+        duration = stream.container.duration / 1_000_000
     if not tb or duration < 2 * shortest_s + longest_s:
         return []
     origin = stream.start_time or 0
     starts: list[int] = []
     t = 0.0
-    while True:
-        t += min(longest_s, max(shortest_s, (duration - t) / 4))
-        if t > duration - shortest_s:
-            return starts
-        try:
-            container.seek(origin + int(t / tb), stream=stream, backward=True)
-            packet = next(p for p in container.demux(stream) if p.pts is not None)
-        except (av.FFmpegError, StopIteration):
-            return []
-        last = starts[-1] if starts else origin
-        if packet.is_keyframe and (packet.pts - last) * tb >= shortest_s:
-            starts.append(packet.pts)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            own = container.streams.video[0]
+            while True:
+                t += min(longest_s, max(shortest_s, (duration - t) / 4))
+                if t > duration - shortest_s:
+                    return starts
+                container.seek(origin + int(t / tb), stream=own, backward=True)
+                packet = next(p for p in container.demux(own) if p.pts is not None)
+                last = starts[-1] if starts else origin
+                if packet.is_keyframe and (packet.pts - last) * tb >= shortest_s:
+                    starts.append(packet.pts)
+    except (av.FFmpegError, StopIteration):
+        return []
 
 
 class Segments:
@@ -221,8 +225,6 @@ class Segments:
                     raise ValueError("timestamps do not rise")
                 last = pts
                 if start is not None and pts < start:
-                    if kept:
-                        raise ValueError("timestamps do not rise")
                     continue  # leading frames of an open GOP: the segment before has them
                 if start is not None and not kept and pts != start:
                     raise ValueError("the seek missed the planned keyframe")

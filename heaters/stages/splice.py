@@ -247,35 +247,26 @@ def _decode(
     clock = _Clock(stream)
     report = _Reporter(on_progress, estimate)
     done = 0
-    reopened = None
-    if path is not None and _segmentable(sink):
-        starts = segments.plan(container, stream, SEGMENT_S, SEGMENT_MIN_S)
-        if starts:
-            try:
-                done = _decode_segments(path, starts, scorer, sink, clock, report)
-                report.end(done)
-                return clock.times, clock.last_duration, 0
-            except segments.SegmentsFailed as e:
-                log.info("%s: decoding on one thread from frame %d (%s)", path, e.done, e)
-                done = e.done
-        # The plan's seeks moved this container: the frames come from a fresh one.
-        reopened = av.open(str(path), metadata_errors="ignore")
-        container, stream = reopened, reopened.streams.video[0]
-        configure_decoder(stream, frame_threads=sink is None)
-    try:
-        with _Frames(container, stream) as frames:
-            for k, frame in enumerate(frames):
-                if k < done:
-                    continue  # already measured from a segment
-                clock.add(frame.pts, frame.duration)
-                scorer.add(frame)
-                if sink is not None:
-                    sink.add(frame)
-                report.frame(len(clock.times))
-            skipped = frames.skipped
-    finally:
-        if reopened is not None:
-            reopened.close()
+    segmentable = path is not None and _segmentable(sink)
+    starts = segments.plan(path, stream, SEGMENT_S, SEGMENT_MIN_S) if segmentable else []
+    if starts and path is not None:
+        try:
+            done = _decode_segments(path, starts, scorer, sink, clock, report)
+            report.end(done)
+            return clock.times, clock.last_duration, 0
+        except segments.SegmentsFailed as e:
+            log.info("%s: decoding on one thread from frame %d (%s)", path, e.done, e)
+            done = e.done
+    with _Frames(container, stream) as frames:
+        for k, frame in enumerate(frames):
+            if k < done:
+                continue  # already measured from a segment
+            clock.add(frame.pts, frame.duration)
+            scorer.add(frame)
+            if sink is not None:
+                sink.add(frame)
+            report.frame(len(clock.times))
+        skipped = frames.skipped
     report.end(len(clock.times))
     return clock.times, clock.last_duration, skipped
 
@@ -599,7 +590,6 @@ class _Scorer:
         self._batch: list[_Sample] = []  # sampled, not yet measured
         self._tail: _Measures | None = None  # the last _TAIL measured frames
         self._rows: list[list[float]] = []
-        self._step = 0
         self._sampler = _Sampler()
         self._net_mode = net
         self._full_range = False

@@ -58,7 +58,7 @@ def one_pass(video: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[A
 
 def planned(video: Path) -> list[int]:
     with av.open(str(video)) as c:
-        return segments.plan(c, c.streams.video[0], splice.SEGMENT_S, splice.SEGMENT_MIN_S)
+        return segments.plan(video, c.streams.video[0], splice.SEGMENT_S, splice.SEGMENT_MIN_S)
 
 
 def assert_same(a: tuple[Any, bytes], b: tuple[Any, bytes]) -> None:
