@@ -30,7 +30,10 @@ from typing import Any
 import av
 
 OVERLAP = 3  # frames past a segment's end decoded again by the next one, and compared
-AHEAD = 3  # segments decoded ahead of the consumer at most (memory: their small results)
+AHEAD_S = 60.0  # a worker starts a segment at most this far (seconds of footage) past the start
+# of the one being read: memory holds the small results of ~AHEAD_S + a segment's seconds. In
+# seconds, not segments: the short segments at the end run ahead freely (counted in segments,
+# a worker sat idle while the consumer read a long one: ~0.2 core-s of a 2 s 720p pass)
 HOLD = 4  # frames a thread decodes before it samples and tiles them: the decoder's code and
 # data stay in the core's caches for a run of frames instead of trading places every frame
 
@@ -100,7 +103,9 @@ class Segments:
 
     `starts`: keyframe timestamps from `plan`. `configure(stream)` sets each decoder up;
     `make()` gives each worker its own per-frame function (called on the worker's thread, with
-    True for the frames decoded past the segment's end, which are only compared).
+    True for the frames decoded past the segment's end, which are only compared). `time_base`
+    and `origin` (its start time): the stream's (how far ahead a worker may go is measured in
+    seconds of footage).
     Leaving the `with` block stops the workers and waits for them.
     """
 
@@ -111,12 +116,16 @@ class Segments:
         configure: Callable[[Any], None],
         make: Callable[[], Callable[[av.VideoFrame, bool], Any]],
         same: Callable[[Any, Any], bool],
+        *,
+        time_base: float,
+        origin: int = 0,
         workers: int = 2,
     ) -> None:
         self._path = path
         self._bounds: list[tuple[int | None, int | None]] = list(
             zip([None, *starts], [*starts, None], strict=True)
         )
+        self._at = [0.0, *((s - origin) * time_base for s in starts)]  # seconds into the file
         self._configure, self._make, self._same = configure, make, same
         self._done: dict[int, _Segment] = {}
         self._next = 0  # the next segment a worker takes
@@ -174,7 +183,7 @@ class Segments:
         try:
             while True:
                 with self._cond:
-                    while not self._stop and self._next >= self._reading + AHEAD:
+                    while not self._stop and self._too_far(self._next):
                         self._cond.wait()
                     if self._stop or self._next >= len(self._bounds):
                         return
@@ -196,6 +205,10 @@ class Segments:
         finally:
             if container is not None:
                 container.close()
+
+    def _too_far(self, k: int) -> bool:
+        """Segment k starts too far past the one being read to be decoded yet."""
+        return k < len(self._at) and self._at[k] - self._at[self._reading] > AHEAD_S
 
     def _decode(
         self, container: Any, k: int, seg: _Segment, make: Callable[[av.VideoFrame, bool], Any]

@@ -247,11 +247,11 @@ def _decode(
     clock = _Clock(stream)
     report = _Reporter(on_progress, estimate)
     done = 0
-    segmentable = path is not None and _segmentable(sink)
+    segmentable = path is not None and (sink is None or _segmentable(sink))
     starts = segments.plan(path, stream, SEGMENT_S, SEGMENT_MIN_S) if segmentable else []
     if starts and path is not None:
         try:
-            done = _decode_segments(path, starts, scorer, sink, clock, report)
+            done = _decode_segments(path, stream, starts, scorer, sink, clock, report)
             report.end(done)
             return clock.times, clock.last_duration, 0
         except segments.SegmentsFailed as e:
@@ -277,6 +277,7 @@ def _segmentable(sink: FrameSink | None) -> bool:
 
 def _decode_segments(
     path: Path,
+    stream: Any,
     starts: list[int],
     scorer: _Scorer,
     sink: Any,
@@ -289,18 +290,28 @@ def _decode_segments(
     def make() -> Callable[[av.VideoFrame, bool], tuple[_Sample, bytes]]:
         # On the decoding thread, while the frame is in its cache; the frames past a segment's
         # end are only compared (by their samples).
-        sample, encode = _Sampler(), sink.encoder()
+        sample = _Sampler()
+        if sink is None:
+            return lambda frame, overlap: (sample(frame), b"")
+        encode = sink.encoder()
         return lambda frame, overlap: (sample(frame), b"" if overlap else encode(frame))
 
     n = 0
     with segments.Segments(
-        path, starts, lambda st: configure_decoder(st, frame_threads=False), make, _same_sample
+        path,
+        starts,
+        lambda st: configure_decoder(st, frame_threads=False),
+        make,
+        _same_sample,
+        time_base=float(stream.time_base),
+        origin=stream.start_time or 0,
     ) as decoded:
         for d in decoded:
             clock.add(d.pts, d.duration)
             sample, tile = d.made
             scorer.add_sample(sample)
-            sink.add_encoded(tile)
+            if sink is not None:
+                sink.add_encoded(tile)
             n += 1
             report.frame(n)
     return n
@@ -543,28 +554,70 @@ class _Sampler:
         )
 
 
-@dataclass
-class _Measures:
-    """Per-frame arrays the comparisons need, for a run of consecutive frames (rows = frames)."""
+_BINS = 8 * 8 * 8  # one histogram's bins (the half-bin one has 9 luma levels: 576)
 
-    pix: U8  # y, u, u, v, v: one L1 norm weighs luma and chroma equally (y has ~4x samples)
-    flat: U8  # every other y, u, v sample each way (blend comparisons)
-    hist: npt.NDArray[np.float32]  # the 8x8x8 histogram, flattened
-    hist_half: npt.NDArray[np.float32]  # ... with the luma bins moved half a bin
 
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return self.pix, self.flat, self.hist, self.hist_half
+class _Window:
+    """The per-frame arrays the comparisons read, for the last `_TAIL` frames measured and the
+    batch after them, in arrays made once (rows = frames): a batch writes its rows in place
+    and the tail moves to the front after it (no new arrays a batch: their allocation was a
+    tenth of the measuring's CPU)."""
 
-    def tail(self, n: int) -> _Measures:
-        """The last n frames, copied (the batch's arrays are not kept)."""
-        return _Measures(*(np.array(a[-n:]) for a in self.arrays()))
+    def __init__(self, first: _Sample) -> None:
+        (ry, cy), (ru, cu) = first.y.shape, first.u.shape
+        self.ny, self.nu = ry * cy, ru * cu
+        self._shapes = ((ry, cy), (ru, cu), (ru, cu))
+        n = _TAIL + BATCH
+        # y, u, v samples (one L1 sum over y, u, u, v, v weighs luma and chroma alike).
+        self.pix = np.empty((n, self.ny + 2 * self.nu), np.uint8)
+        # Every other sample each way, for the blend comparisons.
+        self._flat_shapes = [((r + 1) // 2, (c + 1) // 2) for r, c in self._shapes]
+        self.flat = np.empty((n, sum(r * c for r, c in self._flat_shapes)), np.uint8)
+        # The 8x8x8 histogram, then the one with luma bins moved half a bin (9 luma levels).
+        self.hist = np.empty((n, _BINS + 9 * 64), np.float32)
+        # y * y summed over a frame: int32 while it cannot overflow (faster), else int64.
+        self.square_sums = np.int32 if self.ny * 255 * 255 < 2**31 else np.int64
 
-    def after(self, other: _Measures | None) -> _Measures:
-        """`other`'s frames followed by these."""
-        if other is None:
-            return self
-        pairs = zip(other.arrays(), self.arrays(), strict=True)
-        return _Measures(*(np.concatenate(pair) for pair in pairs))
+    @staticmethod
+    def _split(block: np.ndarray, shapes: Any) -> list[np.ndarray]:
+        """Views of a block of rows as one (rows, r, c) array per plane (no copy)."""
+        out, at = [], 0
+        for r, c in shapes:
+            part = block[:, at : at + r * c].view()
+            part.shape = (len(block), r, c)  # raises rather than copies
+            out.append(part)
+            at += r * c
+        return out
+
+    def planes(self, t: int, b: int) -> list[np.ndarray]:
+        return self._split(self.pix[t : t + b], self._shapes)
+
+    def u(self, t: int, b: int) -> U8:
+        return self.pix[t : t + b, self.ny : self.ny + self.nu]
+
+    def v(self, t: int, b: int) -> U8:
+        return self.pix[t : t + b, self.ny + self.nu :]
+
+    def flats(self, t: int, b: int) -> list[np.ndarray]:
+        return self._split(self.flat[t : t + b], self._flat_shapes)
+
+    def hists(self, t: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.hist[t : t + b]
+        plain, half = rows[:, :_BINS].view(), rows[:, _BINS:].view()
+        plain.shape, half.shape = (b, 8, 8, 8), (b, 9, 8, 8)
+        return plain, half
+
+    def keep(self, end: int) -> int:
+        """Move the last `_TAIL` of rows [0, end) to the front; how many rows that is."""
+        k = min(_TAIL, end)
+        for a in (self.pix, self.flat, self.hist):
+            a[:k] = a[end - k : end]
+        return k
+
+
+def _row_sums(a: U8) -> npt.NDArray[np.int32]:
+    """Each row's sum (exact: at most 2^23 samples of 255 fit an int32), ~10x numpy's."""
+    return cv2.reduce(a, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
 
 
 class _Scorer:
@@ -588,8 +641,10 @@ class _Scorer:
 
     def __init__(self, net: str = "none") -> None:
         self._batch: list[_Sample] = []  # sampled, not yet measured
-        self._tail: _Measures | None = None  # the last _TAIL measured frames
-        self._rows: list[list[float]] = []
+        self._window: _Window | None = None  # made from the first batch's sample sizes
+        self._held = 0  # rows of the window the last batch left (its tail)
+        self._out = np.empty((0, len(COLUMNS)))  # scores (float64): rows [0, _n) are done
+        self._n = 0
         self._sampler = _Sampler()
         self._net_mode = net
         self._full_range = False
@@ -623,87 +678,107 @@ class _Scorer:
         if not batch:
             return
         b = len(batch)
-        ys = np.stack([s.y for s in batch])
-        us = np.stack([s.u for s in batch])
-        vs = np.stack([s.v for s in batch])
-        y2, u2, v2 = ys.reshape(b, -1), us.reshape(b, -1), vs.reshape(b, -1)
+        if self._window is None:
+            self._window = _Window(batch[0])
+        w, t = self._window, self._held
+        ys, us, vs = w.planes(t, b)
+        np.stack([s.y for s in batch], out=ys)
+        np.stack([s.u for s in batch], out=us)
+        np.stack([s.v for s in batch], out=vs)
+        y2, u2, v2 = w.pix[t : t + b, : w.ny], w.u(t, b), w.v(t, b)
         # Luma mean and spread exactly as cv2.meanStdDev gives them (integer sums, 1/n scale).
-        scale = 1.0 / y2.shape[1]
-        s1 = y2.sum(axis=1, dtype=np.int64) * scale
-        s2 = np.einsum("ij,ij->i", y2, y2, dtype=np.int64) * scale
+        scale = 1.0 / w.ny
+        s1 = _row_sums(y2) * scale
+        s2 = np.einsum("ij,ij->i", y2, y2, dtype=w.square_sums) * scale
         spread = np.sqrt(np.maximum(s2 - s1 * s1, 0.0))
         # Luma on the chroma grid, shifted so that its mean sits mid-grey (each sample rounded
         # and saturated, as cv2.add applies a scalar): a brightness swing then barely moves the
         # histogram.
         cu, cv_ = us.shape[1], us.shape[2]
         yc = ys[:, ::2, ::2][:, :cu, :cv_].reshape(b, -1)
-        shift = 144.0 - yc.sum(axis=1, dtype=np.int64) * (1.0 / yc.shape[1])
+        shift = 144.0 - _row_sums(yc) * (1.0 / yc.shape[1])
         yc = np.clip(np.rint(yc + shift.astype(np.float32)[:, None]), 0, 255).astype(np.int16)
         # 16x8x8 bins (what calcHist does with even ranges over 0-255), one bincount per batch.
         bins = (yc >> 4) * 64 + (u2 >> 5).astype(np.int16) * 8 + (v2 >> 5)
         bins += (np.arange(b, dtype=np.int16) * 1024)[:, None]
         fine = np.bincount(bins.ravel(), minlength=b * 1024).astype(np.float32)
         fine = fine.reshape(b, 16, 8, 8)
-        fine *= np.float32(100.0 / u2.shape[1])
+        fine *= np.float32(100.0 / w.nu)
         # Two 8-level luma binnings half a bin apart: a peak that the centring nudges across a
         # bin edge in one (a black-and-white picture whose mean moves) stays put in the other.
-        hist = fine.reshape(b, 8, 2, 8, 8).sum(axis=2).reshape(b, -1)
-        hist_half = np.concatenate(
-            [fine[:, :1], fine[:, 1:15].reshape(b, 7, 2, 8, 8).sum(axis=2), fine[:, 15:]], axis=1
-        ).reshape(b, -1)
+        hist, half = w.hists(t, b)
+        fine.reshape(b, 8, 2, 8, 8).sum(axis=2, out=hist)
+        half[:, 0], half[:, 8] = fine[:, 0], fine[:, 15]
+        fine[:, 1:15].reshape(b, 7, 2, 8, 8).sum(axis=2, out=half[:, 1:8])
         # Blends are judged on every other sample each way: a quarter of the work, and a
         # dissolve or fade covers the whole picture.
-        flat = np.concatenate([a[:, ::2, ::2].reshape(b, -1) for a in (ys, us, vs)], axis=1)
-        pix = np.concatenate([y2, u2, u2, v2, v2], axis=1)
-        m = _Measures(pix, flat, hist, hist_half).after(self._tail)
-        t = len(m.pix) - b  # row of the batch's first frame in `m`
-        first = len(self._rows)
-        luma = s1.tolist()
-        spread_l = spread.tolist()
-        # Histogram changes for the whole batch at once, per lag: |a - b| in float32, summed in
-        # float64, which is cv2.norm's L1 of float32 (and exact in any order: 512 terms within
-        # 2^-6..2^7 fit a double's mantissa).
-        hist_change: list[list[float]] = []
+        for plane, part in zip((ys, us, vs), w.flats(t, b), strict=True):
+            np.copyto(part, plane[:, ::2, ::2])
+        first = self._n
+        rows = self._grow(b)
+        rows[:, _C_LUMA], rows[:, _C_SPREAD] = s1, spread
+        # Pixel changes from the 1-3 frames before: L1 over y, u, u, v, v (one sum weighs luma
+        # and chroma alike: y has ~4x the samples), whole integer sums, so the same numbers as
+        # one norm a frame; histogram changes |a - b| in float32 summed in float64, which is
+        # cv2.norm's L1 of float32 (exact in any order: 512 terms within 2^-6..2^7).
+        weight = w.ny + 4 * w.nu
         for lag in range(1, LAGS + 1):
-            lo = max(0, lag - t)  # the batch's first frame with a frame `lag` before it
-            rows = slice(t + lo, t + b)
-            back = slice(t + lo - lag, t + b - lag)
-            d = np.abs(m.hist[rows] - m.hist[back]).sum(axis=1, dtype=np.float64)
-            dh = np.abs(m.hist_half[rows] - m.hist_half[back]).sum(axis=1, dtype=np.float64)
-            hist_change.append([math.nan] * lo + (np.minimum(d, dh) / 2).tolist())
-        for j in range(b):
-            i, p = first + j, t + j
-            row = list(_BLANK_ROW)
-            for k in range(min(LAGS, i)):
-                row[_C_PIX[k]] = cv2.norm(m.pix[p], m.pix[p - k - 1], cv2.NORM_L1) / m.pix.shape[1]
-                row[_C_HIST[k]] = hist_change[k][j]
-            row[_C_LUMA], row[_C_SPREAD] = luma[j], spread_l[j]
-            self._rows.append(row)
-            candidate = self._blends(i, m.flat, p)
-            if self._net_mode != "none":
-                self._feed_net(i, batch[j], candidate)
-        self._tail = m.tail(min(_TAIL, len(m.pix)))
-
-    def _blends(self, i: int, flat: U8, p: int) -> int | None:
-        """Score frame i - h as a blend of frames i - 2h and i (row p of `flat`); return a new
-        candidate's index."""
-        cur = flat[p]
-        size = flat.shape[1]
-        found: int | None = None
-        for h in BLEND_H:
-            if i < 2 * h:
-                break
-            a, mid_frame = flat[p - 2 * h], flat[p - h]
-            far = cv2.norm(a, cur, cv2.NORM_L1) / size
-            if far < FAR_MIN:
+            lo = max(0, lag - first)  # the batch's first frame with a frame `lag` before it
+            if lo >= b:
                 continue
-            mix = cv2.addWeighted(a, 0.5, cur, 0.5, 0.0).ravel()
-            mid = cv2.norm(mid_frame, mix, cv2.NORM_L1) / size
-            row = self._rows[i - h]
-            if mid / far < row[_C_Q]:
-                row[_C_Q], row[_C_FAR] = mid / far, far
-                if mid / far <= RULES.q_candidate:
-                    found = i - h if found is None else min(found, i - h)
+            now, back = slice(t + lo, t + b), slice(t + lo - lag, t + b - lag)
+            d = cv2.absdiff(w.pix[now], w.pix[back])
+            sums = _row_sums(d[:, : w.ny]) + 2 * _row_sums(d[:, w.ny :])
+            rows[lo:, _C_PIX[lag - 1]] = sums / weight
+            dh = np.abs(w.hist[now] - w.hist[back])
+            plain = dh[:, :_BINS].sum(axis=1, dtype=np.float64)
+            shifted = dh[:, _BINS:].sum(axis=1, dtype=np.float64)
+            rows[lo:, _C_HIST[lag - 1]] = np.minimum(plain, shifted) / 2
+        found = self._blends(first, b, w.flat[: t + b], t)
+        if self._net_mode != "none":
+            for j in range(b):
+                self._feed_net(first + j, batch[j], None if found[j] < 0 else int(found[j]))
+        self._held = w.keep(t + b)
+
+    def _grow(self, b: int) -> npt.NDArray[np.float64]:
+        """Room for b more rows of scores (blank); the new rows."""
+        if self._n + b > len(self._out):
+            more = np.empty((max(2 * len(self._out), self._n + b), len(COLUMNS)))
+            more[: self._n] = self._out[: self._n]
+            self._out = more
+        rows = self._out[self._n : self._n + b]
+        rows[:] = _BLANK_ROW
+        self._n += b
+        return rows
+
+    def _blends(self, first: int, b: int, flat: U8, t: int) -> npt.NDArray[np.int64]:
+        """Score each frame i - h of the batch's reach as a blend of frames i - 2h and i (rows
+        of `flat` from t on are the batch's frames); return, per frame i, the blend candidate
+        it newly found (-1: none).
+
+        Distances h in increasing order, as one frame at a time would: a frame's q is the
+        smallest mid/far over the distances seen so far (its far the first that gave it), and
+        frame i found candidate i - h when its h lowered that frame's q to q_candidate or below.
+        """
+        size = flat.shape[1]
+        found = np.full(b, -1, dtype=np.int64)
+        q_all, far_all = self._out[:, _C_Q], self._out[:, _C_FAR]
+        for h in BLEND_H:
+            lo = max(0, 2 * h - first)  # the batch's first frame with one 2h before it
+            if lo >= b:
+                break
+            a = flat[t + lo - 2 * h : t + b - 2 * h]
+            cur = flat[t + lo : t + b]
+            far = _row_sums(cv2.absdiff(a, cur)) / size
+            mix = cv2.addWeighted(a, 0.5, cur, 0.5, 0.0)
+            mid = _row_sums(cv2.absdiff(flat[t + lo - h : t + b - h], mix)) / size
+            q = mid / np.maximum(far, FAR_MIN)  # (the same where it counts: far >= FAR_MIN)
+            target = np.arange(first + lo - h, first + b - h)
+            better = (far >= FAR_MIN) & (q < q_all[target])
+            q_all[target[better]] = q[better]
+            far_all[target[better]] = far[better]
+            hit = better & (q <= RULES.q_candidate)
+            found[lo:][hit] = target[hit]  # larger h: an earlier frame (the smallest wins)
         return found
 
     def _thumbnail(self, s: _Sample) -> npt.NDArray[np.uint8]:
@@ -790,7 +865,7 @@ class _Scorer:
         self._measure()
         if self._net_mode == "all" and self._pending:
             self._score_pending(final=True)
-        out = np.asarray(self._rows, dtype=np.float32).reshape(-1, len(COLUMNS))
+        out = self._out[: self._n].astype(np.float32)
         if self._net_mode == "candidates" and self._kept:
             self._score_regions(out)
         self._kept.close()

@@ -148,6 +148,7 @@ def test_leaving_early_stops_the_decoders(short: None) -> None:
         lambda s: splice.configure_decoder(s, frame_threads=False),
         lambda: lambda frame, overlap: None,
         lambda a, b: True,
+        time_base=1 / 90000,
     ) as decoded:
         for k, _ in enumerate(decoded):
             if k == 5:
