@@ -1,6 +1,6 @@
 """Splice stage: find the shot boundaries of a video and turn them into clip frame ranges.
 
-One pass of PyAV decoding is the whole cost (beside the tile store in keyframe-aligned segments
+One pass of PyAV decoding is the whole cost (files of 24 s or more in keyframe-aligned segments
 on two one-thread decoders: `heaters.stages.segments`). Each decoded frame is measured once from
 a few thousand samples of its Y, U and V planes, read straight from the decoder's buffers (strided
 numpy views, no colour conversion): changes from the 1-3 frames before it, brightness, spread, and
@@ -186,7 +186,8 @@ def configure_decoder(stream: Any, frame_threads: bool = True) -> None:
     B-frames and CABAC, nothing on streams encoded without it). `frame_threads=False` decodes
     on one thread: FFmpeg's frame threads cost ~15% more CPU than one thread for the same
     frames (waiting on each other's reference rows, caches), worth it only when nothing else
-    of ours would use the second core (the detector alone); beside the tile store it is not
+    of ours would use the second core (the detector alone on a file too short to split, or
+    after a segment failed); the segments' decoders and the one beside the tile store use one
     (benchmarks/README.md, "One decode to review").
     """
     if frame_threads:
@@ -236,14 +237,14 @@ def _decode(
 ) -> tuple[list[float], float, int]:
     """Decode every frame once, feeding the scorer; return frame times, last duration, skips.
 
-    Detector alone: the decoder runs on its own thread (`_Frames`, FFmpeg's frame threads on)
-    and the scorer measures on this one: FFmpeg's frame threads stall whenever nobody feeds
-    them packets, so measuring in the feeding loop costs its whole time in wall clock, while
-    beside it the measuring fills the cores the decoder leaves idle. Beside a sink that can
-    work on the decoding threads (the tile store), the video is decoded in keyframe-aligned
-    segments by two one-thread decoders (`heaters.stages.segments`), each sampling and tiling
-    its own frames; when a segment cannot be trusted, the rest is decoded from the file's start
-    on one decoder, as it is for files too short to split. Packets that fail to decode are
+    A file of 24 s or more is decoded in keyframe-aligned segments by two one-thread decoders
+    (`heaters.stages.segments`), each sampling (and tiling, beside a sink that can work on the
+    decoding threads: the tile store) its own frames while this thread measures them in order:
+    two one-thread decoders cost what one does and use both cores. When a segment cannot be
+    trusted, the rest is decoded from the file's start on one decoder, as a shorter file is:
+    on its own thread (`_Frames`; FFmpeg's frame threads on for the detector alone), with the
+    scorer measuring on this one (frame threads stall whenever nobody feeds them packets, so
+    measuring in the feeding loop would cost its whole time in wall clock). Packets that fail to decode are
     skipped (a damaged stretch loses frames, not the video); a demuxer error ends the pass with
     what was decoded so far (a truncated download). Times are seconds from the stream's start
     time (pts - start_time; the first timestamp when the container has none), the convention
@@ -633,13 +634,14 @@ class _Scorer:
     memory is read once, while it is fresh). Per batch of `BATCH` frames, in whole-array numpy:
     an 8x8x8 YUV histogram of the chroma-grid samples with luma centred on its mean (so
     brightness flicker barely moves it), in two luma bin phases; luma mean and spread; the
-    histogram changes from the 1-3 frames before; then, frame by frame on contiguous rows, the
-    pixel changes and the blend test (OpenCV's L1 norm: ~1 us a call). Batching changes no
-    number: the integer sums, the rounding of the centring shift and of the blend mix, and the
-    float L1 sums are OpenCV's (`cv2.calcHist`, `cv2.add`, `cv2.addWeighted`,
-    `cv2.meanStdDev`, `cv2.norm`), which the per-frame version called; it saves their per-call
-    cost (~25 small calls a frame, which on a loaded core cost as much as
-    reading the samples). With `net` ("candidates" or "all") it also makes the network's 48x27
+    histogram changes from the 1-3 frames before; the pixel changes (absolute differences and
+    their row sums over the batch's rows, OpenCV's SIMD) and the blend test at each distance,
+    for all of the batch's frames at once, applied in the order one frame at a time would.
+    Batching changes no number: the integer sums, the rounding of the centring shift and of the
+    blend mix, and the float L1 sums are those of the per-frame version (`cv2.calcHist`,
+    `cv2.add`, `cv2.addWeighted`, `cv2.meanStdDev`, `cv2.norm`; tests/stages/
+    test_splice_scores.py holds it as the reference); it saves their per-call cost (~25 small
+    calls a frame, which on a loaded core cost as much as reading the samples). With `net` ("candidates" or "all") it also makes the network's 48x27
     RGB thumbnail from the same samples and runs TransNetV2 on the frames around blend
     candidates, or on all of them.
     """
