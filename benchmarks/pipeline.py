@@ -95,7 +95,8 @@ def decode_once(path: Path, frame_threads: bool = True, defaults: bool = False) 
 
 
 class NoSink:
-    """A sink that drops the frames: the splice decodes as it does beside the tile store."""
+    """A sink that drops the frames and cannot work on decoding threads: the splice decodes on
+    one thread, as beside the one-decoder tile store (the breakdown below subtracts it)."""
 
     def start(self, stream: object) -> None:
         pass
@@ -181,7 +182,7 @@ def measure(path: Path, repeat: int) -> None:
         lags.append(lag)
         with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
             w, c, res = timed(lambda: splice.run(path, 1, splice.SpliceParams(), sink=NoSink()))
-            add("  splice, detector only (hybrid)", w, c)
+            add("  splice, detector only, one decoder (hybrid)", w, c)
             w, c, _ = timed(lambda: splice_with_tiles(path, Path(tmp), segmented=False))
             add("  splice + tile store, one decoder (before session 9)", w, c)
             w, c, res = timed(lambda: splice_with_tiles(path, Path(tmp)))
@@ -211,7 +212,7 @@ def measure(path: Path, repeat: int) -> None:
     for name, (w, c) in med.items():
         print(f"| {name} | {w:.2f} | {c:.2f} | {c / base_c:.2f} | {seconds / w:.1f} |")
     run_c = med["`heaters run`, downloaded -> pending_review"][1]
-    det_c = med["  splice, detector only (hybrid)"][1]
+    det_c = med["  splice, detector only, one decoder (hybrid)"][1]
     pass_c = med["  splice + tile store (one pass, two decoders)"][1]
     start_c = med["  `heaters run` with nothing to do (start, imports)"][1]
     views_c = med["  sprite views (all clips)"][1]
