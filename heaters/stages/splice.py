@@ -131,7 +131,7 @@ def run(
         configure_decoder(stream, frame_threads=sink is None)
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
         estimate = _frame_estimate(container, stream, fps)
-        scorer = _Scorer(net=_net_mode(params.detector))
+        scorer = _Scorer(net=_net_mode(params.detector), size=_picture_size(stream))
         if sink is not None:
             sink.start(stream)
         times, last_duration, skipped = _decode(
@@ -195,6 +195,12 @@ def configure_decoder(stream: Any, frame_threads: bool = True) -> None:
     else:
         stream.thread_type, stream.codec_context.thread_count = "NONE", 1
     stream.codec_context.options = {"skip_loop_filter": "all"}
+
+
+def _picture_size(stream: Any) -> tuple[int, int] | None:
+    """The stream's picture size from its header (None when it has none)."""
+    ctx = stream.codec_context
+    return (ctx.width, ctx.height) if ctx.width > 0 and ctx.height > 0 else None
 
 
 def _check_file(path: Path) -> None:
@@ -296,7 +302,7 @@ def _decode_segments(
     def make() -> Callable[[av.VideoFrame, bool], tuple[_Sample, bytes]]:
         # On the decoding thread, while the frame is in its cache; the frames past a segment's
         # end are only compared (by their samples).
-        sample = _Sampler()
+        sample = _Sampler(scorer.size)
         if sink is None:
             return lambda frame, overlap: (sample(frame), b"")
         encode = sink.encoder()
@@ -521,25 +527,34 @@ class _Sample:
 
 
 class _Sampler:
-    """Takes each frame's samples; one per thread that samples (it learns the step and, for
-    rare pixel formats, a small size from the first frame)."""
+    """Takes each frame's samples; one per thread that samples.
 
-    def __init__(self) -> None:
+    `size`: the video's picture size (the stream's; None: the first frame's). Every frame is
+    sampled as a picture of that size, so that all samples compare: a frame of another size (a
+    stream whose resolution changes part-way, e.g. joined recordings) is scaled to it first,
+    as are, to a small 4:2:0 picture, the rare pixel formats (4:2:2, 10-bit, RGB)."""
+
+    def __init__(self, size: tuple[int, int] | None = None) -> None:
+        self._size = size
         self._small: tuple[int, int] | None = None
         self._step = 0
         self._full_range = False
 
     def __call__(self, frame: av.VideoFrame) -> _Sample:
         """Every `step`-th sample of Y, U and V, read from the decoder's own buffers."""
+        if self._size is None:
+            self._size = (frame.width, frame.height)
         if frame.format.name not in ("yuv420p", "yuvj420p"):
-            # Rare formats (4:2:2, 10-bit, RGB): one cheap scale+convert to a small 4:2:0 frame.
             if self._small is None:
-                w = min(frame.width, SAMPLE_WIDTH * 2)
-                h = max(2, round(frame.height * w / max(1, frame.width) / 2) * 2)
+                fw, fh = self._size
+                w = min(fw, SAMPLE_WIDTH * 2)
+                h = max(2, round(fh * w / max(1, fw) / 2) * 2)
                 self._small = (w, h)
             frame = frame.reformat(width=self._small[0], height=self._small[1], format="yuv420p")
         else:
             self._full_range = frame.format.name == "yuvj420p"
+            if (frame.width, frame.height) != self._size:
+                frame = frame.reformat(width=self._size[0], height=self._size[1])
         if not self._step:
             self._step = max(1, round(frame.width / SAMPLE_WIDTH))
         s = self._step
@@ -646,13 +661,14 @@ class _Scorer:
     candidates, or on all of them.
     """
 
-    def __init__(self, net: str = "none") -> None:
+    def __init__(self, net: str = "none", size: tuple[int, int] | None = None) -> None:
         self._batch: list[_Sample] = []  # sampled, not yet measured
         self._window: _Window | None = None  # made from the first batch's sample sizes
         self._held = 0  # rows of the window the last batch left (its tail)
         self._out = np.empty((0, len(COLUMNS)))  # scores (float64): rows [0, _n) are done
         self._n = 0
-        self._sampler = _Sampler()
+        self.size = size  # the picture size every frame is sampled at (None: the first's)
+        self._sampler = _Sampler(size)
         self._net_mode = net
         self._full_range = False
         self._ring: list[_Sample] = []  # samples of the last RING frames

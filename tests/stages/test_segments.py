@@ -224,3 +224,35 @@ def test_decoders_stay_within_ahead_s_of_footage_past_the_reader(
         n = 1 + sum(1 for _ in it)
     assert max(at[k] for k in held) <= 7.0 < at[max(held) + 1]  # as far as allowed, no further
     assert sorted(started) == list(range(len(at))) and n == 628
+
+
+def _resolution_change(path: Path) -> Path:
+    """8 s at 25 fps: 4 s of one picture at 320x240, then 4 s of another at 480x270, one H.264
+    stream (the size changes with the second part's parameter sets), in Matroska."""
+    parts = []
+    for k, src in enumerate(["testsrc2=size=320x240", "mandelbrot=size=480x270"]):
+        part = path.parent / f"part{k}.ts"
+        subprocess.run(
+            [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"{src}:rate=25",
+             "-t", "4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", str(part)],
+            check=True, timeout=120,
+        )  # fmt: skip
+        parts.append(str(part))
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-i", "concat:" + "|".join(parts), "-c", "copy",
+         str(path)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    return path
+
+
+def test_a_stream_whose_size_changes_is_spliced_to_the_end(
+    short: None, whole: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video = _resolution_change(tmp_path / "joined.mkv")
+    assert len(planned(video)) >= 2
+    got = splice_with_tiles(video, tmp_path / "seg")
+    result, _ = got
+    assert result.frame_count == 200
+    assert any(abs(c - 100) <= 1 for c in result.cuts)  # where the other picture starts
+    assert_same(got, one_pass(video, tmp_path / "one", monkeypatch))
