@@ -126,12 +126,13 @@ def run(
             kinds = sorted({s.type for s in container.streams}) or ["no"]
             raise StageError(f"no video stream (the file has {'/'.join(kinds)} streams only)")
         stream = container.streams.video[0]
-        # With a sink (the tile store) the splice's own two threads, measuring and tiles, keep
-        # the second core busy: one decoding thread then costs less CPU for the same wall time.
-        configure_decoder(stream, frame_threads=sink is None)
+        # One decoding thread, as each segment's: the same pixels whatever the path (FFmpeg's
+        # frame threads conceal a damaged stretch differently, and lost the last frames of a
+        # truncated file), and beside it the measuring (and the tiles) use the second core.
+        configure_decoder(stream, frame_threads=False)
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 30.0
         estimate = _frame_estimate(container, stream, fps)
-        scorer = _Scorer(net=_net_mode(params.detector), size=_picture_size(stream))
+        scorer = _Scorer(net=_net_mode(params.detector), picture=_picture(stream))
         if sink is not None:
             sink.start(stream)
         times, last_duration, skipped = _decode(
@@ -185,10 +186,10 @@ def configure_decoder(stream: Any, frame_threads: bool = True) -> None:
     every 8th pixel cannot see, and skipping it saves ~10% of H.264 decoding (more with
     B-frames and CABAC, nothing on streams encoded without it). `frame_threads=False` decodes
     on one thread: FFmpeg's frame threads cost ~15% more CPU than one thread for the same
-    frames (waiting on each other's reference rows, caches), worth it only when nothing else
-    of ours would use the second core (the detector alone on a file too short to split, or
-    after a segment failed); the segments' decoders and the one beside the tile store use one
-    (benchmarks/README.md, "One decode to review").
+    frames (waiting on each other's reference rows, caches). The splice always decodes on one
+    thread a decoder (the segments', or one for the whole file): the same pixels on damaged
+    input whatever the path (frame threads conceal errors differently, and lost the last frames
+    of a truncated file); the benchmarks' decode-only baseline uses the threads.
     """
     if frame_threads:
         stream.thread_type = "AUTO"
@@ -197,10 +198,13 @@ def configure_decoder(stream: Any, frame_threads: bool = True) -> None:
     stream.codec_context.options = {"skip_loop_filter": "all"}
 
 
-def _picture_size(stream: Any) -> tuple[int, int] | None:
-    """The stream's picture size from its header (None when it has none)."""
+def _picture(stream: Any) -> tuple[tuple[int, int] | None, bool | None]:
+    """The stream's picture size and whether its pixel format is 4:2:0, from its header (None:
+    what the header does not say)."""
     ctx = stream.codec_context
-    return (ctx.width, ctx.height) if ctx.width > 0 and ctx.height > 0 else None
+    size = (ctx.width, ctx.height) if ctx.width > 0 and ctx.height > 0 else None
+    fmt = ctx.format.name if ctx.format is not None else None
+    return size, (fmt in _NATIVE if fmt else None)
 
 
 def _check_file(path: Path) -> None:
@@ -248,9 +252,8 @@ def _decode(
     decoding threads: the tile store) its own frames while this thread measures them in order:
     two one-thread decoders cost what one does and use both cores. When a segment cannot be
     trusted, the rest is decoded from the file's start on one decoder, as a shorter file is:
-    on its own thread (`_Frames`; FFmpeg's frame threads on for the detector alone), with the
-    scorer measuring on this one (frame threads stall whenever nobody feeds them packets, so
-    measuring in the feeding loop would cost its whole time in wall clock). Packets that fail to decode are
+    on its own thread (`_Frames`), with the scorer measuring on this one (beside it, the
+    measuring uses the core the decoder leaves). Packets that fail to decode are
     skipped (a damaged stretch loses frames, not the video); a demuxer error ends the pass with
     what was decoded so far (a truncated download). Times are seconds from the stream's start
     time (pts - start_time; the first timestamp when the container has none), the convention
@@ -302,7 +305,7 @@ def _decode_segments(
     def make() -> Callable[[av.VideoFrame, bool], tuple[_Sample, bytes]]:
         # On the decoding thread, while the frame is in its cache; the frames past a segment's
         # end are only compared (by their samples).
-        sample = _Sampler(scorer.size)
+        sample = _Sampler(*scorer.picture)
         if sink is None:
             return lambda frame, overlap: (sample(frame), b"")
         encode = sink.encoder()
@@ -526,35 +529,45 @@ class _Sample:
     full_range: bool = False  # the frame's luma spans 0-255 (yuvj420p), not 16-235
 
 
+_NATIVE = ("yuv420p", "yuvj420p")  # pixel formats sampled straight from the decoder's planes
+
+
 class _Sampler:
     """Takes each frame's samples; one per thread that samples.
 
-    `size`: the video's picture size (the stream's; None: the first frame's). Every frame is
-    sampled as a picture of that size, so that all samples compare: a frame of another size (a
-    stream whose resolution changes part-way, e.g. joined recordings) is scaled to it first,
-    as are, to a small 4:2:0 picture, the rare pixel formats (4:2:2, 10-bit, RGB)."""
+    `size` and `native`: the stream's picture size and whether its pixel format is 4:2:0 (None:
+    the first frame's). Every frame is sampled as a picture of that size and kind, so that all
+    samples compare: a frame of another size or format (a stream whose resolution or pixel
+    format changes part-way, e.g. joined recordings) is converted to it first; streams of the
+    rare formats (4:2:2, 10-bit, RGB) are sampled from one cheap conversion of each frame to a
+    small 4:2:0 picture."""
 
-    def __init__(self, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, size: tuple[int, int] | None = None, native: bool | None = None) -> None:
         self._size = size
+        self._native = native  # the stream's frames are 4:2:0, sampled where they lie
         self._small: tuple[int, int] | None = None
         self._step = 0
         self._full_range = False
 
     def __call__(self, frame: av.VideoFrame) -> _Sample:
         """Every `step`-th sample of Y, U and V, read from the decoder's own buffers."""
+        name = frame.format.name
         if self._size is None:
             self._size = (frame.width, frame.height)
-        if frame.format.name not in ("yuv420p", "yuvj420p"):
+        if self._native is None:
+            self._native = name in _NATIVE
+        if not self._native:
             if self._small is None:
                 fw, fh = self._size
                 w = min(fw, SAMPLE_WIDTH * 2)
                 h = max(2, round(fh * w / max(1, fw) / 2) * 2)
                 self._small = (w, h)
             frame = frame.reformat(width=self._small[0], height=self._small[1], format="yuv420p")
+        elif name not in _NATIVE or (frame.width, frame.height) != self._size:
+            # A frame unlike the stream's (its size or pixel format changed part-way).
+            frame = frame.reformat(width=self._size[0], height=self._size[1], format="yuv420p")
         else:
-            self._full_range = frame.format.name == "yuvj420p"
-            if (frame.width, frame.height) != self._size:
-                frame = frame.reformat(width=self._size[0], height=self._size[1])
+            self._full_range = name == "yuvj420p"
         if not self._step:
             self._step = max(1, round(frame.width / SAMPLE_WIDTH))
         s = self._step
@@ -661,14 +674,16 @@ class _Scorer:
     candidates, or on all of them.
     """
 
-    def __init__(self, net: str = "none", size: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self, net: str = "none", picture: tuple[tuple[int, int] | None, bool | None] = (None, None)
+    ) -> None:
         self._batch: list[_Sample] = []  # sampled, not yet measured
         self._window: _Window | None = None  # made from the first batch's sample sizes
         self._held = 0  # rows of the window the last batch left (its tail)
         self._out = np.empty((0, len(COLUMNS)))  # scores (float64): rows [0, _n) are done
         self._n = 0
-        self.size = size  # the picture size every frame is sampled at (None: the first's)
-        self._sampler = _Sampler(size)
+        self.picture = picture  # the size and kind every frame is sampled as (None: the first's)
+        self._sampler = _Sampler(*picture)
         self._net_mode = net
         self._full_range = False
         self._ring: list[_Sample] = []  # samples of the last RING frames

@@ -120,6 +120,7 @@ class TileWriter:
         self._geometry: tuple[int, int, int, int, int] | None = None  # scale w, h, tile w, h, rot
         self._meta: dict[str, Any] = {}
         self._sar: Any = None
+        self._size: tuple[int, int] | None = None  # the stream's picture size (its header's)
         self._scaler = VideoReformatter()
         self._thread = threading.Thread(target=self._work, name="tiles", daemon=True)
         self._thread.start()
@@ -131,9 +132,13 @@ class TileWriter:
         return len(self._offsets) - 1
 
     def start(self, stream: Any) -> None:
-        """Learn the stream's sample aspect ratio (frames do not carry it in PyAV)."""
+        """Learn the stream's sample aspect ratio (frames do not carry it in PyAV) and picture
+        size: the tiles' shape follows the stream's, not whichever frame a decoding thread
+        tiles first (a stream whose size changes part-way, decoded in segments)."""
         cc = stream.codec_context
         self._sar = stream.sample_aspect_ratio or cc.sample_aspect_ratio
+        if cc.width > 0 and cc.height > 0:
+            self._size = (cc.width, cc.height)
 
     def add(self, frame: av.VideoFrame) -> None:
         """Queue one decoded frame (the next tile); blocks while the worker is behind."""
@@ -169,7 +174,8 @@ class TileWriter:
 
     def _setup(self, frame: av.VideoFrame) -> None:
         rot = upright_degrees(getattr(frame, "rotation", 0))
-        dw, dh = display_size(frame.width, frame.height, self._sar, rot)
+        width, height = self._size or (frame.width, frame.height)
+        dw, dh = display_size(width, height, self._sar, rot)
         tw, th = tile_size(dw, dh, self.params.size)
         sw, sh = (th, tw) if rot in (90, 270) else (tw, th)  # scaled before turning
         self._geometry = (sw, sh, tw, th, rot)
@@ -178,7 +184,7 @@ class TileWriter:
             "tile_width": tw,
             "tile_height": th,
             "rotation": rot,
-            "coded_size": [frame.width, frame.height],
+            "coded_size": [width, height],
             "display_size": [dw, dh],
             "quality": self.params.quality,
         }

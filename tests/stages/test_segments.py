@@ -226,24 +226,31 @@ def test_decoders_stay_within_ahead_s_of_footage_past_the_reader(
     assert sorted(started) == list(range(len(at))) and n == 628
 
 
-def _resolution_change(path: Path) -> Path:
-    """8 s at 25 fps: 4 s of one picture at 320x240, then 4 s of another at 480x270, one H.264
-    stream (the size changes with the second part's parameter sets), in Matroska."""
-    parts = []
-    for k, src in enumerate(["testsrc2=size=320x240", "mandelbrot=size=480x270"]):
+def _joined(path: Path, parts: list[tuple[str, str, str, int]]) -> Path:
+    """One H.264 stream at 25 fps of parts (lavfi source, size, pixel format, seconds) joined as
+    recordings are (each part's parameter sets where it starts), in Matroska."""
+    files = []
+    for k, (src, size, fmt, seconds) in enumerate(parts):
         part = path.parent / f"part{k}.ts"
         subprocess.run(
-            [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"{src}:rate=25",
-             "-t", "4", "-c:v", "libx264", "-g", "25", "-pix_fmt", "yuv420p", str(part)],
+            [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", f"{src}=size={size}:rate=25",
+             "-t", str(seconds), "-c:v", "libx264", "-g", "25", "-pix_fmt", fmt, str(part)],
             check=True, timeout=120,
         )  # fmt: skip
-        parts.append(str(part))
+        files.append(str(part))
     subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-y", "-i", "concat:" + "|".join(parts), "-c", "copy",
+        [ffmpeg_exe(), "-v", "error", "-y", "-i", "concat:" + "|".join(files), "-c", "copy",
          str(path)],
         check=True, timeout=120,
     )  # fmt: skip
     return path
+
+
+def _resolution_change(path: Path) -> Path:
+    """8 s: 4 s of one picture at 320x240, then 4 s of another at 480x270."""
+    return _joined(
+        path, [("testsrc2", "320x240", "yuv420p", 4), ("mandelbrot", "480x270", "yuv420p", 4)]
+    )
 
 
 def test_a_stream_whose_size_changes_is_spliced_to_the_end(
@@ -256,3 +263,51 @@ def test_a_stream_whose_size_changes_is_spliced_to_the_end(
     assert result.frame_count == 200
     assert any(abs(c - 100) <= 1 for c in result.cuts)  # where the other picture starts
     assert_same(got, one_pass(video, tmp_path / "one", monkeypatch))
+
+
+def test_a_stream_whose_pixel_format_changes_is_spliced_to_the_end(
+    short: None, whole: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video = _joined(
+        tmp_path / "formats.mkv",
+        [("testsrc2", "640x360", "yuv420p", 3), ("mandelbrot", "640x360", "yuv422p", 3),
+         ("smptebars", "640x360", "yuv420p", 3)],
+    )  # fmt: skip
+    got = splice_with_tiles(video, tmp_path / "seg")
+    result, _ = got
+    assert result.frame_count == 225
+    assert all(any(abs(c - j) <= 1 for c in result.cuts) for j in (75, 150))
+    assert_same(got, one_pass(video, tmp_path / "one", monkeypatch))
+
+
+def test_tiles_take_the_streams_shape_whichever_segment_is_tiled_first(
+    short: None, whole: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 16:9 for 2 s, then square: the second segment's thread usually tiles before the first's.
+    video = _joined(
+        tmp_path / "aspect.mkv",
+        [("testsrc2", "640x360", "yuv420p", 2), ("mandelbrot", "240x240", "yuv420p", 7)],
+    )
+    assert len(planned(video)) >= 2
+    got = splice_with_tiles(video, tmp_path / "seg")
+    store = tiles.TileStore(tmp_path / "seg" / tiles.TILES_FILE)
+    assert store.image(0).size == store.image(store.count - 1).size == (320, 180)
+    assert_same(got, one_pass(video, tmp_path / "one", monkeypatch))
+
+
+def test_a_truncated_file_gives_the_same_frames_with_and_without_tiles(tmp_path: Path) -> None:
+    """A download cut short part-way: the detector alone decodes as far as the tile store's
+    pass does (FFmpeg's frame threads had lost the last decodable frames)."""
+    whole_file = tmp_path / "whole.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+         "-t", "30", "-c:v", "libx264", "-g", "25", "-movflags", "+faststart", str(whole_file)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    cut = tmp_path / "cut.mp4"
+    data = whole_file.read_bytes()
+    cut.write_bytes(data[: len(data) * 3 // 10])
+    alone = splice.run(cut, 1, CONTENT)
+    with_tiles, _ = splice_with_tiles(cut, tmp_path / "tiles")
+    assert 0 < alone.frame_count == with_tiles.frame_count < 750
+    assert alone.frame_times == with_tiles.frame_times
