@@ -262,7 +262,7 @@ def _decode(
     clock = _Clock(stream)
     report = _Reporter(on_progress, estimate)
     done = 0
-    segmentable = path is not None and (sink is None or _segmentable(sink))
+    segmentable = path is not None and _segmentable(sink)
     starts = segments.plan(path, stream, SEGMENT_S, SEGMENT_MIN_S) if segmentable else []
     if starts and path is not None:
         try:
@@ -287,7 +287,9 @@ def _decode(
 
 
 def _segmentable(sink: FrameSink | None) -> bool:
-    return sink is not None and callable(getattr(sink, "encoder", None))
+    """The pass can decode in segments beside this sink: none, or one whose per-frame work
+    runs on the decoding threads (`SegmentSink`)."""
+    return sink is None or callable(getattr(sink, "encoder", None))
 
 
 def _decode_segments(
@@ -669,9 +671,9 @@ class _Scorer:
     blend mix, and the float L1 sums are those of the per-frame version (`cv2.calcHist`,
     `cv2.add`, `cv2.addWeighted`, `cv2.meanStdDev`, `cv2.norm`; tests/stages/
     test_splice_scores.py holds it as the reference); it saves their per-call cost (~25 small
-    calls a frame, which on a loaded core cost as much as reading the samples). With `net` ("candidates" or "all") it also makes the network's 48x27
-    RGB thumbnail from the same samples and runs TransNetV2 on the frames around blend
-    candidates, or on all of them.
+    calls a frame, which on a loaded core cost as much as reading the samples). With `net`
+    ("candidates" or "all") it also makes the network's 48x27 RGB thumbnail from the same
+    samples and runs TransNetV2 on the frames around blend candidates, or on all of them.
     """
 
     def __init__(

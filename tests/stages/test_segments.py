@@ -171,29 +171,35 @@ def test_a_turned_phone_video_is_tiled_as_in_one_pass(
     assert_same(got, one_pass(phone, tmp_path / "one", monkeypatch))
 
 
-def test_the_detector_alone_decodes_in_segments_as_one_pass_would(
-    short: None, whole: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    video = MEDIA / "issue-195-aspect-ratio.mp4"
-    decoded: list[int] = []
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The segments a decoding thread has started, in the order they were taken."""
+    taken: list[int] = []
     decode = segments.Segments._decode
 
-    def counting(self: segments.Segments, container: Any, k: int, seg: Any, make: Any) -> None:
-        decoded.append(k)
+    def recording(self: segments.Segments, container: Any, k: int, seg: Any, make: Any) -> None:
+        taken.append(k)
         decode(self, container, k, seg, make)
 
-    monkeypatch.setattr(segments.Segments, "_decode", counting)
+    monkeypatch.setattr(segments.Segments, "_decode", recording)
+    return taken
+
+
+def test_the_detector_alone_decodes_in_segments_as_one_pass_would(
+    short: None, whole: None, started: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video = MEDIA / "issue-195-aspect-ratio.mp4"
     got = splice.run(video, 1, CONTENT)
-    assert len(decoded) >= 3  # it really was decoded in segments
+    assert len(started) >= 3  # it really was decoded in segments
     with monkeypatch.context() as m:
-        m.setattr(splice, "SEGMENT_S", 1e9)  # no plan: one decoder (FFmpeg's frame threads)
+        m.setattr(splice, "SEGMENT_S", 1e9)  # no plan: one decoder
         want = splice.run(video, 1, CONTENT)
     assert np.array_equal(got.scores, want.scores, equal_nan=True)
     assert got.frame_times == want.frame_times and got.cuts == want.cuts
 
 
 def test_decoders_stay_within_ahead_s_of_footage_past_the_reader(
-    short: None, monkeypatch: pytest.MonkeyPatch
+    short: None, started: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     video = MEDIA / "issue-195-aspect-ratio.mp4"  # 25 s: ten segments of 1-3 s
     monkeypatch.setattr(segments, "AHEAD_S", 7.0)
@@ -201,14 +207,6 @@ def test_decoders_stay_within_ahead_s_of_footage_past_the_reader(
     with av.open(str(video)) as c:
         tb = float(c.streams.video[0].time_base)
     at = [0.0, *(s * tb for s in starts)]
-    started: list[int] = []
-    decode = segments.Segments._decode
-
-    def recording(self: segments.Segments, container: Any, k: int, seg: Any, make: Any) -> None:
-        started.append(k)
-        decode(self, container, k, seg, make)
-
-    monkeypatch.setattr(segments.Segments, "_decode", recording)
     with segments.Segments(
         video,
         starts,
