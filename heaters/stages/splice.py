@@ -523,12 +523,21 @@ _C_LUMA, _C_SPREAD, _C_Q, _C_FAR = COL["luma"], COL["spread"], COL["q"], COL["fa
 
 @dataclass(frozen=True)
 class _Sample:
-    """One frame's strided samples (contiguous copies: the decoder reuses its buffers)."""
+    """One frame's strided samples (contiguous copies: the decoder reuses its buffers), each
+    plane stored column by column (`y[x, y]`, the picture transposed): read down the columns,
+    the copy asks for many rows' memory at once, ~2.3x faster than row by row from a frame
+    that has left the cache. Every measure is a sum or a histogram over samples paired
+    position by position, so the layout changes no number; `picture` gives the upright one."""
 
     y: U8
     u: U8
     v: U8
     full_range: bool = False  # the frame's luma spans 0-255 (yuvj420p), not 16-235
+
+    def picture(self) -> tuple[U8, U8, U8]:
+        """The planes upright (rows of the picture), as contiguous arrays."""
+        up = np.ascontiguousarray
+        return up(self.y.T), up(self.u.T), up(self.v.T)
 
 
 _NATIVE = ("yuv420p", "yuvj420p")  # pixel formats sampled straight from the decoder's planes
@@ -582,12 +591,7 @@ class _Sampler:
         y = np.frombuffer(py, np.uint8).reshape(-1, py.line_size)[:h:r, :w:s]
         u = np.frombuffer(pu, np.uint8).reshape(-1, pu.line_size)[:ch:r, :cw:s]
         v = np.frombuffer(pv, np.uint8).reshape(-1, pv.line_size)[:ch:r, :cw:s]
-        return _Sample(
-            np.ascontiguousarray(y),
-            np.ascontiguousarray(u),
-            np.ascontiguousarray(v),
-            self._full_range,
-        )
+        return _Sample(y.T.copy(), u.T.copy(), v.T.copy(), self._full_range)
 
 
 _BINS = 8 * 8 * 8  # one histogram's bins (the half-bin one has 9 luma levels: 576)
@@ -825,11 +829,12 @@ class _Scorer:
         """The network's 48x27 RGB frame, from the samples already taken (no second scale of the
         full frame: that would cost about half a decode)."""
         size = (self._tn.WIDTH, self._tn.HEIGHT)
-        y = cv2.resize(s.y, size, interpolation=cv2.INTER_AREA)
+        sy, su, sv = s.picture()
+        y = cv2.resize(sy, size, interpolation=cv2.INTER_AREA)
         if not self._full_range:  # limited range (16-235): stretch as a player would
             y = cv2.convertScaleAbs(y, alpha=255 / 219, beta=-16 * 255 / 219)
-        u = cv2.resize(s.u, size, interpolation=cv2.INTER_AREA)
-        v = cv2.resize(s.v, size, interpolation=cv2.INTER_AREA)
+        u = cv2.resize(su, size, interpolation=cv2.INTER_AREA)
+        v = cv2.resize(sv, size, interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(cv2.merge([y, u, v]), cv2.COLOR_YUV2RGB)
 
     # -- the network ---------------------------------------------------------------------------
