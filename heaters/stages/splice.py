@@ -337,7 +337,7 @@ def _decode_segments(
 def _same_sample(a: tuple[_Sample, Any], b: tuple[_Sample, Any]) -> bool:
     """The same frame decoded twice (a segment's overlap with the next): the same samples."""
     (sa, _), (sb, _) = a, b
-    return all(np.array_equal(x, y) for x, y in ((sa.y, sb.y), (sa.u, sb.u), (sa.v, sb.v)))
+    return sa.shapes == sb.shapes and np.array_equal(sa.pix, sb.pix)
 
 
 class _Clock:
@@ -523,21 +523,32 @@ _C_LUMA, _C_SPREAD, _C_Q, _C_FAR = COL["luma"], COL["spread"], COL["q"], COL["fa
 
 @dataclass(frozen=True)
 class _Sample:
-    """One frame's strided samples (contiguous copies: the decoder reuses its buffers), each
-    plane stored column by column (`y[x, y]`, the picture transposed): read down the columns,
-    the copy asks for many rows' memory at once, ~2.3x faster than row by row from a frame
-    that has left the cache. Every measure is a sum or a histogram over samples paired
-    position by position, so the layout changes no number; `picture` gives the upright one."""
+    """One frame's strided samples in one flat array (a copy: the decoder reuses its buffers):
+    Y, then U, then V, each plane column by column (the picture transposed; `shapes` gives
+    each plane's (columns, rows)). Read down the columns, the copy asks for many rows' memory
+    at once, ~2.3x faster than row by row from a frame that has left the cache; every measure
+    is a sum or a histogram over samples paired position by position, so the layout changes
+    no number. `picture` gives the planes upright."""
 
-    y: U8
-    u: U8
-    v: U8
+    pix: U8
+    shapes: tuple[tuple[int, int], tuple[int, int]]  # Y's, then U's and V's (columns, rows)
     full_range: bool = False  # the frame's luma spans 0-255 (yuvj420p), not 16-235
+
+    def planes(self) -> tuple[U8, U8, U8]:
+        """Views of Y, U and V as stored (columns, rows)."""
+        (cy, ry), (cu, ru) = self.shapes
+        ny, nu = cy * ry, cu * ru
+        p = self.pix
+        return (
+            p[:ny].reshape(cy, ry),
+            p[ny : ny + nu].reshape(cu, ru),
+            p[ny + nu :].reshape(cu, ru),
+        )
 
     def picture(self) -> tuple[U8, U8, U8]:
         """The planes upright (rows of the picture), as contiguous arrays."""
-        up = np.ascontiguousarray
-        return up(self.y.T), up(self.u.T), up(self.v.T)
+        y, u, v = (np.ascontiguousarray(x.T) for x in self.planes())
+        return y, u, v
 
 
 _NATIVE = ("yuv420p", "yuvj420p")  # pixel formats sampled straight from the decoder's planes
@@ -557,8 +568,10 @@ class _Sampler:
         self._size = size
         self._native = native  # the stream's frames are 4:2:0, sampled where they lie
         self._small: tuple[int, int] | None = None
-        self._step = 0
         self._full_range = False
+        # Per plane, from the first frame sampled: (columns, rows) sampled and the steps.
+        self._grid: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._steps = (0, 0)
 
     def __call__(self, frame: av.VideoFrame) -> _Sample:
         """Every `step`-th sample of Y, U and V, read from the decoder's own buffers."""
@@ -579,19 +592,26 @@ class _Sampler:
             frame = frame.reformat(width=self._size[0], height=self._size[1], format="yuv420p")
         else:
             self._full_range = name == "yuvj420p"
-        if not self._step:
-            self._step = max(1, round(frame.width / SAMPLE_WIDTH))
-        s = self._step
-        w, h = frame.width, frame.height
-        cw, ch = (w + 1) // 2, (h + 1) // 2
+        if self._grid is None:
+            self._grid = self._plan(frame.width, frame.height)
+        (cy, ry), (cu, ru) = grid = self._grid
+        s, r = self._steps
         py, pu, pv = frame.planes[:3]
-        # Rows are sampled half as densely as columns: a row read costs whole cache lines of
-        # the frame (memory, not arithmetic, is the price here), extra columns are nearly free.
+        # Strided views of the planes, transposed (one call each), copied into one array.
+        y = np.ndarray((cy, ry), np.uint8, py, 0, (s, r * py.line_size))
+        u = np.ndarray((cu, ru), np.uint8, pu, 0, (s, r * pu.line_size))
+        v = np.ndarray((cu, ru), np.uint8, pv, 0, (s, r * pv.line_size))
+        return _Sample(np.concatenate((y, u, v), axis=None), grid, self._full_range)
+
+    def _plan(self, w: int, h: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Every `s`-th column and, as rows cost more, every `ROW_FACTOR * s`-th row: rows are
+        sampled half as densely as columns (a row read costs whole cache lines of the frame:
+        memory, not arithmetic, is the price here; extra columns are nearly free)."""
+        s = max(1, round(w / SAMPLE_WIDTH))
         r = ROW_FACTOR * s
-        y = np.frombuffer(py, np.uint8).reshape(-1, py.line_size)[:h:r, :w:s]
-        u = np.frombuffer(pu, np.uint8).reshape(-1, pu.line_size)[:ch:r, :cw:s]
-        v = np.frombuffer(pv, np.uint8).reshape(-1, pv.line_size)[:ch:r, :cw:s]
-        return _Sample(y.T.copy(), u.T.copy(), v.T.copy(), self._full_range)
+        self._steps = (s, r)
+        cw, ch = (w + 1) // 2, (h + 1) // 2
+        return (-(-w // s), -(-h // r)), (-(-cw // s), -(-ch // r))
 
 
 _BINS = 8 * 8 * 8  # one histogram's bins (the half-bin one has 9 luma levels: 576)
@@ -604,7 +624,7 @@ class _Window:
     tenth of the measuring's CPU)."""
 
     def __init__(self, first: _Sample) -> None:
-        (ry, cy), (ru, cu) = first.y.shape, first.u.shape
+        (ry, cy), (ru, cu) = first.shapes
         self.ny, self.nu = ry * cy, ru * cu
         self._shapes = ((ry, cy), (ru, cu), (ru, cu))
         n = _TAIL + BATCH
@@ -615,8 +635,6 @@ class _Window:
         self.flat = np.empty((n, sum(r * c for r, c in self._flat_shapes)), np.uint8)
         # The 8x8x8 histogram, then the one with luma bins moved half a bin (9 luma levels).
         self.hist = np.empty((n, _BINS + 9 * 64), np.float32)
-        # y * y summed over a frame: int32 while it cannot overflow (faster), else int64.
-        self.square_sums = np.int32 if self.ny * 255 * 255 < 2**31 else np.int64
 
     @staticmethod
     def _split(block: np.ndarray, shapes: Any) -> list[np.ndarray]:
@@ -725,15 +743,15 @@ class _Scorer:
         if self._window is None:
             self._window = _Window(batch[0])
         w, t = self._window, self._held
+        np.concatenate([s.pix for s in batch], out=w.pix[t : t + b].reshape(-1))
         ys, us, vs = w.planes(t, b)
-        np.stack([s.y for s in batch], out=ys)
-        np.stack([s.u for s in batch], out=us)
-        np.stack([s.v for s in batch], out=vs)
         y2, u2, v2 = w.pix[t : t + b, : w.ny], w.u(t, b), w.v(t, b)
         # Luma mean and spread exactly as cv2.meanStdDev gives them (integer sums, 1/n scale).
         scale = 1.0 / w.ny
         s1 = _row_sums(y2) * scale
-        s2 = np.einsum("ij,ij->i", y2, y2, dtype=w.square_sums) * scale
+        # y * y: exact in float32 (< 2^16), summed in float64 (exact below 2^53).
+        squares = cv2.multiply(y2, y2, dtype=cv2.CV_32F)
+        s2 = cv2.reduce(squares, 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel() * scale
         spread = np.sqrt(np.maximum(s2 - s1 * s1, 0.0))
         # Luma on the chroma grid, shifted so that its mean sits mid-grey (each sample rounded
         # and saturated, as cv2.add applies a scalar): a brightness swing then barely moves the
@@ -774,9 +792,9 @@ class _Scorer:
             d = cv2.absdiff(w.pix[now], w.pix[back])
             sums = _row_sums(d[:, : w.ny]) + 2 * _row_sums(d[:, w.ny :])
             rows[lo:, _C_PIX[lag - 1]] = sums / weight
-            dh = np.abs(w.hist[now] - w.hist[back])
-            plain = dh[:, :_BINS].sum(axis=1, dtype=np.float64)
-            shifted = dh[:, _BINS:].sum(axis=1, dtype=np.float64)
+            dh = cv2.absdiff(w.hist[now], w.hist[back])
+            plain = cv2.reduce(dh[:, :_BINS], 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel()
+            shifted = cv2.reduce(dh[:, _BINS:], 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel()
             rows[lo:, _C_HIST[lag - 1]] = np.minimum(plain, shifted) / 2
         found = self._blends(first, b, w.flat[: t + b], t)
         if self._net_mode != "none":
