@@ -624,15 +624,15 @@ class _Window:
     tenth of the measuring's CPU)."""
 
     def __init__(self, first: _Sample) -> None:
-        (ry, cy), (ru, cu) = first.shapes
-        self.ny, self.nu = ry * cy, ru * cu
-        self._shapes = ((ry, cy), (ru, cu), (ru, cu))
+        y_shape, uv_shape = first.shapes  # as the samples store them (columns, rows)
+        self.ny, self.nu = y_shape[0] * y_shape[1], uv_shape[0] * uv_shape[1]
+        self._shapes = (y_shape, uv_shape, uv_shape)
         n = _TAIL + BATCH
         # y, u, v samples (one L1 sum over y, u, u, v, v weighs luma and chroma alike).
         self.pix = np.empty((n, self.ny + 2 * self.nu), np.uint8)
         # Every other sample each way, for the blend comparisons.
-        self._flat_shapes = [((r + 1) // 2, (c + 1) // 2) for r, c in self._shapes]
-        self.flat = np.empty((n, sum(r * c for r, c in self._flat_shapes)), np.uint8)
+        self._flat_shapes = [((a + 1) // 2, (b + 1) // 2) for a, b in self._shapes]
+        self.flat = np.empty((n, sum(a * b for a, b in self._flat_shapes)), np.uint8)
         # The 8x8x8 histogram, then the one with luma bins moved half a bin (9 luma levels).
         self.hist = np.empty((n, _BINS + 9 * 64), np.float32)
 
