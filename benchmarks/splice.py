@@ -369,8 +369,14 @@ def speed(seconds: int, repeat: int, kinds: str, with_net: bool) -> None:
     for name, (w, c) in rows.items():
         print(f"| {name} | {w:.2f} | {c:.2f} | {n / w:.0f} | {base / w:.3f} | {cpu_base / c:.3f} "
               f"| {pyav / w:.2f} |")  # fmt: skip
-    extra_hybrid = rows["heaters hybrid (default)"][1] - rows["heaters content"][1]
-    print(f"\nnetwork CPU per minute of footage: hybrid {extra_hybrid / minutes:.1f} s")
+    # hybrid = content + the network on blend candidates: their CPU difference, run by run (on
+    # footage without candidates it is the machine's noise, so its spread is printed too).
+    paired = sorted(
+        (h[1] - c[1]) / minutes
+        for h, c in zip(runs["heaters hybrid (default)"], runs["heaters content"], strict=True)
+    )
+    print(f"\nnetwork CPU per minute of footage: hybrid {statistics.median(paired):+.1f} s "
+          f"(hybrid - content, run by run: {paired[0]:+.1f} to {paired[-1]:+.1f})")  # fmt: skip
     if net is not None:
         extra_net = net[1] - rows["heaters content"][1]
         print(f"transnetv2 on every frame: {extra_net / minutes:.1f} s")
