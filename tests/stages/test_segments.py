@@ -244,37 +244,34 @@ def _joined(path: Path, parts: list[tuple[str, str, str, int]]) -> Path:
     return path
 
 
-def _resolution_change(path: Path) -> Path:
-    """8 s: 4 s of one picture at 320x240, then 4 s of another at 480x270."""
-    return _joined(
-        path, [("testsrc2", "320x240", "yuv420p", 4), ("mandelbrot", "480x270", "yuv420p", 4)]
-    )
-
-
-def test_a_stream_whose_size_changes_is_spliced_to_the_end(
-    short: None, whole: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("parts", "joins"),
+    [
+        # Two recordings joined: 320x240, then 480x270.
+        ([("testsrc2", "320x240", "yuv420p", 4), ("mandelbrot", "480x270", "yuv420p", 4)], [100]),
+        # 4:2:0, then 4:2:2, then 4:2:0 again, at one size.
+        (
+            [("testsrc2", "640x360", "yuv420p", 3), ("mandelbrot", "640x360", "yuv422p", 3),
+             ("smptebars", "640x360", "yuv420p", 3)],
+            [75, 150],
+        ),
+    ],
+    ids=["size", "pixel-format"],
+)  # fmt: skip
+def test_a_stream_whose_picture_changes_part_way_is_spliced_to_the_end(
+    parts: list[tuple[str, str, str, int]],
+    joins: list[int],
+    short: None,
+    whole: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    video = _resolution_change(tmp_path / "joined.mkv")
+    video = _joined(tmp_path / "joined.mkv", parts)
     assert len(planned(video)) >= 2
     got = splice_with_tiles(video, tmp_path / "seg")
     result, _ = got
-    assert result.frame_count == 200
-    assert any(abs(c - 100) <= 1 for c in result.cuts)  # where the other picture starts
-    assert_same(got, one_pass(video, tmp_path / "one", monkeypatch))
-
-
-def test_a_stream_whose_pixel_format_changes_is_spliced_to_the_end(
-    short: None, whole: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    video = _joined(
-        tmp_path / "formats.mkv",
-        [("testsrc2", "640x360", "yuv420p", 3), ("mandelbrot", "640x360", "yuv422p", 3),
-         ("smptebars", "640x360", "yuv420p", 3)],
-    )  # fmt: skip
-    got = splice_with_tiles(video, tmp_path / "seg")
-    result, _ = got
-    assert result.frame_count == 225
-    assert all(any(abs(c - j) <= 1 for c in result.cuts) for j in (75, 150))
+    assert result.frame_count == 25 * sum(p[3] for p in parts)
+    assert all(any(abs(c - j) <= 1 for c in result.cuts) for j in joins)  # where each part starts
     assert_same(got, one_pass(video, tmp_path / "one", monkeypatch))
 
 
