@@ -569,9 +569,8 @@ class _Sampler:
         self._native = native  # the stream's frames are 4:2:0, sampled where they lie
         self._small: tuple[int, int] | None = None
         self._full_range = False
-        # Per plane, from the first frame sampled: (columns, rows) sampled and the steps.
-        self._grid: tuple[tuple[int, int], tuple[int, int]] | None = None
-        self._steps = (0, 0)
+        # From the first frame sampled: (columns, rows) sampled per plane, and the steps.
+        self._layout: tuple[tuple[tuple[int, int], tuple[int, int]], tuple[int, int]] | None = None
 
     def __call__(self, frame: av.VideoFrame) -> _Sample:
         """Every `step`-th sample of Y, U and V, read from the decoder's own buffers."""
@@ -592,10 +591,10 @@ class _Sampler:
             frame = frame.reformat(width=self._size[0], height=self._size[1], format="yuv420p")
         else:
             self._full_range = name == "yuvj420p"
-        if self._grid is None:
-            self._grid = self._plan(frame.width, frame.height)
-        (cy, ry), (cu, ru) = grid = self._grid
-        s, r = self._steps
+        if self._layout is None:
+            self._layout = _sample_layout(frame.width, frame.height)
+        grid, (s, r) = self._layout
+        (cy, ry), (cu, ru) = grid
         py, pu, pv = frame.planes[:3]
         # Strided views of the planes, transposed (one call each), copied into one array.
         y = np.ndarray((cy, ry), np.uint8, py, 0, (s, r * py.line_size))
@@ -603,15 +602,18 @@ class _Sampler:
         v = np.ndarray((cu, ru), np.uint8, pv, 0, (s, r * pv.line_size))
         return _Sample(np.concatenate((y, u, v), axis=None), grid, self._full_range)
 
-    def _plan(self, w: int, h: int) -> tuple[tuple[int, int], tuple[int, int]]:
-        """Every `s`-th column and, as rows cost more, every `ROW_FACTOR * s`-th row: rows are
-        sampled half as densely as columns (a row read costs whole cache lines of the frame:
-        memory, not arithmetic, is the price here; extra columns are nearly free)."""
-        s = max(1, round(w / SAMPLE_WIDTH))
-        r = ROW_FACTOR * s
-        self._steps = (s, r)
-        cw, ch = (w + 1) // 2, (h + 1) // 2
-        return (-(-w // s), -(-h // r)), (-(-cw // s), -(-ch // r))
+
+def _sample_layout(
+    w: int, h: int
+) -> tuple[tuple[tuple[int, int], tuple[int, int]], tuple[int, int]]:
+    """(columns, rows) sampled of Y and of U and V, and the steps (s, r): every `s`-th column
+    and every `ROW_FACTOR * s`-th row. Rows are sampled half as densely as columns: a row read
+    costs whole cache lines of the frame (memory, not arithmetic, is the price here), extra
+    columns are nearly free."""
+    s = max(1, round(w / SAMPLE_WIDTH))
+    r = ROW_FACTOR * s
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    return ((-(-w // s), -(-h // r)), (-(-cw // s), -(-ch // r))), (s, r)
 
 
 _BINS = 8 * 8 * 8  # one histogram's bins (the half-bin one has 9 luma levels: 576)
@@ -638,13 +640,14 @@ class _Window:
 
     @staticmethod
     def _split(block: np.ndarray, shapes: Any) -> list[np.ndarray]:
-        """Views of a block of rows as one (rows, r, c) array per plane (no copy)."""
+        """Views of a block of rows (frames) as one (frames, a, b) array per plane, (a, b) its
+        shape as stored (no copy)."""
         out, at = [], 0
-        for r, c in shapes:
-            part = block[:, at : at + r * c].view()
-            part.shape = (len(block), r, c)  # raises rather than copies
+        for a, b in shapes:
+            part = block[:, at : at + a * b].view()
+            part.shape = (len(block), a, b)  # raises rather than copies
             out.append(part)
-            at += r * c
+            at += a * b
         return out
 
     def planes(self, t: int, b: int) -> list[np.ndarray]:
