@@ -1,6 +1,7 @@
 """Splice benchmark (by hand, not in CI): every detector against the truth, and what it costs.
 
     python benchmarks/splice.py accuracy [--sets dev montage-a montage-b synthetic]
+    python benchmarks/splice.py stress [--detectors ...] [--troubles ...]
     python benchmarks/splice.py speed [--seconds 120] [--repeat 3] [--kinds cuts|mixed] [--with-transnet]
 
 Accuracy sets (frame numbers are decoded-frame indices):
@@ -10,6 +11,10 @@ Accuracy sets (frame numbers are decoded-frame indices):
   (other videos' shots) checks them. Two montages of 30 joins each, cached in bench-out/;
 - synthetic: the lavfi footage with one kind of trouble each (grain, fast pan, shake, brightness
   flicker, one-frame flashes, all at once), 40 cuts and 2 dissolves per video.
+
+Stress: the four montages re-encoded with one real-world trouble each (letterbox, pillarbox, a
+phone's crop, tiny, dim, washed out, blocky, grain, a logo) and four made with fades through
+white; nothing there chose a constant.
 
 Detectors: heaters hybrid (default), content, transnetv2; PySceneDetect's ContentDetector,
 AdaptiveDetector and ThresholdDetector at their defaults, run as its users run them
@@ -85,14 +90,16 @@ def montage_set(pool: str, seeds: Sequence[int] = (1, 2)) -> list[Truth]:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             m = make_montage(path, pool, seed=seed, joins=30)
-        out.append(
-            Truth(
-                path,
-                [j.start for j in m.of_kind("cut")],
-                {k: [(j.start, j.end) for j in m.of_kind(k)] for k in ("dissolve", "fade")},
-            )
-        )
+        out.append(_montage_truth(path, m))
     return out
+
+
+def _montage_truth(path: Path, m: Montage) -> Truth:
+    return Truth(
+        path,
+        [j.start for j in m.of_kind("cut")],
+        {k: [(j.start, j.end) for j in m.of_kind(k)] for k in ("dissolve", "fade")},
+    )
 
 
 VARIANTS: dict[str, dict[str, object]] = {
@@ -259,6 +266,84 @@ def accuracy(sets: Sequence[str], detectors: Sequence[str]) -> None:
             print(tally.row(det), flush=True)
 
 
+# ---- stress ---------------------------------------------------------------------------------
+
+# The accuracy montages (both pools) re-encoded with one real-world trouble each, frame for
+# frame (ffmpeg filters that keep every frame), so their truth holds. None of these chose a
+# constant: they show where the detectors stand on footage unlike the sets above.
+STRESS: dict[str, str | None] = {
+    "as is": None,
+    "letterbox 2.4:1": "scale=480:200,pad=480:270:0:35",
+    "pillarbox 4:3": "scale=360:270,pad=480:270:60:0",
+    "phone 9:16 (centre crop)": "crop=152:270,scale=270:480",
+    "160x90": "scale=160:90",
+    "dim (luma x0.35)": "lutyuv=y='16+(val-16)*0.35'",
+    "washed out (contrast x0.4)": (
+        "lutyuv=y='126+(val-126)*0.4':u='128+(val-128)*0.4':v='128+(val-128)*0.4'"
+    ),
+    "blocky (crf 45)": "null",
+    "grain +-8": "noise=alls=8:allf=t",
+    "grain +-14": "noise=alls=14:allf=t",
+    "logo (a white box, 5 % of the picture)": "drawbox=x=20:y=20:w=140:h=50:color=white@1:t=fill",
+}
+
+
+def stress_set(trouble: str) -> list[Truth]:
+    """The four accuracy montages with `trouble` applied (cached in bench-out/stress), or, for
+    "dip to white", four montages made like them whose fades go through white."""
+    import subprocess
+
+    from heaters.stages.tools import ffmpeg_exe
+
+    if trouble == "dip to white":
+        out = []
+        for pool in "ab":
+            for seed in (1, 2):
+                path = OUT / "stress" / f"white-{pool}{seed}.mp4"
+                meta = path.with_suffix(".json")
+                if path.exists() and meta.exists():
+                    m = Montage.from_json(meta.read_text())
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    m = make_montage(path, pool, seed=seed, joins=30, fade_level=255)
+                out.append(_montage_truth(path, m))
+        return out
+    vf = STRESS[trouble]
+    out = []
+    for t in montage_set("a") + montage_set("b"):
+        if vf is None:
+            out.append(t)
+            continue
+        slug = "".join(c if c.isalnum() else "-" for c in trouble).strip("-")
+        path = OUT / "stress" / f"{t.path.stem}-{slug}.mp4"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            crf = "45" if "crf 45" in trouble else "23"
+            cmd = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(t.path), "-vf", vf,
+                   "-c:v", "libx264", "-crf", crf, "-pix_fmt", "yuv420p", "-an", str(path)]  # fmt: skip
+            subprocess.run(cmd, check=True)  # noqa: S603 (argv list)
+        out.append(Truth(path, t.cuts, t.gradual, t.neutral))
+    return out
+
+
+def stress(detectors: Sequence[str], troubles: Sequence[str]) -> None:
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("\n| trouble | detector | hard P | hard R | hard F1 | hard hits | dissolves | fades |"
+          " false cuts | frames/s |")  # fmt: skip
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for trouble in troubles:
+        videos = stress_set(trouble)
+        for det in detectors:
+            tally = Tally()
+            for t in videos:
+                t0 = time.perf_counter()
+                cuts = boundaries(det, t.path)
+                tally.seconds += time.perf_counter() - t0
+                tally.frames += frame_count(t.path)
+                tally.add(t, cuts)
+            print(f"| {trouble} " + tally.row(det), flush=True)
+
+
 # ---- speed ----------------------------------------------------------------------------------
 
 
@@ -388,6 +473,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     acc = sub.add_parser("accuracy")
     acc.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
     acc.add_argument("--detectors", nargs="+", default=[*HEATERS, *PSD])
+    st = sub.add_parser("stress")
+    st.add_argument("--detectors", nargs="+", default=["hybrid", "content", "psd-adaptive"])
+    troubles = [*STRESS, "dip to white"]
+    st.add_argument("--troubles", nargs="+", default=troubles, choices=troubles)
     sp = sub.add_parser("speed")
     sp.add_argument("--seconds", type=int, default=120)
     sp.add_argument("--repeat", type=int, default=3)
@@ -396,6 +485,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.what == "accuracy":
         accuracy(args.sets, args.detectors)
+    elif args.what == "stress":
+        stress(args.detectors, args.troubles)
     else:
         speed(args.seconds, args.repeat, args.kinds, args.with_transnet)
 

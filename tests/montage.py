@@ -107,13 +107,14 @@ def make_montage(
     piece_len: tuple[int, int] = (50, 90),
     crf: int = 23,
     out_size: tuple[int, int] | None = None,
+    fade_level: int = 0,
 ) -> Montage:
     """Render a montage of `joins + 1` pieces of the pool's shots; return it with its truth.
 
     Consecutive pieces come from different shots; a piece is a random stretch of its shot,
     played backwards half of the time (more variety from few shots). Join kinds cycle through
     `kinds` in a shuffled order; a gradual join lasts 8-24 frames (a fade: out, 0-4 black
-    frames, in). Frames stream to the encoder as they are final (`out_size`: scaled there), so
+    frames, in; through white with `fade_level` 255, an editor's "dip to white"). Frames stream to the encoder as they are final (`out_size`: scaled there), so
     a long montage needs little memory.
     """
     rng = random.Random(seed)
@@ -159,17 +160,23 @@ def make_montage(
         start = len(frames) - n_out
         for i in range(n_out):
             w = 1 - (i + 1) / (n_out + 1)
-            frames[start + i] = (frames[start + i] * w).round().astype(np.uint8)
-        frames.extend(np.zeros_like(piece[0]) for _ in range(hold))
+            frames[start + i] = _toward(frames[start + i], w, fade_level)
+        frames.extend(np.full_like(piece[0], fade_level) for _ in range(hold))
         for i in range(n_in):
             w = (i + 1) / (n_in + 1)
-            frames.append((piece[i] * w).round().astype(np.uint8))
+            frames.append(_toward(piece[i], w, fade_level))
         frames.extend(piece[n_in:])
         montage.joins.append(Join("fade", start, start + n_out + hold + n_in))
     montage.frame_count = len(frames)
     frames.close()
     out.with_suffix(".json").write_text(montage.to_json())
     return montage
+
+
+def _toward(frame: U8, w: float, level: int) -> U8:
+    """`w` of the picture, the rest a flat `level` (0: black)."""
+    mixed = frame * w if level == 0 else frame * w + level * (1 - w)
+    return mixed.round().astype(np.uint8)
 
 
 class _Tape:

@@ -3,7 +3,7 @@
 Pure functions (numpy, no I/O) so that the rules that decide where clips start can be tested
 exhaustively without media, and re-run on stored scores without decoding (`heaters resplice`):
 the splice stage only measures frames (and runs the network where asked) and hands the numbers
-here. Hard cuts, fades through black and dissolves are found by separate rules
+here. Hard cuts, fades through black (or white) and dissolves are found by separate rules
 (`hard_cuts`, `black_boundaries`, `gradual_boundaries`); `boundaries` combines them per detector.
 """
 
@@ -133,6 +133,9 @@ class CutRules:
     flash_keep: float = 0.5  # frames i-1 and i+1 (i-2, i+2) still differ by half the change
     black_luma: float = 24.0  # a frame this dark (mean Y, 0-255) ...
     black_spread: float = 10.0  # ... with this little luma spread is black (not a dark scene)
+    white_luma: float = 227.0  # a frame this bright with no picture (`flat_spread`) is white ...
+    white_fade: float = 0.5  # ... when reached through a frame with at most this share of the
+    # picture's spread: a dip to white fades, a camera flash or lightning comes at once
     flat_spread: float = 4.0  # a frame with less luma spread has no picture (a flat field)
     picture_reach: int = 15  # frames around black where a picture (or a blend) is looked for
     q_candidate: float = 0.3  # mid/far below this: the frame looks like a blend of its neighbours
@@ -267,12 +270,24 @@ def _runs(mask: npt.NDArray[np.bool_], gap: int = 0) -> list[tuple[int, int]]:
     return runs
 
 
-def _black(s: FloatArray, rules: CutRules) -> npt.NDArray[np.bool_]:
-    return (s[:, COL["luma"]] <= rules.black_luma) & (s[:, COL["spread"]] <= rules.black_spread)
+def _blank(s: FloatArray, rules: CutRules) -> npt.NDArray[np.bool_]:
+    """Frames of black, and of white that a picture fades into or out of (a dip to white)."""
+    luma, spread = s[:, COL["luma"]], s[:, COL["spread"]]
+    # White must be flatter than black: a bright, misty or overexposed picture can have as
+    # little spread as a black frame's noise (video's white is 235: no noise rides on it).
+    white = (spread <= rules.flat_spread) & (luma >= rules.white_luma)
+    reach = rules.picture_reach
+    for a, b in _runs(white):
+        into = a > 0 and spread[a - 1] <= rules.white_fade * spread[max(0, a - reach) : a].max()
+        out_of = b < len(s) and spread[b] <= rules.white_fade * spread[b : b + reach].max()
+        if not (into or out_of):
+            white[a:b] = False  # a flash: the picture on both sides is whole
+    return ((spread <= rules.black_spread) & (luma <= rules.black_luma)) | white
 
 
 def black_boundaries(scores: npt.ArrayLike, rules: CutRules) -> list[Boundary]:
-    """The edges of each stretch of black: its first frame, and the first frame after it.
+    """The edges of each stretch of black (or of white a picture dips into, `_blank`): its
+    first frame, and the first frame after it.
 
     A fade through black becomes: the fading picture, the black hold (its own clip, or joined
     to a neighbour when shorter than the minimum clip length), the next picture. A fade-out at
@@ -281,7 +296,7 @@ def black_boundaries(scores: npt.ArrayLike, rules: CutRules) -> list[Boundary]:
     """
     s = np.asarray(scores, dtype=np.float64)
     n = len(s)
-    dark = _black(s, rules)
+    dark = _blank(s, rules)
     spread = s[:, COL["spread"]]
     reach = rules.picture_reach
     out: list[Boundary] = []
@@ -302,14 +317,14 @@ def blend_regions(scores: npt.ArrayLike, rules: CutRules) -> list[tuple[int, int
     ends differ enough: ~0 inside a dissolve or a fade (the frame is the mix of its ends), ~0.5
     in motion. Slow, smooth change inside a shot (a zoom, a pan over a gradient) looks like a
     blend too, so these are only candidates (see `gradual_boundaries`). Frames with no picture
-    (a flat field) are no candidates, and neither are stretches that touch black: the edges of
-    the black are the boundaries there (`black_boundaries`).
+    (a flat field) are no candidates, and neither are stretches that touch black (or white):
+    the edges of the black are the boundaries there (`black_boundaries`).
     """
     s = np.asarray(scores, dtype=np.float64)
     n = len(s)
     q = np.nan_to_num(s[:, COL["q"]], nan=np.inf)
     picture = s[:, COL["spread"]] > rules.flat_spread
-    dark = _black(s, rules)
+    dark = _blank(s, rules)
     reach = rules.picture_reach
     out = []
     for a, b in _runs((q <= rules.q_candidate) & picture, gap=rules.region_gap):

@@ -291,6 +291,43 @@ def test_a_flat_field_dipping_to_black_is_no_boundary() -> None:
     assert boundaries(s, "hybrid", RULES) == []
 
 
+def _dip_to_white(a: list[np.ndarray], b: list[np.ndarray], out: int, hold: int, into: int):
+    """`a` fading to white (235, video's white) over `out` frames, `hold` white frames, `b`
+    fading in: an editor's "dip to white"."""
+    white = np.full((64, 64), 235.0)
+    frames = list(a)
+    frames += [235 + (a[-1] - 235) * (1 - (i + 1) / (out + 1)) for i in range(out)]
+    frames += [white + RNG.normal(0, 0.5, (64, 64)) for _ in range(hold)]
+    frames += [235 + (b[0] - 235) * (i + 1) / (into + 1) for i in range(into)]
+    return frames + list(b)
+
+
+@pytest.mark.parametrize(("out", "hold", "into"), [(8, 6, 8), (4, 3, 4), (0, 3, 6), (6, 3, 0)])
+def test_a_dip_to_white_gives_the_white_edges(out: int, hold: int, into: int) -> None:
+    # Faded on at least one side (a cut into white and a fade out of it is a dip too).
+    frames = _dip_to_white(_shot(40, 1), _shot(40, 2), out, hold, into)
+    white = [i for i, f in enumerate(frames) if f.mean() >= 227 and f.std() < 10]
+    found = boundaries(_measure(frames), "content", RULES)
+    assert [b.frame for b in found] == [white[0], white[-1] + 1]
+    assert "fade" in {b.kind for b in found} <= {"fade", "cut"}
+
+
+def test_one_white_frame_between_fades_is_one_boundary() -> None:
+    frames = _dip_to_white(_shot(40, 1), _shot(40, 2), 4, 1, 4)
+    assert [b.frame for b in boundaries(_measure(frames), "content", RULES)] == [44]
+
+
+@pytest.mark.parametrize("length", [1, 2])
+def test_a_white_flash_is_no_boundary(length: int) -> None:
+    # A camera flash or lightning: the picture turns white at once and comes back at once
+    # (three frames or more of anything are a shot of their own, as for the cut rule).
+    shot = _shot(80, 1)
+    frames = shot[:40] + [np.full((64, 64), 235.0)] * length + shot[40 + length :]
+    s = _measure(frames)
+    assert boundaries(s, "content", RULES) == []
+    assert boundaries(s, "hybrid", RULES) == []
+
+
 def _dissolve(length: int = 16) -> tuple[list[np.ndarray], int, int]:
     a, b = _shot(40, 1), _shot(40 + length, 2)
     mixed = [
