@@ -109,6 +109,18 @@ def test_held_out_montage(montage_b: Montage, detector: str) -> None:
     assert false == []
 
 
+@pytest.mark.parametrize("detector", ["hybrid", "content"])
+def test_dips_to_white_between_real_shots_are_boundaries(tmp_path: Path, detector: str) -> None:
+    # Fades through white (an editor's "dip to white", 8-24 frames, some as short as the blend
+    # test cannot see) between real shots: each gives a clip boundary inside it, like a fade
+    # through black; nothing else does.
+    m = make_montage(tmp_path / "w.mp4", "b", joins=8, seed=3, kinds=("fade",), fade_level=255)
+    r = run(m.path, 1, SpliceParams(detector=detector, min_clip_s=0.0))
+    for j in m.joins:
+        assert any(j.start - 2 <= c <= j.end + 2 for c in r.cuts), (j, r.cuts)
+    assert all(any(j.start - 2 <= c <= j.end + 2 for j in m.joins) for c in r.cuts), r.cuts
+
+
 def test_transnetv2_detector_on_real_cuts() -> None:
     r = _splice("issue-195-aspect-ratio.mp4", "transnetv2")
     assert _hits(r.cuts, TRUTH["issue-195-aspect-ratio.mp4"]["hard_cuts"], 1) == 5
