@@ -114,8 +114,9 @@ def make_montage(
     Consecutive pieces come from different shots; a piece is a random stretch of its shot,
     played backwards half of the time (more variety from few shots). Join kinds cycle through
     `kinds` in a shuffled order; a gradual join lasts 8-24 frames (a fade: out, 0-4 black
-    frames, in; through white with `fade_level` 255, an editor's "dip to white"). Frames stream to the encoder as they are final (`out_size`: scaled there), so
-    a long montage needs little memory.
+    frames, in; through white with `fade_level` 255, an editor's "dip to white"). Frames
+    stream to the encoder as they are final (`out_size`: scaled there), so a long montage
+    needs little memory.
     """
     rng = random.Random(seed)
     shots = [_shot_frames(v, a, b, size) for v, a, b in POOLS[pool]]
