@@ -13,8 +13,8 @@ Accuracy sets (frame numbers are decoded-frame indices):
   flicker, one-frame flashes, all at once), 40 cuts and 2 dissolves per video.
 
 Stress: the four montages re-encoded with one real-world trouble each (letterbox, pillarbox, a
-phone's crop, tiny, dim, washed out, blocky, grain, a logo) and four made with fades through
-white; nothing there chose a constant.
+phone's crop, tiny, dim, washed out, blocky, grain, a logo, white flashes) and four made with
+fades through white; nothing there chose a constant.
 
 Detectors: heaters hybrid (default), content, transnetv2; PySceneDetect's ContentDetector,
 AdaptiveDetector and ThresholdDetector at their defaults, run as its users run them
@@ -285,7 +285,20 @@ STRESS: dict[str, str | None] = {
     "grain +-8": "noise=alls=8:allf=t",
     "grain +-14": "noise=alls=14:allf=t",
     "logo (a white box, 5 % of the picture)": "drawbox=x=20:y=20:w=140:h=50:color=white@1:t=fill",
+    "white flashes (1-2 frames)": "flashes",  # made per video: away from its joins
 }
+
+
+def _flashes(t: Truth, every: int = 97, clear: int = 6) -> str:
+    """Whole-picture white flashes, one and two frames long in turn, every ~`every` frames and
+    at least `clear` frames from any join (a flash on a cut would hide the cut, not test it)."""
+    joins = [(c, c + 1) for c in t.cuts] + [s for kind in t.gradual.values() for s in kind]
+    frames: list[int] = []
+    for f in range(40, frame_count(t.path) - 10, every):
+        if all(not (a - clear <= f <= b + clear) for a, b in joins):
+            frames += [f] if len(frames) % 2 else [f, f + 1]
+    when = "+".join(f"eq(n,{f})" for f in frames)
+    return f"drawbox=x=0:y=0:w=iw:h=ih:color=white@1:t=fill:enable='{when}'"
 
 
 def stress_set(trouble: str) -> list[Truth]:
@@ -319,7 +332,8 @@ def stress_set(trouble: str) -> list[Truth]:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             crf = "45" if "crf 45" in trouble else "23"
-            cmd = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(t.path), "-vf", vf,
+            filt = _flashes(t) if vf == "flashes" else vf
+            cmd = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(t.path), "-vf", filt,
                    "-c:v", "libx264", "-crf", crf, "-pix_fmt", "yuv420p", "-an", str(path)]  # fmt: skip
             subprocess.run(cmd, check=True)  # noqa: S603 (argv list)
         out.append(Truth(path, t.cuts, t.gradual, t.neutral))
