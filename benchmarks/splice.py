@@ -80,26 +80,26 @@ def dev_set() -> list[Truth]:
     return out
 
 
-def montage_set(pool: str, seeds: Sequence[int] = (1, 2)) -> list[Truth]:
+def montage_set(pool: str, seeds: Sequence[int] = (1, 2), fade_level: int = 0) -> list[Truth]:
+    """The pool's accuracy montages (cached in bench-out/montage); `fade_level` 255: their
+    fades go through white (`make_montage`)."""
     out = []
     for seed in seeds:
-        path = OUT / "montage" / f"{pool}{seed}.mp4"
+        path = OUT / "montage" / f"{'white-' if fade_level else ''}{pool}{seed}.mp4"
         meta = path.with_suffix(".json")
         if path.exists() and meta.exists():
             m = Montage.from_json(meta.read_text())
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            m = make_montage(path, pool, seed=seed, joins=30)
-        out.append(_montage_truth(path, m))
+            m = make_montage(path, pool, seed=seed, joins=30, fade_level=fade_level)
+        out.append(
+            Truth(
+                path,
+                [j.start for j in m.of_kind("cut")],
+                {k: [(j.start, j.end) for j in m.of_kind(k)] for k in ("dissolve", "fade")},
+            )
+        )
     return out
-
-
-def _montage_truth(path: Path, m: Montage) -> Truth:
-    return Truth(
-        path,
-        [j.start for j in m.of_kind("cut")],
-        {k: [(j.start, j.end) for j in m.of_kind(k)] for k in ("dissolve", "fade")},
-    )
 
 
 VARIANTS: dict[str, dict[str, object]] = {
@@ -256,14 +256,19 @@ def accuracy(sets: Sequence[str], detectors: Sequence[str]) -> None:
               " false cuts | frames/s |")  # fmt: skip
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for det in detectors:
-            tally = Tally()
-            for t in videos:
-                t0 = time.perf_counter()
-                cuts = boundaries(det, t.path)
-                tally.seconds += time.perf_counter() - t0
-                tally.frames += frame_count(t.path)
-                tally.add(t, cuts)
-            print(tally.row(det), flush=True)
+            print(_tally(det, videos).row(det), flush=True)
+
+
+def _tally(detector: str, videos: Sequence[Truth]) -> Tally:
+    """One detector on every video of a set: its hits, misses and time."""
+    tally = Tally()
+    for t in videos:
+        t0 = time.perf_counter()
+        cuts = boundaries(detector, t.path)
+        tally.seconds += time.perf_counter() - t0
+        tally.frames += frame_count(t.path)
+        tally.add(t, cuts)
+    return tally
 
 
 # ---- stress ---------------------------------------------------------------------------------
@@ -303,24 +308,14 @@ def _flashes(t: Truth, every: int = 97, clear: int = 6) -> str:
 
 def stress_set(trouble: str) -> list[Truth]:
     """The four accuracy montages with `trouble` applied (cached in bench-out/stress), or, for
-    "dip to white", four montages made like them whose fades go through white."""
+    "dip to white", four montages made like them whose fades go through white (cached beside
+    them)."""
     import subprocess
 
     from heaters.stages.tools import ffmpeg_exe
 
     if trouble == "dip to white":
-        out = []
-        for pool in "ab":
-            for seed in (1, 2):
-                path = OUT / "stress" / f"white-{pool}{seed}.mp4"
-                meta = path.with_suffix(".json")
-                if path.exists() and meta.exists():
-                    m = Montage.from_json(meta.read_text())
-                else:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    m = make_montage(path, pool, seed=seed, joins=30, fade_level=255)
-                out.append(_montage_truth(path, m))
-        return out
+        return montage_set("a", fade_level=255) + montage_set("b", fade_level=255)
     vf = STRESS[trouble]
     out = []
     for t in montage_set("a") + montage_set("b"):
@@ -348,14 +343,7 @@ def stress(detectors: Sequence[str], troubles: Sequence[str]) -> None:
     for trouble in troubles:
         videos = stress_set(trouble)
         for det in detectors:
-            tally = Tally()
-            for t in videos:
-                t0 = time.perf_counter()
-                cuts = boundaries(det, t.path)
-                tally.seconds += time.perf_counter() - t0
-                tally.frames += frame_count(t.path)
-                tally.add(t, cuts)
-            print(f"| {trouble} " + tally.row(det), flush=True)
+            print(f"| {trouble} " + _tally(det, videos).row(det), flush=True)
 
 
 # ---- speed ----------------------------------------------------------------------------------

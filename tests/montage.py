@@ -176,8 +176,7 @@ def make_montage(
 
 def _toward(frame: U8, w: float, level: int) -> U8:
     """`w` of the picture, the rest a flat `level` (0: black)."""
-    mixed = frame * w if level == 0 else frame * w + level * (1 - w)
-    return mixed.round().astype(np.uint8)
+    return (frame * w + level * (1 - w)).round().astype(np.uint8)
 
 
 class _Tape:
