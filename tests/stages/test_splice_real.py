@@ -145,3 +145,28 @@ def test_media_folder_is_real(tmp_path: Path) -> None:
     """The footage is committed with its licences (a fresh clone needs nothing from outside)."""
     for f in ("LICENSE-PySceneDetect-resources", "LICENSE-goldeneye", "truth.json"):
         assert (MEDIA / f).is_file()
+
+
+def test_hybrid_keeps_each_frames_own_thumbnail() -> None:
+    """The thumbnails the network is given around a blend candidate are those frames' own
+    pictures, also for the frames that went by before the candidate showed (kept in a ring of
+    recent samples, batch by batch). Reference: each frame's thumbnail made from its own
+    samples, one by one."""
+    import av
+    import numpy as np
+
+    from heaters.stages import splice
+
+    with av.open(str(MEDIA / "testvideo.mp4")) as container:
+        sampler = splice._Sampler()
+        samples = [sampler(f) for f in container.decode(container.streams.video[0])]
+    scorer = splice._Scorer("candidates")
+    for s in samples:
+        scorer.add_sample(s)
+    scorer._measure()  # the last batch, as finish() does before the network runs
+    kept = sorted(scorer._kept)
+    # Fades at 211-394: candidates there, with frames kept from batches before each one's.
+    assert kept and kept[0] < 211 - splice.BATCH, kept[:5]
+    for j in kept:
+        assert np.array_equal(scorer._kept[j], scorer._thumbnail(samples[j])), j
+    scorer._kept.close()
