@@ -422,6 +422,17 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - w0, time.process_time() - c0
 
 
+def _paired(base: list[tuple[float, float]], runs: list[tuple[float, float]] | None) -> str:
+    """The median of the round-by-round ratios base / contender (wall), with its quartiles: a
+    run and its round's base share the machine's state of that moment, so a load that comes and
+    goes moves both (the ratio of the two medians pairs runs from different moments)."""
+    if not runs or len(runs) < 2:
+        return "-"
+    ratios = [b / r for (b, _), (r, _) in zip(base, runs, strict=True)]
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return f"{statistics.median(ratios):.3f} ({q1:.3f}-{q3:.3f})"
+
+
 def speed(seconds: int, repeat: int, kinds: str, with_net: bool) -> None:
     path = speed_footage(seconds, kinds)
     n = decode_only(path)
@@ -436,16 +447,17 @@ def speed(seconds: int, repeat: int, kinds: str, with_net: bool) -> None:
     }
     runs: dict[str, list[tuple[float, float]]] = {k: [] for k in contenders}
     load0 = os.getloadavg()[0]
-    for _ in range(repeat):
-        for name, fn in contenders.items():
-            runs[name].append(timed(fn))
+    order = list(contenders)
+    for i in range(repeat):  # the order turns each round: no contender always runs first
+        for name in order[i % len(order) :] + order[: i % len(order)]:
+            runs[name].append(timed(contenders[name]))
     net = timed(lambda: boundaries("transnetv2", path)) if with_net else None  # once is plenty
     print(f"footage: {path.name}, {n} frames ({minutes:.2f} min of 1280x720 30 fps H.264)")
     print(f"median of {repeat} interleaved runs; load average {load0:.1f} -> "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")  # fmt: skip
     print("| contender | wall s | CPU s | frames/s (wall) | vs decode (wall) | vs decode (CPU) "
-          "| vs PyAV's decode (wall) |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| vs decode, paired (quartiles) | vs PyAV's decode (wall) |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
             for k, v in runs.items()}  # fmt: skip
     if net is not None:
@@ -453,9 +465,10 @@ def speed(seconds: int, repeat: int, kinds: str, with_net: bool) -> None:
     pyav = rows["decode only (PyAV)"][0]
     # The physical limit: the faster decode-only, in wall time (its CPU beside it).
     base, cpu_base = min((rows["decode only (PyAV)"], rows["decode only (segments)"]))
+    base_name = next(k for k in runs if rows[k] == (base, cpu_base))
     for name, (w, c) in rows.items():
         print(f"| {name} | {w:.2f} | {c:.2f} | {n / w:.0f} | {base / w:.3f} | {cpu_base / c:.3f} "
-              f"| {pyav / w:.2f} |")  # fmt: skip
+              f"| {_paired(runs[base_name], runs.get(name))} | {pyav / w:.2f} |")  # fmt: skip
     # hybrid = content + the network on blend candidates: their CPU difference, run by run (on
     # footage without candidates it is the machine's noise, so its spread is printed too).
     paired = sorted(
