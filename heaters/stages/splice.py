@@ -793,14 +793,10 @@ class _Scorer:
             shifted = cv2.reduce(dh[:, _BINS:], 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel()
             rows[lo:, _C_HIST[lag - 1]] = np.minimum(plain, shifted) / 2
         found = self._blends(first, b, w.flat[: t + b], t)
-        if self._net_mode == "candidates" and found.max() < 0 and self._keep_until < first:
-            # Nothing near a candidate (most batches): the frames only join the ring, at once
-            # (one call a frame cost a third of the measuring on footage without candidates).
-            self._ring += batch
-            del self._ring[:-RING]
-        elif self._net_mode != "none":
-            for j in range(b):
-                self._feed_net(first + j, batch[j], None if found[j] < 0 else int(found[j]))
+        if self._net_mode == "candidates":
+            self._feed_candidates(first, batch, found)
+        elif self._net_mode == "all":
+            self._feed_all(batch)
         self._held = w.keep(t + b)
 
     def _grow(self, b: int) -> npt.NDArray[np.float64]:
@@ -858,27 +854,40 @@ class _Scorer:
 
     # -- the network ---------------------------------------------------------------------------
 
-    def _feed_net(self, i: int, cur: _Sample, candidate: int | None) -> None:
-        if self._net_mode == "all":
-            self._pending.append(self._thumbnail(cur))
+    def _feed_all(self, batch: list[_Sample]) -> None:
+        for sample in batch:
+            self._pending.append(self._thumbnail(sample))
             if len(self._pending) >= NET_BLOCK + 2 * self._tn.CONTEXT:
                 self._score_pending(final=False)
-            return
-        # Candidates: keep the thumbnails of the frames a centred window around any candidate
-        # can read (made from the recent frames' samples only then: most frames never need one);
-        # which candidates the network sees is decided at the end (`_score_regions`).
+
+    def _feed_candidates(
+        self, first: int, batch: list[_Sample], found: npt.NDArray[np.int64]
+    ) -> None:
+        """Keep the thumbnails of the frames a centred window around any candidate can read
+        (made from the recent frames' samples only then: most frames never need one); which
+        candidates the network sees is decided at the end (`_score_regions`).
+
+        `found[j]`: the candidate frame `first + j` found (-1: none). The ring of the last
+        `RING` frames' samples takes the batch at once; frames are looked at one by one only
+        from the first that has a candidate or lies within reach of an earlier one (one call a
+        frame cost a third of the measuring on footage without candidates).
+        """
         reach = self._tn.WINDOW  # a window centred near the candidate lies within this
-        self._ring.append(cur)
-        if len(self._ring) > RING:
-            self._ring.pop(0)
-        if candidate is not None:
-            first = i - len(self._ring) + 1
-            for j in range(max(candidate - reach, first), i + 1):
-                if j not in self._kept:
-                    self._kept[j] = self._thumbnail(self._ring[j - first])
-            self._keep_until = max(self._keep_until, candidate + reach)
-        elif i <= self._keep_until:
-            self._kept[i] = self._thumbnail(cur)
+        ring = self._ring + batch
+        ring_first = first - len(self._ring)  # the video frame of ring[0]
+        hits = np.flatnonzero(found >= 0)
+        start = 0 if self._keep_until >= first else int(hits[0]) if len(hits) else len(batch)
+        for j in range(start, len(batch)):
+            i, candidate = first + j, int(found[j])
+            if candidate >= 0:
+                # The frames the ring held at frame i: the last RING up to it.
+                for k in range(max(candidate - reach, i - RING + 1, ring_first), i + 1):
+                    if k not in self._kept:
+                        self._kept[k] = self._thumbnail(ring[k - ring_first])
+                self._keep_until = max(self._keep_until, candidate + reach)
+            elif i <= self._keep_until:
+                self._kept[i] = self._thumbnail(batch[j])
+        self._ring = ring[-RING:]
 
     def _score_pending(self, final: bool) -> None:
         """Score the buffered thumbnails (all but the last `context` frames unless `final`)."""
