@@ -464,8 +464,8 @@ def speed(seconds: int, repeat: int, kinds: str, with_net: bool) -> None:
         rows["heaters transnetv2 (1 run)"] = net
     pyav = rows["decode only (PyAV)"][0]
     # The physical limit: the faster decode-only, in wall time (its CPU beside it).
-    base, cpu_base = min((rows["decode only (PyAV)"], rows["decode only (segments)"]))
-    base_name = next(k for k in runs if rows[k] == (base, cpu_base))
+    base_name = min(("decode only (PyAV)", "decode only (segments)"), key=rows.__getitem__)
+    base, cpu_base = rows[base_name]
     for name, (w, c) in rows.items():
         print(f"| {name} | {w:.2f} | {c:.2f} | {n / w:.0f} | {base / w:.3f} | {cpu_base / c:.3f} "
               f"| {_paired(runs[base_name], runs.get(name))} | {pyav / w:.2f} |")  # fmt: skip
