@@ -6,6 +6,9 @@ import shutil
 import time
 from pathlib import Path
 
+from heaters.domain import scenes
+from heaters.store.store import Store
+from heaters.store.tables import SourceVideo
 from heaters.synthetic import SyntheticVideo
 from tests.conftest import cli
 from tests.montage import MEDIA
@@ -68,4 +71,28 @@ def test_resplice_refuses_reviewed_and_bad_requests(home: Path, cut_video: Synth
     before = _clips(home)
     res = cli(home, "resplice", "1", "--min-clip-s", "0")
     assert res.code == 2 and "review history" in res.stderr
+    assert _clips(home) == before  # nothing changed
+
+
+def test_resplice_refuses_scores_of_another_version(home: Path, cut_video: SyntheticVideo) -> None:
+    """Scores with today's columns but measured by another version: the rules would read
+    numbers of another meaning, so nothing is re-cut."""
+    assert cli(home, "ingest", str(cut_video.path)).code == 0
+    assert cli(home, "run", "--quiet").code == 0
+    assert cli(home, "resplice", "1", "--min-clip-s", "0").code == 0  # today's version: fine
+    store = Store.open(home)
+    try:
+        with store.tx() as session:
+            video = session.get(SourceVideo, 1)
+            assert video is not None
+            old = scenes.SCORES_VERSION - 1
+            video.detector_params = {**(video.detector_params or {}), "scores_version": old}
+            session.add(video)
+    finally:
+        store.close()
+    before = _clips(home)
+    res = cli(home, "resplice", "1", "--min-clip-s", "2")
+    assert res.code == 2, (res.stdout, res.stderr)
+    assert "another version" in res.stderr and "re-ingest" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
     assert _clips(home) == before  # nothing changed
