@@ -198,13 +198,13 @@ def configure_decoder(stream: Any, frame_threads: bool = True) -> None:
     stream.codec_context.options = {"skip_loop_filter": "all"}
 
 
-def _picture(stream: Any) -> tuple[tuple[int, int] | None, bool | None]:
-    """The stream's picture size and whether its pixel format is 4:2:0, from its header (None:
-    what the header does not say)."""
+def _picture(stream: Any) -> tuple[tuple[int, int] | None, str | None]:
+    """The stream's picture size and pixel format, from its header (None: what the header does
+    not say)."""
     ctx = stream.codec_context
     size = (ctx.width, ctx.height) if ctx.width > 0 and ctx.height > 0 else None
     fmt = ctx.format.name if ctx.format is not None else None
-    return size, (fmt in _NATIVE if fmt else None)
+    return size, fmt
 
 
 def _check_file(path: Path) -> None:
@@ -545,22 +545,35 @@ class _Sample:
         )
 
 
-_NATIVE = ("yuv420p", "yuvj420p")  # pixel formats sampled straight from the decoder's planes
+# Planar YUV formats sampled where they lie, in the decoder's own planes: bytes a sample (2: 9-16
+# bits, little-endian), bits, and how the chroma planes are subsampled across and down. Every
+# other format (RGB, packed, semi-planar, big-endian, 4:1:1) is sampled from one conversion a
+# frame to a small 4:2:0 picture, which costs as much as decoding it (~1.2 ms at 720p).
+_PLANAR: dict[str, tuple[int, int, int, int]] = {
+    "yuv420p": (1, 8, 2, 2), "yuvj420p": (1, 8, 2, 2),
+    "yuv422p": (1, 8, 2, 1), "yuvj422p": (1, 8, 2, 1),
+    "yuv444p": (1, 8, 1, 1), "yuvj444p": (1, 8, 1, 1),
+    **{f"yuv{k}p{bits}le": (2, bits, *sub) for bits in (10, 12)
+       for k, sub in (("420", (2, 2)), ("422", (2, 1)), ("444", (1, 1)))},
+}  # fmt: skip
+_420 = _PLANAR["yuv420p"]
 
 
 class _Sampler:
     """Takes each frame's samples; one per thread that samples.
 
-    `size` and `native`: the stream's picture size and whether its pixel format is 4:2:0 (None:
-    the first frame's). Every frame is sampled as a picture of that size and kind, so that all
-    samples compare: a frame of another size or format (a stream whose resolution or pixel
-    format changes part-way, e.g. joined recordings) is converted to it first; streams of the
-    rare formats (4:2:2, 10-bit, RGB) are sampled from one cheap conversion of each frame to a
-    small 4:2:0 picture."""
+    `size` and `fmt`: the stream's picture size and pixel format (None: the first frame's).
+    Every frame is sampled on the same grid, that of 8-bit 4:2:0 at that size, so that all
+    samples compare: a planar YUV frame (`_PLANAR`: 4:2:0, 4:2:2 or 4:4:4, 8 to 12 bits) is
+    read where it lies, chroma at the grid's places and deeper samples cut to 8 bits; a frame
+    of another size, or another format in such a stream (a stream whose resolution or pixel
+    format changes part-way, e.g. joined recordings), is converted to 4:2:0 at the stream's
+    size first. Streams of the other formats (RGB, semi-planar) are sampled from one
+    conversion of each frame to a small 4:2:0 picture."""
 
-    def __init__(self, size: tuple[int, int] | None = None, native: bool | None = None) -> None:
+    def __init__(self, size: tuple[int, int] | None = None, fmt: str | None = None) -> None:
         self._size = size
-        self._native = native  # the stream's frames are 4:2:0, sampled where they lie
+        self._fmt = fmt
         self._small: tuple[int, int] | None = None
         self._full_range = False
         # From the first frame sampled: (rows, columns) sampled per plane, and the steps.
@@ -571,29 +584,40 @@ class _Sampler:
         name = frame.format.name
         if self._size is None:
             self._size = (frame.width, frame.height)
-        if self._native is None:
-            self._native = name in _NATIVE
-        if not self._native:
+        if self._fmt is None:
+            self._fmt = name
+        kind = _PLANAR.get(name)
+        if self._fmt not in _PLANAR:
             if self._small is None:
                 fw, fh = self._size
                 w = min(fw, SAMPLE_WIDTH * 2)
                 h = max(2, round(fh * w / max(1, fw) / 2) * 2)
                 self._small = (w, h)
             frame = frame.reformat(width=self._small[0], height=self._small[1], format="yuv420p")
-        elif name not in _NATIVE or (frame.width, frame.height) != self._size:
+            kind = _420
+        elif kind is None or (frame.width, frame.height) != self._size:
             # A frame unlike the stream's (its size or pixel format changed part-way).
             frame = frame.reformat(width=self._size[0], height=self._size[1], format="yuv420p")
+            kind = _420
         else:
-            self._full_range = name == "yuvj420p"
+            self._full_range = name.startswith("yuvj")
         if self._layout is None:
             self._layout = _sample_layout(frame.width, frame.height)
         grid, (s, r) = self._layout
-        (ry, cy), (ru, cu) = grid
+        (ry, ny), (ru, nu) = grid
+        size, bits, across, down = kind
+        # The chroma planes' steps that land on the 4:2:0 grid's places (2r rows, 2s columns
+        # of the picture apart).
+        cr, cs = 2 * r // down, 2 * s // across
+        dtype = np.uint8 if size == 1 else np.dtype("<u2")
         py, pu, pv = frame.planes[:3]
-        y = np.ndarray((ry, cy), np.uint8, py, 0, (r * py.line_size, s))
-        u = np.ndarray((ru, cu), np.uint8, pu, 0, (r * pu.line_size, s))
-        v = np.ndarray((ru, cu), np.uint8, pv, 0, (r * pv.line_size, s))
-        return _Sample(np.concatenate((y, u, v), axis=None), grid, self._full_range)
+        y = np.ndarray((ry, ny), dtype, py, 0, (r * py.line_size, s * size))
+        u = np.ndarray((ru, nu), dtype, pu, 0, (cr * pu.line_size, cs * size))
+        v = np.ndarray((ru, nu), dtype, pv, 0, (cr * pv.line_size, cs * size))
+        pix = np.concatenate((y, u, v), axis=None)
+        if size == 2:
+            pix = (pix >> (bits - 8)).astype(np.uint8)
+        return _Sample(pix, grid, self._full_range)
 
 
 def _sample_layout(
@@ -695,7 +719,7 @@ class _Scorer:
     """
 
     def __init__(
-        self, net: str = "none", picture: tuple[tuple[int, int] | None, bool | None] = (None, None)
+        self, net: str = "none", picture: tuple[tuple[int, int] | None, str | None] = (None, None)
     ) -> None:
         self._batch: list[_Sample] = []  # sampled, not yet measured
         self._window: _Window | None = None  # made from the first batch's sample sizes

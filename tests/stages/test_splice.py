@@ -6,6 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from heaters.domain.results import SpliceResult, StageError
@@ -350,3 +352,56 @@ def test_decoding_thread_error_comes_after_the_frames_before_it(
                 got.append(f.pts)
     want = _pts_of_plain_decode(demo.path, packets=after)
     assert got == want and len(want) % 4 != 0
+
+
+# ---- how each pixel format is sampled ----------------------------------------------------------
+
+
+def _frame_of(fmt: str, planes: list[np.ndarray]) -> av.VideoFrame:
+    """A frame of `fmt` holding these planes (rows of samples; 16-bit for deep formats)."""
+    h, w = planes[0].shape
+    frame = av.VideoFrame(w, h, fmt)
+    for plane, data in zip(frame.planes, planes, strict=True):
+        rows = np.zeros((len(data), plane.line_size), np.uint8)
+        raw = data.astype(data.dtype.newbyteorder("<")).view(np.uint8)
+        rows[:, : raw.shape[1]] = raw
+        plane.update(rows.tobytes())
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("fmt", "bits", "across", "down"),
+    [
+        ("yuv420p", 8, 2, 2),
+        ("yuvj422p", 8, 2, 1),
+        ("yuv444p", 8, 1, 1),
+        ("yuv420p10le", 10, 2, 2),
+        ("yuv422p10le", 10, 2, 1),
+        ("yuv444p12le", 12, 1, 1),
+    ],
+)
+def test_planar_formats_are_sampled_in_place_on_one_grid(
+    fmt: str, bits: int, across: int, down: int
+) -> None:
+    """Every planar YUV format gives the samples an 8-bit 4:2:0 picture would: luma at every
+    s-th column of every r-th row, chroma at the picture's places 2s columns and 2r rows apart
+    (wherever its plane keeps them), each cut to 8 bits. Reference: picture coordinates
+    mapped to each plane by its subsampling."""
+    from heaters.stages.splice import _sample_layout, _Sampler
+
+    w, h = 640, 362  # (odd chroma row count in 4:2:0)
+    rng = np.random.default_rng(7)
+    deep = np.uint16 if bits > 8 else np.uint8
+    cw, ch = -(-w // across), -(-h // down)
+    planes = [rng.integers(0, 1 << bits, size, dtype=deep) for size in ((h, w), (ch, cw), (ch, cw))]
+    sample = _Sampler()(_frame_of(fmt, planes))
+    _grid, (s, r) = _sample_layout(w, h)
+    rows, cols = np.arange(0, h, r), np.arange(0, w, s)
+    y = planes[0][np.ix_(rows, cols)]
+    crow, ccol = np.arange(0, h, 2 * r) // down, np.arange(0, w, 2 * s) // across
+    u, v = (p[np.ix_(crow, ccol)] for p in planes[1:])
+    want = np.concatenate([(p >> (bits - 8)).ravel() for p in (y, u, v)]).astype(np.uint8)
+    got_y, got_u, got_v = sample.planes()
+    assert got_y.shape == y.shape and got_u.shape == u.shape == got_v.shape
+    assert np.array_equal(sample.pix, want)
+    assert sample.full_range == fmt.startswith("yuvj")
