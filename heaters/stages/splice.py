@@ -531,7 +531,7 @@ class _Sample:
 
     pix: U8
     shapes: tuple[tuple[int, int], tuple[int, int]]  # Y's, then U's and V's (rows, columns)
-    full_range: bool = False  # the frame's luma spans 0-255 (yuvj420p), not 16-235
+    full_range: bool = False  # the frame's luma spans 0-255 (yuvj420p, or flagged), not 16-235
 
     def planes(self) -> tuple[U8, U8, U8]:
         """Views of Y, U and V (rows, columns)."""
@@ -557,6 +557,7 @@ _PLANAR: dict[str, tuple[int, int, int, int]] = {
        for k, sub in (("420", (2, 2)), ("422", (2, 1)), ("444", (1, 1)))},
 }  # fmt: skip
 _420 = _PLANAR["yuv420p"]
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG: luma spans 0-255
 
 
 class _Sampler:
@@ -600,7 +601,8 @@ class _Sampler:
             frame = frame.reformat(width=self._size[0], height=self._size[1], format="yuv420p")
             kind = _420
         else:
-            self._full_range = name.startswith("yuvj")
+            # yuvj*: FFmpeg's old full-range names; HEVC and others flag the range instead.
+            self._full_range = name.startswith("yuvj") or frame.color_range == _FULL_RANGE
         if self._layout is None:
             self._layout = _sample_layout(frame.width, frame.height)
         grid, (s, r) = self._layout

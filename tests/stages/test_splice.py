@@ -405,3 +405,15 @@ def test_planar_formats_are_sampled_in_place_on_one_grid(
     assert got_y.shape == y.shape and got_u.shape == u.shape == got_v.shape
     assert np.array_equal(sample.pix, want)
     assert sample.full_range == fmt.startswith("yuvj")
+
+
+def test_a_frame_flagged_full_range_is_sampled_as_full_range() -> None:
+    """HEVC (and FFmpeg's newer decoders) flag full range on plain yuv420p instead of naming
+    it yuvj420p: the network's thumbnail must not stretch it a second time."""
+    from heaters.stages.splice import _Sampler
+
+    planes = [np.full((64, 64), 200, np.uint8), *(np.full((32, 32), 128, np.uint8),) * 2]
+    limited, full = _frame_of("yuv420p", planes), _frame_of("yuv420p", planes)
+    full.color_range = 2  # AVCOL_RANGE_JPEG
+    assert not _Sampler()(limited).full_range
+    assert _Sampler()(full).full_range
