@@ -294,8 +294,8 @@ STRESS: dict[str, str | None] = {
 }
 # The same montages in the other formats a library meets (no filter, another encoder): what an
 # online download (AV1 in WebM), a phone (10-bit HEVC), an editor (ProRes 4:2:2 10-bit) and an
-# old camera (MJPEG, full-range 4:2:2) give. The splice samples 8-bit 4:2:0 where it lies and
-# reads every other format through one small conversion a frame: these check that path.
+# old camera (MJPEG, full-range 4:2:2) give. The splice reads planar YUV of 8-12 bits where it
+# lies, on the 8-bit 4:2:0 grid: these check that its samples cut as 8-bit 4:2:0's do.
 FORMATS: dict[str, tuple[str, list[str]]] = {
     "AV1 in WebM (an online download)": (
         "webm", ["-c:v", "libsvtav1", "-crf", "35", "-preset", "10", "-pix_fmt", "yuv420p"]
@@ -336,7 +336,10 @@ def stress_set(trouble: str) -> list[Truth]:
     if trouble == "dip to white":
         return montage_set("a", fade_level=255) + montage_set("b", fade_level=255)
     vf = STRESS.get(trouble, "null")
-    suffix, codec = FORMATS.get(trouble, ("mp4", []))
+    crf = "45" if "crf 45" in trouble else "23"
+    suffix, codec = FORMATS.get(
+        trouble, ("mp4", ["-c:v", "libx264", "-crf", crf, "-pix_fmt", "yuv420p"])
+    )
     out = []
     for t in montage_set("a") + montage_set("b"):
         if vf is None:
@@ -346,9 +349,7 @@ def stress_set(trouble: str) -> list[Truth]:
         path = OUT / "stress" / f"{t.path.stem}-{slug}.{suffix}"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            crf = "45" if "crf 45" in trouble else "23"
             filt = _flashes(t) if vf == "flashes" else vf
-            codec = codec or ["-c:v", "libx264", "-crf", crf, "-pix_fmt", "yuv420p"]
             cmd = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(t.path), "-vf", filt, *codec,
                    "-an", str(path)]  # fmt: skip
             quiet = {**os.environ, "SVT_LOG": "1"}  # SVT-AV1: errors only

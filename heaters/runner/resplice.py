@@ -94,17 +94,14 @@ def resplice(
             " heaters retry cannot help: re-ingest it to splice it again"
         ) from e
     version = recorded.get("scores_version")
-    if (
-        version != scenes.SCORES_VERSION
-        or scores.ndim != 2
-        or scores.shape[1] != len(scenes.COLUMNS)
-        or len(scores) != len(times)
-    ):
+    if version != scenes.SCORES_VERSION:
         # Same columns can still mean other numbers: the rules read today's meaning only.
         raise RespliceRefused(
             f"video {video_id}'s stored scores are of another version ({version!r}; this heaters"
             f" reads {scenes.SCORES_VERSION}): re-ingest it to splice it again"
         )
+    if scores.ndim != 2 or scores.shape[1] != len(scenes.COLUMNS) or len(scores) != len(times):
+        raise RespliceRefused(f"video {video_id}'s stored scores are of another version")
     net = scores[:, scenes.COL["net"]]
     if name == "transnetv2" and np.isnan(net).mean() > 0.01:
         raise RespliceRefused(
