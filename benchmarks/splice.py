@@ -1,6 +1,6 @@
 """Splice benchmark (by hand, not in CI): every detector against the truth, and what it costs.
 
-    python benchmarks/splice.py accuracy [--sets dev montage-a montage-b synthetic]
+    python benchmarks/splice.py accuracy [--sets dev montage-a montage-b synthetic heldout]
     python benchmarks/splice.py stress [--detectors ...] [--troubles ...]
     python benchmarks/splice.py speed [--seconds 120] [--repeat 3] [--kinds cuts|mixed] [--with-transnet]
 
@@ -10,7 +10,10 @@ Accuracy sets (frame numbers are decoded-frame indices):
   and fades through black of 8-24 frames, exact truth; pool "a" chose the constants, pool "b"
   (other videos' shots) checks them. Two montages of 30 joins each, cached in bench-out/;
 - synthetic: the lavfi footage with one kind of trouble each (grain, fast pan, shake, brightness
-  flicker, one-frame flashes, all at once), 40 cuts and 2 dissolves per video.
+  flicker, one-frame flashes, all at once), 40 cuts and 2 dissolves per video;
+- heldout: real footage shipped inside packages on PyPI (street footage, a cartoon and its
+  trailer, a film scene, a car-phone call, a square with walkers), truth by eye in
+  benchmarks/heldout.json, fetched once by benchmarks/heldout.py; no constant chosen on it.
 
 Stress: the four montages re-encoded with one real-world trouble each (letterbox, pillarbox, a
 phone's crop, tiny, dim, washed out, blocky, grain, a logo, white flashes) and four made with
@@ -164,11 +167,31 @@ def synthetic_set() -> list[Truth]:
     return out
 
 
+def heldout_set() -> list[Truth]:
+    """Real footage from packages on PyPI, held out from every choice (benchmarks/heldout.json;
+    fetched once into bench-out/heldout by benchmarks/heldout.py)."""
+    from benchmarks.heldout import OUT as HELDOUT
+    from benchmarks.heldout import TRUTH as HELDOUT_TRUTH
+
+    videos = json.loads(HELDOUT_TRUTH.read_text())["videos"]
+    if not all((HELDOUT / name).exists() for name in videos):
+        sys.exit("the held-out footage is not here: run `python benchmarks/heldout.py` once")
+    return [
+        Truth(
+            HELDOUT / name,
+            v["hard_cuts"],
+            {k: [(a, b) for a, b in v.get(k, [])] for k in ("dissolve", "fade") if k in v},
+        )
+        for name, v in videos.items()
+    ]
+
+
 SETS: dict[str, Callable[[], list[Truth]]] = {
     "dev": dev_set,
     "montage-a": lambda: montage_set("a"),
     "montage-b": lambda: montage_set("b"),
     "synthetic": synthetic_set,
+    "heldout": heldout_set,
 }
 
 
@@ -510,7 +533,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
     acc = sub.add_parser("accuracy")
-    acc.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    acc.add_argument(
+        "--sets", nargs="+", default=[s for s in SETS if s != "heldout"], choices=list(SETS)
+    )
     acc.add_argument("--detectors", nargs="+", default=[*HEATERS, *PSD])
     st = sub.add_parser("stress")
     st.add_argument("--detectors", nargs="+", default=["hybrid", "content", "psd-adaptive"])

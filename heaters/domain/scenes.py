@@ -144,6 +144,13 @@ class CutRules:
     min_region: int = 3  # frames a blend must last to be a transition
     region_gap: int = 0  # ... in a row (brightness flicker makes single frames look blended)
     net_accept: float = 0.3  # the network's transition probability that confirms a candidate
+    # A frame whose pixel and colour changes stand out together (their geometric mean) at least
+    # this share of `threshold` (the pixels at least `colour_sp`, the colours `hist_min`) but
+    # that the rules above do not take (a cut out of a busy shot, under heavy grain) is a hard
+    # cut when the network says so (hybrid: at least `net_cut`, TransNetV2's own threshold, on
+    # the frame or the two before it).
+    net_ask: float = 2 / 3
+    net_cut: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -169,13 +176,15 @@ def side_baselines(
     if n == 0 or window <= 0:
         return np.full(n, np.nan), np.full(n, np.nan)
     pad = np.full(window, np.nan)
-    view = np.lib.stride_tricks.sliding_window_view(np.concatenate([pad, a, pad]), 2 * window + 1)
-    out = []
-    for side in (view[:, :window], view[:, window + 1 :]):
-        kept = np.where(side < ignore_below, np.nan, side)
-        enough = np.sum(~np.isnan(kept), axis=1) >= min_kept
-        out.append(_nan_median(np.where(enough[:, None], kept, side)))
-    return out[0], out[1]
+    # Row i: the `window` values before i, then the `window` after it, gathered at once (the
+    # splice calls this a batch of frames at a time: fewer, larger numpy calls).
+    reach = np.concatenate([np.arange(window), np.arange(window + 1, 2 * window + 1)])
+    sides = np.concatenate([pad, a, pad])[np.arange(n)[:, None] + reach].reshape(n, 2, window)
+    kept = np.where(sides < ignore_below, np.nan, sides)
+    enough = np.sum(~np.isnan(kept), axis=2) >= min_kept
+    rows = np.where(enough[..., None], kept, sides).reshape(2 * n, window)
+    medians = _nan_median(rows).reshape(n, 2)
+    return medians[:, 0], medians[:, 1]
 
 
 def _nan_median(rows: FloatArray) -> FloatArray:
@@ -201,7 +210,7 @@ def stand_out(x: npt.ArrayLike, window: int, offset: float) -> FloatArray:
     return a / (usual + offset)
 
 
-def hard_cuts(scores: npt.ArrayLike, rules: CutRules) -> list[Boundary]:
+def hard_cuts(scores: npt.ArrayLike, rules: CutRules, *, use_net: bool = False) -> list[Boundary]:
     """Frames where the picture jumps once and stays changed: a hard cut.
 
     A frame is a cut when its change from the previous frame is at least `floor`, the frames
@@ -210,29 +219,74 @@ def hard_cuts(scores: npt.ArrayLike, rules: CutRules) -> list[Boundary]:
     neighbourhoods while its colour histogram stands out too (a brightness swing moves pixels,
     not the luma-centred histogram), or a large part of the colour histogram moves at once,
     standing out as much, while the picture jumps (cuts between shots in constant fast motion,
-    where every frame's pixels change a lot). Of adjacent qualifying frames the strongest wins.
+    where every frame's pixels change a lot). With `use_net`, a doubtful frame
+    (`doubtful_cuts`) whose network probability (computed around it by the splice) reaches
+    `net_cut` is a cut too. Of adjacent qualifying frames the strongest wins.
     """
     s = np.asarray(scores, dtype=np.float64)
     n = len(s)
     if n == 0:
         return []
-    d1, h1 = s[:, COL["pix1"]], s[:, COL["hist1"]]
-    sp = stand_out(d1, rules.window, rules.offset)
-    sh = stand_out(h1, rules.window, 1.0)
-    keep = rules.flash_keep
-    lasts = _straddle(s, "pix") >= keep * d1  # not a flash, by the picture ...
-    pixel_led = (sp >= rules.threshold) & (sh >= rules.hist_min)
-    colour_led = (
-        (h1 >= rules.colour_jump)
-        & (sh >= rules.threshold)
-        & (sp >= rules.colour_sp)
-        & (_straddle(s, "hist") >= keep * h1)  # ... and by the colours (busy shots)
-    )
-    ok = (d1 >= rules.floor) & lasts & (pixel_led | colour_led)
+    m = _CutMeasures(s, rules)
+    ok = m.sure.copy()
+    strength = np.where(m.pixel_led, m.sp, 0.0)
+    strength = np.maximum(strength, np.where(m.colour_led, m.sh, 0.0)) / rules.threshold
+    if use_net:
+        net = np.nan_to_num(s[:, COL["net"]], nan=0.0)
+        # TransNetV2 marks the outgoing shot's last frame: the cut frame's or one or two before.
+        near = net.copy()
+        near[1:] = np.maximum(near[1:], net[:-1])
+        near[2:] = np.maximum(near[2:], net[:-2])
+        agreed = m.doubtful & (near >= rules.net_cut)
+        ok |= agreed
+        strength = np.where(agreed, m.joint / rules.threshold, strength)
     ok[0] = False
-    strength = np.where(pixel_led, sp, 0.0)
-    strength = np.maximum(strength, np.where(colour_led, sh, 0.0)) / rules.threshold
     return [Boundary(i, "cut", float(strength[i])) for i in _peaks(strength, ok)]
+
+
+def doubtful_cuts(scores: npt.ArrayLike, rules: CutRules) -> list[int]:
+    """Frames the classic rules do not call cuts but whose pixel and colour changes stand out
+    together (`net_ask`): where `hybrid` asks the network (a cut out of a busy shot moves the
+    pixels little more than the shot's own motion did, and its colours a lot)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if len(s) == 0:
+        return []
+    return np.flatnonzero(_CutMeasures(s, rules).doubtful).tolist()
+
+
+class _CutMeasures:
+    """What the hard-cut rules look at, per frame (see `hard_cuts`)."""
+
+    def __init__(self, s: FloatArray, rules: CutRules) -> None:
+        d1, h1 = s[:, COL["pix1"]], s[:, COL["hist1"]]
+        self.sp = sp = stand_out(d1, rules.window, rules.offset)
+        self.sh = sh = stand_out(h1, rules.window, 1.0)
+        keep = rules.flash_keep
+        lasts = (d1 >= rules.floor) & (_straddle(s, "pix") >= keep * d1)  # not a flash, by the
+        colours_last = _straddle(s, "hist") >= keep * h1  # picture, nor by the colours
+        self.pixel_led = (sp >= rules.threshold) & (sh >= rules.hist_min)
+        self.colour_led = (
+            (h1 >= rules.colour_jump)
+            & (sh >= rules.threshold)
+            & (sp >= rules.colour_sp)
+            & colours_last  # (busy shots)
+        )
+        self.sure = lasts & (self.pixel_led | self.colour_led)
+        self.joint = np.sqrt(np.maximum(sp, 0.0) * np.maximum(sh, 0.0))
+        doubtful = (
+            lasts
+            & colours_last
+            & ~self.sure
+            & (sp >= rules.colour_sp)  # (the colour-led rule's own bars)
+            & (sh >= rules.hist_min)
+            & (self.joint >= rules.net_ask * rules.threshold)
+        )
+        doubtful[0] = False
+        # A frame next to a sure cut is that cut's, not another.
+        beside = self.sure.copy()
+        beside[1:] |= self.sure[:-1]
+        beside[:-1] |= self.sure[1:]
+        self.doubtful = doubtful & ~beside
 
 
 def _straddle(s: FloatArray, measure: str) -> FloatArray:
@@ -388,13 +442,13 @@ def boundaries(scores: npt.ArrayLike, detector: str, rules: CutRules) -> list[Bo
     """Every clip boundary a detector finds in a video's per-frame scores, in frame order.
 
     "content": hard cuts, black edges and clean blends, no network. "hybrid": the same, with
-    blend candidates confirmed by the network. "transnetv2": the network alone. One boundary
+    blend candidates and doubtful hard cuts confirmed by the network. "transnetv2": the network alone. One boundary
     per frame; a hard cut wins over a fade or dissolve found at the same place.
     """
     s = np.asarray(scores, dtype=np.float64)
     if detector == "transnetv2":
         return net_boundaries(s)
-    found = hard_cuts(s, rules)
+    found = hard_cuts(s, rules, use_net=detector == "hybrid")
     have = {b.frame for b in found}
     for b in black_boundaries(s, rules):
         if not have.intersection(range(b.frame - 2, b.frame + 3)):

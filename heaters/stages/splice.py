@@ -516,6 +516,7 @@ def _pyscenedetect(path: Path, threshold: float, n: int) -> list[int]:
 _BLANK_ROW = [0.0] * len(COLUMNS)
 _BLANK_ROW[COL["q"]], _BLANK_ROW[COL["net"]] = math.inf, math.nan
 _TAIL = 2 * max(BLEND_H)  # frames before a batch that its comparisons reach back to
+_LAG = RULES.window + 2  # frames after a frame (and before it) its hard-cut rules read
 _C_PIX = [COL[f"pix{k + 1}"] for k in range(LAGS)]
 _C_HIST = [COL[f"hist{k + 1}"] for k in range(LAGS)]
 _C_LUMA, _C_SPREAD, _C_Q, _C_FAR = COL["luma"], COL["spread"], COL["q"], COL["far"]
@@ -736,6 +737,7 @@ class _Scorer:
         # Thumbnails the network will see: on disk (nearly every frame on dissolve-rich footage).
         self._kept = SpilledArrays()
         self._keep_until = -1
+        self._cut_checked = 0  # frames before this were looked at for doubtful hard cuts
         self._net_scores: dict[int, float] = {}
         self._pending: list[npt.NDArray[np.uint8]] = []  # "all": thumbnails not yet scored
         self._pending_from = 0
@@ -820,7 +822,12 @@ class _Scorer:
             rows[lo:, _C_HIST[lag - 1]] = np.minimum(plain, shifted) / 2
         found = self._blends(first, b, w.flat[: t + b], t)
         if self._net_mode == "candidates":
-            self._feed_candidates(first, batch, found)
+            # Doubtful hard cuts, each decided once the frames its rules read are measured.
+            checked, self._cut_checked = self._cut_checked, max(self._cut_checked, self._n - _LAG)
+            cuts = np.full(b, -1, dtype=np.int64)
+            for c in self._doubtful(checked, self._cut_checked):
+                cuts[c + _LAG - first] = c
+            self._feed_candidates(first, batch, found, cuts)
         elif self._net_mode == "all":
             self._feed_all(batch)
         self._held = w.keep(t + b)
@@ -887,33 +894,53 @@ class _Scorer:
                 self._score_pending(final=False)
 
     def _feed_candidates(
-        self, first: int, batch: list[_Sample], found: npt.NDArray[np.int64]
+        self,
+        first: int,
+        batch: list[_Sample],
+        found: npt.NDArray[np.int64],
+        cuts: npt.NDArray[np.int64],
     ) -> None:
         """Keep the thumbnails of the frames a centred window around any candidate can read
         (made from the recent frames' samples only then: most frames never need one); which
         candidates the network sees is decided at the end (`_score_regions`).
 
-        `found[j]`: the candidate frame `first + j` found (-1: none). The ring of the last
-        `RING` frames' samples takes the batch at once; frames are looked at one by one only
-        from the first that has a candidate or lies within reach of an earlier one (one call a
-        frame cost a third of the measuring on footage without candidates).
+        `found[j]`: the blend candidate frame `first + j` found, `cuts[j]`: the doubtful hard
+        cut known at frame `first + j` (-1: none). The ring of the last `RING` frames' samples
+        takes the batch at once; frames are looked at one by one only from the first that has a
+        candidate or lies within reach of an earlier one (one call a frame cost a third of the
+        measuring on footage without candidates).
         """
-        reach = self._tn.WINDOW  # a window centred near the candidate lies within this
         ring = self._ring + batch
         ring_first = first - len(self._ring)  # the video frame of ring[0]
-        hits = np.flatnonzero(found >= 0)
+        hits = np.flatnonzero((found >= 0) | (cuts >= 0))
         start = 0 if self._keep_until >= first else int(hits[0]) if len(hits) else len(batch)
         for j in range(start, len(batch)):
-            i, candidate = first + j, int(found[j])
-            if candidate >= 0:
-                # The frames the ring held at frame i: the last RING up to it.
-                for k in range(max(candidate - reach, i - RING + 1, ring_first), i + 1):
-                    if k not in self._kept:
-                        self._kept[k] = self._thumbnail(ring[k - ring_first])
-                self._keep_until = max(self._keep_until, candidate + reach)
-            elif i <= self._keep_until:
+            i = first + j
+            candidates = [int(c) for c in (found[j], cuts[j]) if c >= 0]
+            for candidate in candidates:
+                self._keep_around(candidate, i, ring, ring_first)
+            if not candidates and i <= self._keep_until:
                 self._kept[i] = self._thumbnail(batch[j])
         self._ring = ring[-RING:]
+
+    def _keep_around(self, candidate: int, i: int, ring: list[_Sample], ring_first: int) -> None:
+        """Thumbnails for the frames up to `i` a window around `candidate` can read (those the
+        ring holds: the last RING up to frame i), and for those to come within its reach."""
+        reach = self._tn.WINDOW  # a window centred near the candidate lies within this
+        for k in range(max(candidate - reach, i - RING + 1, ring_first), i + 1):
+            if k not in self._kept:
+                self._kept[k] = self._thumbnail(ring[k - ring_first])
+        self._keep_until = max(self._keep_until, candidate + reach)
+
+    def _doubtful(self, lo: int, hi: int) -> list[int]:
+        """The doubtful hard cuts (`scenes.doubtful_cuts`) among frames [lo, hi), from the
+        scores so far: the same as from the whole video's once frame `hi - 1 + _LAG` is
+        measured (or the video has ended), as float32 like the stored scores."""
+        if hi <= lo or not (self._out[lo:hi, _C_PIX[0]] >= RULES.floor).any():
+            return []  # (a cut moves the picture at least `floor`: most batches stop here)
+        start = max(0, lo - _LAG)
+        part = self._out[start : min(self._n, hi + _LAG)].astype(np.float32)
+        return [start + f for f in scenes.doubtful_cuts(part, RULES) if lo <= start + f < hi]
 
     def _score_pending(self, final: bool) -> None:
         """Score the buffered thumbnails (all but the last `context` frames unless `final`)."""
@@ -934,12 +961,13 @@ class _Scorer:
 
     def _score_regions(self, scores: np.ndarray) -> None:
         """One network window (100 frames) centred on each blend region the rules will judge
-        (one per half window of a long region). A window's predictions are kept for all but its
+        (one per half window of a long region), and on each doubtful hard cut. A window's predictions are kept for all but its
         outer 15 frames, so a neighbouring region it already covers (the two halves of a fade)
         costs nothing more."""
         n = len(scores)
         win, half, edge = self._tn.WINDOW, self._tn.WINDOW // 2, 15
-        for a, b in scenes.blend_regions(scores, RULES):
+        doubtful = [(f - 2, f + 1) for f in scenes.doubtful_cuts(scores, RULES)]
+        for a, b in sorted(scenes.blend_regions(scores, RULES) + doubtful):
             lo, hi = max(0, a - 6), min(n, b + 6)
             centre = lo
             while centre < hi:
@@ -962,6 +990,10 @@ class _Scorer:
     def finish(self) -> np.ndarray:
         """The per-frame scores, network probabilities included where they were computed."""
         self._measure()
+        if self._net_mode == "candidates":  # the last frames' doubtful cuts
+            ring_first = self._n - len(self._ring)
+            for c in self._doubtful(self._cut_checked, self._n):
+                self._keep_around(c, self._n - 1, self._ring, ring_first)
         if self._net_mode == "all" and self._pending:
             self._score_pending(final=True)
         out = self._out[: self._n].astype(np.float32)

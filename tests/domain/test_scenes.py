@@ -19,6 +19,7 @@ from heaters.domain.scenes import (
     black_boundaries,
     boundaries,
     check_detector,
+    doubtful_cuts,
     hard_cuts,
     net_boundaries,
     side_baselines,
@@ -248,6 +249,42 @@ def test_the_threshold_is_the_stand_out() -> None:
     assert found[0].strength >= 1
     assert hard_cuts(s, CutRules(threshold=ratio * 1.01)) == []
     assert [b.frame for b in hard_cuts(s, CutRules(threshold=ratio * 0.99))] == [30]
+
+
+def _busy_cut() -> np.ndarray:
+    """Two shots in the same fast motion: the cut moves the pixels barely more than the motion
+    did (stand-out ~1.5), the colours a lot (~16), and less than a third of the histogram."""
+    return _measure(_shot(30, 1, motion=2.0) + _shot(30, 2, motion=2.0))
+
+
+def test_a_cut_out_of_a_busy_shot_is_doubtful() -> None:
+    s = _busy_cut()
+    assert hard_cuts(s, RULES) == []
+    assert doubtful_cuts(s, RULES) == [30]
+
+
+@pytest.mark.parametrize(("net", "found"), [(0.9, [30]), (0.4, []), (np.nan, [])])
+@pytest.mark.parametrize("marked", [27, 28, 29, 30])
+def test_the_network_decides_a_doubtful_cut(net: float, found: list[int], marked: int) -> None:
+    """hybrid: the network's probability on the cut frame or the two before it (it marks the
+    outgoing shot's last frame) decides; none computed there, or too low: no cut. content never
+    asks."""
+    s = _busy_cut()
+    s[marked, COL["net"]] = net
+    expected = found if marked >= 28 else []
+    assert [b.frame for b in boundaries(s, "hybrid", RULES)] == expected
+    assert [b.frame for b in boundaries(s, "content", RULES)] == []
+
+
+def test_sure_cuts_motion_and_flashes_are_not_doubtful() -> None:
+    """Nothing the classic rules already decide, nor fast motion or a flash, asks the network."""
+    sure = _measure(_shot(30, 1) + _shot(30, 2))
+    assert [b.frame for b in hard_cuts(sure, RULES)] == [30]
+    assert doubtful_cuts(sure, RULES) == []
+    assert doubtful_cuts(_measure(_shot(60, 3, motion=7.0)), RULES) == []
+    frames = _shot(50, 4, motion=3.0)
+    frames[20] = np.full((64, 64), 250.0)
+    assert doubtful_cuts(_measure(frames), RULES) == []
 
 
 # ---- fades and dissolves ------------------------------------------------------------------------

@@ -170,3 +170,50 @@ def test_hybrid_keeps_each_frames_own_thumbnail() -> None:
     for j in kept:
         assert np.array_equal(scorer._kept[j], scorer._thumbnail(samples[j])), j
     scorer._kept.close()
+
+
+def _pan(path: Path, rows: list[int], frames: int = 75, speed: int = 12) -> None:
+    """A fast pan (`speed` pixels a frame, 320x180) across a real picture (issue-195's frame
+    200 at 1280x720), once along each band of rows starting at `rows`: a band each is one shot,
+    two bands are a jump cut inside the pan, whose colours barely change."""
+    import av
+    import numpy as np
+
+    with av.open(str(MEDIA / "issue-195-aspect-ratio.mp4")) as c:
+        frame = next(f for i, f in enumerate(c.decode(video=0)) if i == 200)
+    picture = frame.to_ndarray(width=1280, height=720, format="rgb24")
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for y in rows:
+            for t in range(frames):
+                crop = np.ascontiguousarray(picture[y : y + 180, t * speed : t * speed + 320])
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def test_a_cut_inside_a_fast_pan_is_the_networks_to_call(tmp_path: Path) -> None:
+    """The cut out of a busy shot (found on held-out street footage: a pan over traffic cut to
+    a cyclist): its pixels change barely more than the pan's, its colours too little for the
+    classic rules, which call it doubtful; `hybrid` asks the network on the frames around it
+    only and cuts, `content` does not. The same pan without the cut asks nothing."""
+    import numpy as np
+
+    from heaters.domain.scenes import COL, CutRules, doubtful_cuts
+
+    jump = tmp_path / "jump.mp4"
+    _pan(jump, [0, 360])
+    content = run(jump, 1, SpliceParams(detector="content", min_clip_s=0.0))
+    assert content.cuts == ()
+    assert doubtful_cuts(content.scores, CutRules()) == [75]
+    hybrid = run(jump, 1, SpliceParams(detector="hybrid", min_clip_s=0.0))
+    assert hybrid.cuts == (75,)
+    assert hybrid.kinds == ("cut",)
+    net = hybrid.scores[:, COL["net"]]
+    assert np.isnan(net[:20]).all() and not np.isnan(net[60:90]).any()
+
+    still = tmp_path / "pan.mp4"
+    _pan(still, [0], frames=150, speed=6)
+    r = run(still, 1, SpliceParams(detector="hybrid", min_clip_s=0.0))
+    assert r.cuts == ()
+    assert np.isnan(r.scores[:, COL["net"]]).all()
