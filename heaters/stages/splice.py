@@ -9,9 +9,9 @@ per-frame scores (`heaters.domain.scenes.COLUMNS`) are the result's `scores`, ke
 video so that `heaters resplice` cuts again without decoding; the rules that turn them into clip
 boundaries are pure (`heaters.domain.scenes`).
 
-Detectors: "hybrid" (default) = hard cuts and black from the scores, blend candidates confirmed by
-TransNetV2, run only on the frames around candidates (48x27 thumbnails made from the same
-samples); "content" = the same without the network; "transnetv2" = the network on every frame;
+Detectors: "hybrid" (default) = hard cuts and black from the scores, blend candidates and doubtful
+hard cuts confirmed by TransNetV2, run only on the frames around them (48x27 thumbnails made from
+the same samples); "content" = the same without the network; "transnetv2" = the network on every frame;
 "pyscenedetect" = exactly `scenedetect.detect(path, ContentDetector(...))` (its own decode), for
 comparison. No database and no clip files: the result is frame ranges with the decoded frames' own
 timestamps (variable frame rate is real).
@@ -718,7 +718,8 @@ class _Scorer:
     test_splice_scores.py holds it as the reference); it saves their per-call cost (~25 small
     calls a frame, which on a loaded core cost as much as reading the samples). With `net`
     ("candidates" or "all") it also makes the network's 48x27 RGB thumbnail from the same
-    samples and runs TransNetV2 on the frames around blend candidates, or on all of them.
+    samples and runs TransNetV2 on the frames around blend candidates and doubtful hard cuts,
+    or on all of them.
     """
 
     def __init__(

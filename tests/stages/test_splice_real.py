@@ -172,10 +172,10 @@ def test_hybrid_keeps_each_frames_own_thumbnail() -> None:
     scorer._kept.close()
 
 
-def _pan(path: Path, rows: list[int], frames: int = 75, speed: int = 12) -> None:
+def _pan(path: Path, bands: list[tuple[int, int]], speed: int = 12) -> None:
     """A fast pan (`speed` pixels a frame, 320x180) across a real picture (issue-195's frame
-    200 at 1280x720), once along each band of rows starting at `rows`: a band each is one shot,
-    two bands are a jump cut inside the pan, whose colours barely change."""
+    200 at 1280x720), along each (first row, frames) band in turn: a band is one shot, two
+    bands a jump cut inside the pan, whose colours barely change."""
     import av
     import numpy as np
 
@@ -185,7 +185,7 @@ def _pan(path: Path, rows: list[int], frames: int = 75, speed: int = 12) -> None
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
-        for y in rows:
+        for y, frames in bands:
             for t in range(frames):
                 crop = np.ascontiguousarray(picture[y : y + 180, t * speed : t * speed + 320])
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")))
@@ -202,7 +202,7 @@ def test_a_cut_inside_a_fast_pan_is_the_networks_to_call(tmp_path: Path) -> None
     from heaters.domain.scenes import COL, CutRules, doubtful_cuts
 
     jump = tmp_path / "jump.mp4"
-    _pan(jump, [0, 360])
+    _pan(jump, [(0, 75), (360, 75)])
     content = run(jump, 1, SpliceParams(detector="content", min_clip_s=0.0))
     assert content.cuts == ()
     assert doubtful_cuts(content.scores, CutRules()) == [75]
@@ -213,7 +213,16 @@ def test_a_cut_inside_a_fast_pan_is_the_networks_to_call(tmp_path: Path) -> None
     assert np.isnan(net[:20]).all() and not np.isnan(net[60:90]).any()
 
     still = tmp_path / "pan.mp4"
-    _pan(still, [0], frames=150, speed=6)
+    _pan(still, [(0, 150)], speed=6)
     r = run(still, 1, SpliceParams(detector="hybrid", min_clip_s=0.0))
     assert r.cuts == ()
     assert np.isnan(r.scores[:, COL["net"]]).all()
+
+
+def test_a_doubtful_cut_near_the_end_is_asked_too(tmp_path: Path) -> None:
+    """A doubtful cut 5 frames before the end is decided when the video ends (the pass decides
+    each frame 10 frames after it): its window's thumbnails come from the ring of samples."""
+    path = tmp_path / "end.mp4"
+    _pan(path, [(0, 75), (360, 5)])
+    assert run(path, 1, SpliceParams(detector="content", min_clip_s=0.0)).cuts == ()
+    assert run(path, 1, SpliceParams(detector="hybrid", min_clip_s=0.0)).cuts == (75,)
