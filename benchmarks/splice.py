@@ -182,6 +182,7 @@ def heldout_set() -> list[Truth]:
             HELDOUT / name,
             v["hard_cuts"],
             {k: [(a, b) for a, b in v.get(k, [])] for k in ("dissolve", "fade") if k in v},
+            [(a, b) for a, b in v.get("neutral", [])],
         )
         for name, v in videos.items()
     ]

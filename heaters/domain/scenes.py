@@ -163,13 +163,19 @@ class Boundary:
 
 
 def side_baselines(
-    x: npt.ArrayLike, window: int, ignore_below: float = 0.5, min_kept: int = 3
+    x: npt.ArrayLike,
+    window: int,
+    ignore_below: float = 0.5,
+    min_kept: int = 3,
+    skip: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Median of the `window` values before, and of those after, each element (NaN: none).
 
     Values below `ignore_below` do not count when at least `min_kept` others remain: duplicated
     frames (animation on twos, pulldown) change by ~0 and would otherwise halve the median of a
-    busy shot, making every drawing look like a cut.
+    busy shot, making every drawing look like a cut. Nor do values where `skip` is True (the
+    two changes of a flash: its coming and its going are no motion of the shot), on the same
+    terms.
     """
     a = np.asarray(x, dtype=np.float64)
     n = len(a)
@@ -180,7 +186,9 @@ def side_baselines(
     # splice calls this a batch of frames at a time: fewer, larger numpy calls).
     reach = np.concatenate([np.arange(window), np.arange(window + 1, 2 * window + 1)])
     sides = np.concatenate([pad, a, pad])[np.arange(n)[:, None] + reach].reshape(n, 2, window)
-    kept = np.where(sides < ignore_below, np.nan, sides)
+    ignored = a < ignore_below if skip is None else (a < ignore_below) | skip
+    gone = np.concatenate([pad, np.where(ignored, np.nan, a), pad])[np.arange(n)[:, None] + reach]
+    kept = gone.reshape(n, 2, window)
     enough = np.sum(~np.isnan(kept), axis=2) >= min_kept
     rows = np.where(enough[..., None], kept, sides).reshape(2 * n, window)
     medians = _nan_median(rows).reshape(n, 2)
@@ -198,14 +206,17 @@ def _nan_median(rows: FloatArray) -> FloatArray:
     return np.where(count > 0, (lo + hi) / 2, np.nan)
 
 
-def stand_out(x: npt.ArrayLike, window: int, offset: float) -> FloatArray:
+def stand_out(
+    x: npt.ArrayLike, window: int, offset: float, skip: npt.NDArray[np.bool_] | None = None
+) -> FloatArray:
     """How many times each value exceeds the usual change of its *busier* side (plus offset).
 
     Measured against both sides, a cut from a calm shot into a busy one still stands out against
     the busy one; the start of fast motion inside a shot does not (it is usual after it).
+    `skip`: values that are no side's usual change (`side_baselines`).
     """
     a = np.asarray(x, dtype=np.float64)
-    before, after = side_baselines(a, window)
+    before, after = side_baselines(a, window, skip=skip)
     usual = np.nan_to_num(np.fmax(before, after))
     return a / (usual + offset)
 
@@ -259,10 +270,13 @@ class _CutMeasures:
 
     def __init__(self, s: FloatArray, rules: CutRules) -> None:
         d1, h1 = s[:, COL["pix1"]], s[:, COL["hist1"]]
-        self.sp = sp = stand_out(d1, rules.window, rules.offset)
-        self.sh = sh = stand_out(h1, rules.window, 1.0)
         keep = rules.flash_keep
-        lasts = (d1 >= rules.floor) & (_straddle(s, "pix") >= keep * d1)  # not a flash, by the
+        # The coming and going of a flash (a picture change that returns within two frames) is
+        # no motion of the shot: it does not raise either side's usual change.
+        flash = (d1 >= rules.floor) & (_straddle(s, "pix") < keep * d1)
+        self.sp = sp = stand_out(d1, rules.window, rules.offset, skip=flash)
+        self.sh = sh = stand_out(h1, rules.window, 1.0, skip=flash)
+        lasts = (d1 >= rules.floor) & ~flash  # not a flash, by the
         colours_last = _straddle(s, "hist") >= keep * h1  # picture, nor by the colours
         self.pixel_led = (sp >= rules.threshold) & (sh >= rules.hist_min)
         self.colour_led = (

@@ -516,7 +516,9 @@ def _pyscenedetect(path: Path, threshold: float, n: int) -> list[int]:
 _BLANK_ROW = [0.0] * len(COLUMNS)
 _BLANK_ROW[COL["q"]], _BLANK_ROW[COL["net"]] = math.inf, math.nan
 _TAIL = 2 * max(BLEND_H)  # frames before a batch that its comparisons reach back to
-_LAG = RULES.window + 2  # frames after a frame (and before it) its hard-cut rules read
+# Frames after a frame (and before it) its hard-cut rules read: the neighbour's stand-out
+# window, and the flash check (two frames on) of that window's last frame.
+_LAG = RULES.window + 4
 _C_PIX = [COL[f"pix{k + 1}"] for k in range(LAGS)]
 _C_HIST = [COL[f"hist{k + 1}"] for k in range(LAGS)]
 _C_LUMA, _C_SPREAD, _C_Q, _C_FAR = COL["luma"], COL["spread"], COL["q"], COL["far"]

@@ -236,6 +236,21 @@ def test_flashes_are_no_cut(length: int) -> None:
     assert _frames(_measure(frames)) == []
 
 
+def test_glitches_before_a_cut_do_not_hide_it() -> None:
+    """Two two-frame glitches (a box over the picture, as a damaged stream shows) among the 8
+    frames before a cut: their coming and going is no motion of the shot, so the cut still
+    stands out against it (OpenCV's Megamind_bugy.avi, its cut at 98, was missed)."""
+    a = _shot(30, 1, motion=0.5)
+    # The same things turned round, with more contrast: the colours move a little.
+    b = [128 + (np.flip(f) - 128) * 1.3 for f in _shot(30, 1, motion=0.5)]
+    assert _frames(_measure(a + b)) == [30]
+    frames = a + b
+    for i in (22, 23, 26, 27):
+        frames[i] = frames[i].copy()
+        frames[i][16:48, 8:56] = 250.0
+    assert _frames(_measure(frames)) == [30]
+
+
 def test_a_cut_too_small_to_see_is_none() -> None:
     a = _shot(30, 5)
     b = [f + 3.0 for f in a[-1:] * 30]  # the same picture, slightly brighter: no new shot

@@ -221,7 +221,7 @@ def test_a_cut_inside_a_fast_pan_is_the_networks_to_call(tmp_path: Path) -> None
 
 def test_a_doubtful_cut_near_the_end_is_asked_too(tmp_path: Path) -> None:
     """A doubtful cut 5 frames before the end is decided when the video ends (the pass decides
-    each frame 10 frames after it): its window's thumbnails come from the ring of samples."""
+    each frame 12 frames after it): its window's thumbnails come from the ring of samples."""
     path = tmp_path / "end.mp4"
     _pan(path, [(0, 75), (360, 5)])
     assert run(path, 1, SpliceParams(detector="content", min_clip_s=0.0)).cuts == ()
