@@ -276,8 +276,8 @@ class _CutMeasures:
         flash = (d1 >= rules.floor) & (_straddle(s, "pix") < keep * d1)
         self.sp = sp = stand_out(d1, rules.window, rules.offset, skip=flash)
         self.sh = sh = stand_out(h1, rules.window, 1.0, skip=flash)
-        lasts = (d1 >= rules.floor) & ~flash  # not a flash, by the
-        colours_last = _straddle(s, "hist") >= keep * h1  # picture, nor by the colours
+        lasts = (d1 >= rules.floor) & ~flash  # a change that stays, by the picture ...
+        colours_last = _straddle(s, "hist") >= keep * h1  # ... and by the colours
         self.pixel_led = (sp >= rules.threshold) & (sh >= rules.hist_min)
         self.colour_led = (
             (h1 >= rules.colour_jump)
@@ -456,8 +456,9 @@ def boundaries(scores: npt.ArrayLike, detector: str, rules: CutRules) -> list[Bo
     """Every clip boundary a detector finds in a video's per-frame scores, in frame order.
 
     "content": hard cuts, black edges and clean blends, no network. "hybrid": the same, with
-    blend candidates and doubtful hard cuts confirmed by the network. "transnetv2": the network alone. One boundary
-    per frame; a hard cut wins over a fade or dissolve found at the same place.
+    blend candidates and doubtful hard cuts confirmed by the network. "transnetv2": the
+    network alone. One boundary per frame; a hard cut wins over a fade or dissolve found at
+    the same place.
     """
     s = np.asarray(scores, dtype=np.float64)
     if detector == "transnetv2":

@@ -11,10 +11,10 @@ boundaries are pure (`heaters.domain.scenes`).
 
 Detectors: "hybrid" (default) = hard cuts and black from the scores, blend candidates and doubtful
 hard cuts confirmed by TransNetV2, run only on the frames around them (48x27 thumbnails made from
-the same samples); "content" = the same without the network; "transnetv2" = the network on every frame;
-"pyscenedetect" = exactly `scenedetect.detect(path, ContentDetector(...))` (its own decode), for
-comparison. No database and no clip files: the result is frame ranges with the decoded frames' own
-timestamps (variable frame rate is real).
+the same samples); "content" = the same without the network; "transnetv2" = the network on every
+frame; "pyscenedetect" = exactly `scenedetect.detect(path, ContentDetector(...))` (its own
+decode), for comparison. No database and no clip files: the result is frame ranges with the
+decoded frames' own timestamps (variable frame rate is real).
 """
 
 from __future__ import annotations
@@ -964,9 +964,9 @@ class _Scorer:
 
     def _score_regions(self, scores: np.ndarray) -> None:
         """One network window (100 frames) centred on each blend region the rules will judge
-        (one per half window of a long region), and on each doubtful hard cut. A window's predictions are kept for all but its
-        outer 15 frames, so a neighbouring region it already covers (the two halves of a fade)
-        costs nothing more."""
+        (one per half window of a long region), and on each doubtful hard cut. A window's
+        predictions are kept for all but its outer 15 frames, so a neighbouring region it
+        already covers (the two halves of a fade) costs nothing more."""
         n = len(scores)
         win, half, edge = self._tn.WINDOW, self._tn.WINDOW // 2, 15
         doubtful = [(f - 2, f + 1) for f in scenes.doubtful_cuts(scores, RULES)]
