@@ -741,6 +741,7 @@ class _Scorer:
         self._kept = SpilledArrays()
         self._keep_until = -1
         self._cut_checked = 0  # frames before this were looked at for doubtful hard cuts
+        self._doubtful_cuts: list[int] = []  # ... and those that were
         self._net_scores: dict[int, float] = {}
         self._pending: list[npt.NDArray[np.uint8]] = []  # "all": thumbnails not yet scored
         self._pending_from = 0
@@ -830,6 +831,7 @@ class _Scorer:
             cuts = np.full(b, -1, dtype=np.int64)
             for c in self._doubtful(checked, self._cut_checked):
                 cuts[c + _LAG - first] = c
+                self._doubtful_cuts.append(c)
             self._feed_candidates(first, batch, found, cuts)
         elif self._net_mode == "all":
             self._feed_all(batch)
@@ -980,7 +982,7 @@ class _Scorer:
         already covers (the two halves of a fade) costs nothing more."""
         n = len(scores)
         win, half, edge = self._tn.WINDOW, self._tn.WINDOW // 2, 15
-        doubtful = [(f - 2, f + 1) for f in scenes.doubtful_cuts(scores, RULES)]
+        doubtful = [(f - 2, f + 1) for f in self._doubtful_cuts]  # (decided in the pass)
         for a, b in sorted(scenes.blend_regions(scores, RULES) + doubtful):
             lo, hi = max(0, a - 6), min(n, b + 6)
             centre = lo
@@ -1008,6 +1010,7 @@ class _Scorer:
             ring_first = self._n - len(self._ring)
             for c in self._doubtful(self._cut_checked, self._n):
                 self._keep_around(c, self._n - 1, self._ring, ring_first)
+                self._doubtful_cuts.append(c)
         if self._net_mode == "all" and self._pending:
             self._score_pending(final=True)
         out = self._out[: self._n].astype(np.float32)
