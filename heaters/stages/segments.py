@@ -21,6 +21,7 @@ keyframe refer to frames before it, an open GOP, shows there).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -132,6 +133,9 @@ class Segments:
         self._reading = 0  # the segment the consumer is at
         self._cond = threading.Condition()
         self._stop = False
+        self._alive = workers  # workers not yet returned (a worker that died took no segment's
+        # result with it unnoticed: the consumer stops waiting when none is left)
+        self._died = "stopped"  # why the last worker to fail outside a segment did
         self._threads = [
             threading.Thread(target=self._work, name=f"splice-segment-{i}", daemon=True)
             for i in range(workers)
@@ -156,9 +160,11 @@ class Segments:
             with self._cond:
                 self._reading = k
                 self._cond.notify_all()
-                while k not in self._done:
+                while k not in self._done and self._alive:
                     self._cond.wait()
-                seg = self._done.pop(k)
+                seg = self._done.pop(k, None)
+            if seg is None:
+                raise SegmentsFailed(f"segment {k}: no worker left ({self._died})", yielded)
             if seg.error is not None:
                 raise SegmentsFailed(f"segment {k}: {seg.error}", yielded)
             if before is not None and not self._joins(before.after, seg.frames):
@@ -178,6 +184,16 @@ class Segments:
         )
 
     def _work(self) -> None:
+        try:
+            self._work_segments()
+        except BaseException as e:  # noqa: BLE001 - told to the reader, who decodes on one thread
+            self._died = f"{type(e).__name__}: {e}"
+        finally:
+            with self._cond:
+                self._alive -= 1
+                self._cond.notify_all()
+
+    def _work_segments(self) -> None:
         make = self._make()
         container = None  # kept from one segment to the next: a seek costs less than an open
         try:
@@ -197,7 +213,8 @@ class Segments:
                 except Exception as e:  # noqa: BLE001 - the segment fails; the caller decodes again
                     seg.error = f"{type(e).__name__}: {e}"
                     if container is not None:
-                        container.close()
+                        with contextlib.suppress(Exception):
+                            container.close()
                         container = None  # a fresh one for the next (the segments after fail)
                 with self._cond:
                     self._done[k] = seg

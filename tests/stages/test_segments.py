@@ -156,6 +156,28 @@ def test_leaving_early_stops_the_decoders(short: None) -> None:
     assert not [t for t in threading.enumerate() if t.name.startswith("splice-segment")]
 
 
+def test_workers_that_die_do_not_leave_the_reader_waiting(short: None) -> None:
+    """A worker that fails outside a segment (here: its per-frame function cannot be made)
+    ends the segmented pass with SegmentsFailed, which the splice answers by decoding on one
+    thread; before, the reader waited for that worker's segment for ever."""
+
+    def make() -> Any:
+        raise MemoryError("no room for the worker's buffers")
+
+    video = MEDIA / "testvideo.mp4"
+    with pytest.raises(segments.SegmentsFailed, match="no worker left"):  # noqa: PT012
+        with segments.Segments(
+            video,
+            planned(video),
+            lambda s: splice.configure_decoder(s, frame_threads=False),
+            make,
+            lambda a, b: True,
+            time_base=1 / 90000,
+        ) as decoded:
+            for _ in decoded:
+                pass
+
+
 def test_a_turned_phone_video_is_tiled_as_in_one_pass(
     short: None, whole: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
