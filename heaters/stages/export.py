@@ -46,7 +46,7 @@ import av.error
 
 from heaters.domain.exports import ExportItem, Segment
 from heaters.domain.text import error_text, one_line
-from heaters.stages.atomic import TEMP_PREFIX, atomic_path, die_with_parent
+from heaters.stages.atomic import TEMP_PREFIX, atomic_path, dying_with_us
 
 STAMP_PREFIX = "heaters-export:v1:"  # start of the mp4 comment tag of a file we wrote
 
@@ -446,12 +446,11 @@ def _ffmpeg(ffmpeg: str, args: list[str]) -> None:
     ffmpeg dies with us (PR_SET_PDEATHSIG): a `kill -9` of the export leaves no encoder running.
     """
     proc = subprocess.run(  # noqa: S603 (argument list, no shell)
-        [ffmpeg, *args],
+        dying_with_us([ffmpeg, *args]),
         capture_output=True,
         text=True,
         errors="replace",
         check=False,
-        preexec_fn=die_with_parent,  # noqa: PLW1509 - one prctl call, nothing else
     )
     if proc.returncode != 0:
         tail = [ln.strip() for ln in proc.stderr.strip().splitlines() if ln.strip()][-3:]

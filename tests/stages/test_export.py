@@ -335,7 +335,10 @@ def test_ffmpeg_failure_is_one_line_and_leaves_no_file(coded: Source, tmp_path: 
     assert out.status == "failed" and out.error and out.error.startswith("ffmpeg failed")
     assert "\n" not in out.error
     missing = export.run([item], ExportParams(), str(tmp_path / "no-ffmpeg")).outcomes[0]
-    assert missing.status == "failed" and "FileNotFoundError" in (missing.error or "")
+    assert missing.status == "failed" and "cannot run" in (missing.error or "")
+    assert "No such file or directory" in (missing.error or "") and "\n" not in (
+        missing.error or ""
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -356,3 +359,36 @@ def test_arguments_seek_just_before_the_first_frame(tmp_path: Path) -> None:
     graph = args[args.index("-filter_complex") + 1]
     assert "-ss" not in args and "trim=start_frame=30:end_frame=60" in graph
     assert "atrim=start=2.399000:duration=1.000000" in graph
+
+
+def test_ffmpeg_starts_beside_a_thread_holding_a_scaler(tmp_path: Path) -> None:
+    """The review screen exports while its worker threads hold PyAV scalers in thread-locals
+    (the tiles'). Started with a `preexec_fn`, the forked child freed those scalers before it
+    ran ffmpeg and hung for ever on their slice threads (CI hung at 97 % on the review screen's
+    export test). ffmpeg must start and finish whatever other threads hold."""
+    import threading
+
+    held, done = threading.Event(), threading.Event()
+
+    def hold_a_scaler() -> None:
+        local = threading.local()
+        local.scaler = av.video.reformatter.VideoReformatter()
+        frame = av.VideoFrame.from_ndarray(np.zeros((720, 1280, 3), np.uint8), format="rgb24")
+        local.scaler.reformat(frame, 320, 180, "yuv420p")
+        held.set()
+        done.wait(120)
+
+    holder = threading.Thread(target=hold_a_scaler, daemon=True)
+    holder.start()
+    assert held.wait(60)
+    finished: list[bool] = []
+    out = tmp_path / "black.mp4"
+    args = ["-v", "error", "-f", "lavfi", "-i", "color=black:s=64x36:d=0.2", str(out)]
+    runner = threading.Thread(
+        target=lambda: finished.append(export._ffmpeg(ffmpeg_exe(), args) is None), daemon=True
+    )
+    runner.start()
+    runner.join(60)
+    done.set()
+    assert finished == [True], "ffmpeg never finished starting"
+    assert out.stat().st_size > 0
