@@ -183,7 +183,10 @@ def make_video(
         "-movflags", "+faststart", str(path),
     ]  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)  # noqa: S603 (argv list)
+    # stdin: not the terminal (ffmpeg reads keys from it: `heaters demo &` would be stopped)
+    proc = subprocess.run(  # noqa: S603 (argv list)
+        args, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-3:]
         raise RuntimeError(f"ffmpeg could not render the synthetic video: {' | '.join(tail)}")

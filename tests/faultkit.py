@@ -66,6 +66,21 @@ def heaters(
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def output_of(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[str, str]:
+    """A started command's (stdout, stderr) for a failure message: killed first if it still runs.
+
+    Not a bare `proc.communicate()`: a deadline assertion fails exactly when the command hangs,
+    and waiting for the hung command's output then hangs the test (and the whole session, which
+    pytest-timeout ends) instead of failing it.
+    """
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # a child of its still holds the pipes
+        return "", f"(no output: pipes still open {timeout:g} s after the kill)"
+
+
 def make_home(home: Path, lease_s: float = 0.6) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(CONFIG.format(lease=lease_s))

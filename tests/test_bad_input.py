@@ -468,7 +468,7 @@ def test_ctrl_c_during_a_stalled_download_stops_at_once(slow_server: str, tmp_pa
     )
     deadline = time.monotonic() + 60
     while not list((home / "media" / "sources" / "1").glob(".tmp-*")):
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline and proc.poll() is None, fk.output_of(proc)
         time.sleep(0.1)
     time.sleep(2.0)  # the downloader is running, waiting for bytes
     sent = time.monotonic()

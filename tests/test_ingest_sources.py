@@ -271,6 +271,7 @@ def _in_terminal(home: Path, args: list[str], answer: str) -> tuple[int, str]:
     """Run heaters on a pseudo-terminal and answer its question."""
     import os
     import pty
+    import select
     import subprocess
     import sys
     import time
@@ -282,8 +283,16 @@ def _in_terminal(home: Path, args: list[str], answer: str) -> tuple[int, str]:
     os.close(child)
     seen = b""
     deadline = time.monotonic() + 60
-    while b"?" not in seen and time.monotonic() < deadline:
-        seen += os.read(main, 4096)
+    while b"?" not in seen and time.monotonic() < deadline:  # (a read only when there is output:
+        # a question without "?" would otherwise leave both sides waiting, past the deadline)
+        ready, _, _ = select.select([main], [], [], max(0.0, deadline - time.monotonic()))
+        if ready:
+            seen += os.read(main, 4096)
+    if b"?" not in seen:
+        proc.kill()
+        proc.wait()
+        os.close(main)
+        raise AssertionError(f"no question within 60 s: {seen.decode('utf-8', 'replace')!r}")
     os.write(main, answer.encode() + b"\r")
     code = proc.wait(timeout=60)
     try:

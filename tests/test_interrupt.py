@@ -52,7 +52,7 @@ def _claimed(home: Path) -> int:
 def _wait_for_claims(home: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while _claimed(home) == 0:
-        assert proc.poll() is None, proc.communicate()
+        assert proc.poll() is None, fk.output_of(proc)
         assert time.monotonic() < deadline, "the run never claimed anything"
         time.sleep(0.05)
 
@@ -190,7 +190,7 @@ def test_kill_9_of_export_leaves_no_ffmpeg_and_no_temp_files(tmp_path: Path) -> 
     proc = _start(home, "export", "--out", str(out), "--quiet")
     deadline = time.monotonic() + 60
     while not list(out.glob(".tmp-*")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        assert proc.poll() is None and time.monotonic() < deadline, fk.output_of(proc)
         time.sleep(0.02)
     assert _ffmpegs_writing_to(str(out))  # ffmpeg is encoding into the out folder
     proc.kill()
