@@ -331,8 +331,8 @@ class ReviewApp(App[None]):
         """(worker thread) Decode a sheet that was not prefetched, then show it."""
         try:
             keep = warm(sheet.prepare())
-        except OSError:
-            keep = None
+        except Exception:  # noqa: BLE001 - a damaged sheet (any decoder's error) shows no picture;
+            keep = None  # otherwise the clip would wait for its picture for ever
         self.call_from_thread(self._sheet_loaded, card, sheet, keep)
 
     def _sheet_loaded(

@@ -158,6 +158,31 @@ def test_approve_skip_archive_advance_the_queue(review_home: ReviewHome) -> None
     ]  # fmt: skip
 
 
+def test_a_sheet_that_cannot_be_decoded_shows_no_picture_and_review_goes_on(
+    review_home: ReviewHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged sprite file whose decoder raises something other than OSError (a JPEG or index
+    error): the clip is shown without a picture, not left waiting for one for ever."""
+    from heaters.tui.sprite import SpriteSheet
+
+    def broken(self: SpriteSheet) -> SpriteSheet:
+        raise ValueError("not a JPEG")
+
+    monkeypatch.setattr(SpriteSheet, "prepare", broken)
+    app = app_for(review_home)
+    ids = [c.id for c in review_home.clips()]
+
+    async def script(pilot: Pilot[None]) -> None:
+        await asyncio.wait_for(press(pilot, "a"), 60)  # (press waits for the load to end)
+        assert app.desk.current == ids[1] and app.pending_loads == 0
+        assert app.query_one(SpritePlayer).sheet is None
+        await press(pilot, "a")
+        assert app.desk.current == ids[2]
+
+    drive(app, script)
+    assert [e.clip_id for e in events(review_home)] == ids[:2]
+
+
 def test_last_clip_decided_shows_nothing_to_review(review_home: ReviewHome) -> None:
     app = app_for(review_home)
 
