@@ -116,7 +116,10 @@ def make_pg_engine(url: str) -> Engine:
         pool_size=8,
         max_overflow=8,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 10},
+        # A lock wait ends as SQLite's busy timeout ends one (DatabaseError, nothing written):
+        # a client stopped inside a write transaction (Ctrl-Z, a laptop asleep) holds the
+        # writer lock, and without a limit every other host's run and review waited for ever.
+        connect_args={"connect_timeout": 10, "options": f"-c lock_timeout={BUSY_TIMEOUT_MS}"},
     )
 
     @event.listens_for(engine, "begin")

@@ -114,3 +114,29 @@ def test_a_locked_database_is_a_store_error(
         holder.close()
     with store.tx(write=False) as s:
         assert videos.all_videos(s) == []
+
+
+def test_a_writer_held_up_on_postgresql_fails_as_on_sqlite(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client stopped inside a write transaction keeps PostgreSQL's writer lock: another
+    writer gets DatabaseError after the busy timeout (nothing written), as on SQLite, instead of
+    waiting for ever; once the lock is free, writes go through."""
+    import time
+
+    from heaters.store import db
+
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 300)
+    store = Store.open(tmp_path, database_url=pg_url)
+    with store.tx() as held:  # the stopped client, inside its write
+        videos.register(held, Source("url", "https://example.com/held"))
+        started = time.monotonic()
+        with pytest.raises(db.DatabaseError, match="lock timeout"), store.tx() as s:
+            videos.register(s, Source("url", "https://example.com/a"))
+        assert time.monotonic() - started < 30
+    with store.tx() as s:
+        videos.register(s, Source("url", "https://example.com/a"))
+    with store.tx(write=False) as s:
+        assert sorted(v.url for v in videos.all_videos(s)) == [
+            "https://example.com/a", "https://example.com/held",
+        ]  # fmt: skip
