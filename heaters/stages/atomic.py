@@ -71,7 +71,7 @@ except (OSError, AttributeError):
 if os.getppid() != int(sys.argv[1]):
     os._exit(1)
 try:
-    os.execv(sys.argv[2], sys.argv[2:])
+    os.execvp(sys.argv[2], sys.argv[2:])  # (a bare name is looked up on PATH, as before)
 except OSError as e:
     os.write(2, f"cannot run {sys.argv[2]}: {e.strerror}\\n".encode())
     os._exit(127)

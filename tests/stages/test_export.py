@@ -392,3 +392,16 @@ def test_ffmpeg_starts_beside_a_thread_holding_a_scaler(tmp_path: Path) -> None:
     done.set()
     assert finished == [True], "ffmpeg never finished starting"
     assert out.stat().st_size > 0
+
+
+def test_ffmpeg_named_without_a_folder_is_found_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMAGEIO_FFMPEG_EXE=ffmpeg (a system ffmpeg, as imageio's docs suggest) names no folder."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ffmpeg").symlink_to(ffmpeg_exe())
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    out = tmp_path / "black.mp4"
+    export._ffmpeg("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "color=s=64x36:d=0.2", str(out)])
+    assert out.stat().st_size > 0
