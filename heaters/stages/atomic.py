@@ -70,6 +70,10 @@ except (OSError, AttributeError):
     pass
 if os.getppid() != int(sys.argv[1]):
     os._exit(1)
+import signal
+for name in ("SIGPIPE", "SIGXFSZ"):  # Python ignores these; exec would pass that on
+    if hasattr(signal, name):
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
 try:
     os.execvp(sys.argv[2], sys.argv[2:])  # (a bare name is looked up on PATH, as before)
 except OSError as e:
