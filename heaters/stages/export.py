@@ -46,7 +46,8 @@ import av.error
 
 from heaters.domain.exports import ExportItem, Segment
 from heaters.domain.text import error_text, one_line
-from heaters.stages.atomic import TEMP_PREFIX, atomic_path, dying_with_us
+from heaters.stages.atomic import TEMP_PREFIX, atomic_path
+from heaters.stages.orphans import dying_with_us
 
 STAMP_PREFIX = "heaters-export:v1:"  # start of the mp4 comment tag of a file we wrote
 

@@ -18,30 +18,18 @@ for a playlist, channel, feed or page, its entries; nothing is downloaded).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from heaters.stages.orphans import die_with_parent
 from heaters.stages.ytdlp import DEFAULT_FORMAT as FORMAT
 from heaters.stages.ytdlp import from_job
 
 KEEP_META = ("title", "extractor", "extractor_key", "id", "upload_date", "webpage_url", "uploader",
              "channel", "duration", "description", "chapters", "timestamp")  # fmt: skip
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent(parent: int) -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the parent's kill on stop still applies
-        pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def _retryable(message: str) -> bool:
@@ -74,7 +62,7 @@ class _QuietLogger:
 
 def main(argv: list[str]) -> int:
     job = json.loads(argv[0])
-    _die_with_parent(int(job["parent"]))
+    die_with_parent(int(job["parent"]))
     proto = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)  # anything else yt-dlp or a library prints goes to stderr, not the protocol
 
