@@ -712,7 +712,13 @@ class Library:
             raise BadInput(str(exc)) from exc
         self.store  # noqa: B018 - opens (creates, migrates) the home, or refuses in one line
         settings = self.settings(**flags)
-        check_detector(settings.detector, settings.threshold)
+        from heaters.domain.scenes import check_detector as check_pair
+
+        try:
+            check_pair(settings.detector, settings.threshold)
+        except ValueError as exc:
+            where = " (the threshold is config.toml's)" if flags.get("threshold") is None else ""
+            raise BadInput(f"{exc}{where}") from exc
         try:
             ytdlp_params(settings)  # a cookies file gone since: refused before any work
             resolve_model(settings)  # a model that cannot load would fail every clip it reaches
@@ -787,7 +793,14 @@ class Library:
         """Cut a video again from its stored per-frame scores, if nobody reviewed its clips."""
         from heaters.runner.resplice import RespliceRefused
         from heaters.runner.resplice import resplice as do_resplice
+        from heaters.settings import check
 
+        try:  # the ranges `run` and `config` hold them to
+            for key, value in (("threshold", threshold), ("min_clip_s", min_clip_s)):
+                if value is not None:
+                    check(key, value)
+        except ConfigError as exc:
+            raise BadInput(str(exc)) from exc
         check_detector(detector, threshold)
         try:
             return do_resplice(

@@ -70,6 +70,13 @@ class Settings:
         given = {k: v for k, v in values.items() if v is not None}
         for key, value in given.items():
             check(key, value)
+        if "detector" in given and "threshold" not in given:
+            from heaters.domain.scenes import same_scale
+
+            if not same_scale(self.detector, given["detector"]):
+                # config.toml's threshold was chosen for its detector, on that one's scale:
+                # the detector named on the command line starts from its own default.
+                return replace(self, **given, threshold=None)
         return replace(self, **given)
 
     def as_dict(self) -> dict[str, Any]:
@@ -207,6 +214,25 @@ def check(key: str, value: Any) -> Any:
             )
         return value
     return value
+
+
+def _check_pair(before: Settings, after: Settings) -> None:
+    """config.toml's threshold is on its detector's scale: a threshold its detector cannot use,
+    or a detector of another scale than the threshold set, is refused (nothing written)."""
+    from heaters.domain.scenes import THRESHOLD_SCALE, check_detector, same_scale
+
+    if after.threshold is None:
+        return
+    if after.detector != before.detector and not same_scale(before.detector, after.detector):
+        raise ConfigError(
+            f"threshold {after.threshold:g} in config.toml is {before.detector}'s"
+            f" ({THRESHOLD_SCALE[before.detector]}), not {after.detector}'s"
+            f" ({THRESHOLD_SCALE[after.detector]}): first heaters config threshold none"
+        )
+    try:
+        check_detector(after.detector, after.threshold)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (the detector in config.toml is {after.detector})") from exc
 
 
 def step_names() -> tuple[str, ...]:
@@ -395,6 +421,12 @@ def set_value(home: Path, key: str, raw: str) -> Any:
     # Prove the new file parses and holds only usable values before writing it: a bad value is
     # refused with nothing written, and setting a good value repairs a file broken by hand.
     settings = _from_text(text, path)
+    if key in ("detector", "threshold"):
+        try:
+            before = load(home)
+        except ConfigError:  # a file broken by hand, being repaired: its detector is unknown
+            before = replace(settings, detector=Settings().detector)
+        _check_pair(before, settings)
     if key == "model":
         resolve_model(settings)
     home.mkdir(parents=True, exist_ok=True)

@@ -194,6 +194,27 @@ def test_demo_runs_offline(tmp_path: Path) -> None:
     assert data["clip_list"][-1]["end_frame"] > data["true_cuts"][-1]  # type: ignore[index]
 
 
+def test_the_demo_s_hints_work_when_pasted(tmp_path: Path) -> None:
+    """The commands the demo suggests name its home: pasted into a shell whose HEATERS_HOME is
+    another library, they act on the demo's (a resplice there re-cut the wrong videos)."""
+    import shlex
+
+    demo = tmp_path / "demo home [x]"  # a space and brackets: quoted, shown as text
+    res = cli(tmp_path / "other", "demo", "--home", str(demo))
+    assert res.code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    hint = next(x for x in lines if "keeps every cut" in x)
+    resplice = shlex.split(hint[hint.index("(heaters resplice") + 1 : hint.index(" keeps every")])
+    status = shlex.split(next(x for x in lines if x.startswith("next: ")).split(", or ", 1)[1])
+    assert resplice[:2] == ["heaters", "resplice"] and status[:2] == ["heaters", "status"]
+    res = cli(tmp_path / "other", *resplice[1:])
+    assert res.code == 0, res.stderr
+    assert "0 new" not in res.stdout  # every cut kept: some clips changed
+    res = cli(tmp_path / "other", *status[1:], "--json")
+    assert res.json()["home"] == str(demo)  # type: ignore[index]
+    assert not (tmp_path / "other").exists()
+
+
 def test_home_before_the_command(home: Path, tmp_path: Path) -> None:
     """`heaters --home DIR COMMAND` uses DIR over $HEATERS_HOME; the command's own --home wins."""
     other = tmp_path / "elsewhere"

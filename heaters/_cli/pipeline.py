@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from heaters._cli.common import (
 )
 from heaters.console import err, out, print_json, reporter
 from heaters.domain.review import Waiting
+from heaters.domain.text import counted
 from heaters.library import Library, RunOutcome, WaitInterrupted
 
 
@@ -272,8 +274,10 @@ def resplice_cmd(
         float | None, typer.Option("--min-clip-s", min=0, help="Shortest clip.")
     ] = None,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Cut a video again from its stored per-frame scores (no decoding), if nobody reviewed it.
+    Clips whose frames stay the same keep their id, sprite and state.
 
     Example: [bold]heaters resplice 3 --threshold 2.5 --min-clip-s 0.5[/bold]
     """
@@ -283,15 +287,20 @@ def resplice_cmd(
     if as_json:
         print_json(dataclasses.asdict(r))
         return
+    if quiet:
+        return
     merged = (
-        f"; {r.merged_cuts} cuts inside scenes under {r.min_clip_s:g} s joined their neighbours"
+        f"; {counted(r.merged_cuts, 'cut')} inside scenes under {r.min_clip_s:g} s joined their"
+        " neighbours"
         if r.merged_cuts
         else ""
     )
+    new = r.clips_after - r.clips_kept
+    after = f"{r.clips_kept} kept, {new} new" + ("; heaters run draws their sprites" if new else "")
     out.print(
-        f"video {r.video_id}: {r.clips_before} clips -> {r.clips_after} clips"
+        f"video {r.video_id}: {counted(r.clips_before, 'clip')} -> {counted(r.clips_after, 'clip')}"
         f" ({r.detector}, threshold {r.threshold:g}, min {r.min_clip_s:g} s{merged})"
-        f" in {r.duration_ms} ms; heaters run draws their sprites",
+        f" in {r.duration_ms} ms: {after}",
         markup=False,
     )
 
@@ -338,8 +347,9 @@ def demo_cmd(
         out.print(f"clips found: {len(d.clips)}")
         if d.merged_cuts:
             out.print(
-                f"{d.merged_cuts} cuts inside scenes under {d.min_clip_s:g} s joined their"
-                f" neighbours (heaters resplice {d.video_id} --min-clip-s 0 keeps every cut)"
+                f"{counted(d.merged_cuts, 'cut')} inside scenes under {d.min_clip_s:g} s joined"
+                f" their neighbours (heaters resplice {d.video_id} --min-clip-s 0 --home"
+                f" {shlex.quote(str(root))} keeps every cut)"
             )
         for c in d.clips:
             out.print(
@@ -347,4 +357,4 @@ def demo_cmd(
                 f"({c['start_time_s']:.2f}-{c['end_time_s']:.2f}s) {c['state']}"
             )
         print_counts(d.run.counts)
-        out.print(f"next: heaters --help, or heaters status --home {root}")
+        out.print(f"next: heaters --help, or heaters status --home {shlex.quote(str(root))}")

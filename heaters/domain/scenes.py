@@ -89,6 +89,20 @@ DEFAULT_DETECTOR = "hybrid"
 # What "threshold" means per detector: a hard cut's stand-out (hybrid, content), the network's
 # probability (transnetv2), ContentDetector's own threshold (pyscenedetect).
 DEFAULT_THRESHOLD = {"hybrid": 3.0, "content": 3.0, "transnetv2": 0.5, "pyscenedetect": 27.0}
+# The scale each detector's threshold is on: a threshold chosen for one detector means the same
+# for another of the same scale only (2.5 for hybrid is a strict content, and a loose
+# ContentDetector's 2.5 finds a cut in every frame that moves).
+THRESHOLD_SCALE = {
+    "hybrid": "a hard cut's stand-out",
+    "content": "a hard cut's stand-out",
+    "transnetv2": "the network's probability",
+    "pyscenedetect": "ContentDetector's threshold",
+}
+
+
+def same_scale(a: str | None, b: str | None) -> bool:
+    """A threshold set for detector `a` means the same for detector `b` (None: the default)."""
+    return THRESHOLD_SCALE.get(a or DEFAULT_DETECTOR) == THRESHOLD_SCALE.get(b or DEFAULT_DETECTOR)
 
 
 def check_detector(detector: str | None, threshold: float | None) -> None:

@@ -32,6 +32,7 @@ from heaters.domain.results import (
 )
 from heaters.domain.sources import clean_title
 from heaters.domain.steps import STEPS
+from heaters.domain.text import counted
 from heaters.runner.context import RunContext
 from heaters.runner.executors import Binding, Job, Progress, RowResult, check_bindings
 from heaters.runner.sources import (
@@ -261,10 +262,10 @@ def merged_note(video_id: int, result: SpliceResult, min_clip_s: float) -> str |
     k = result.merged_cuts
     if k <= 0:
         return None
-    cuts = "cut" if k == 1 else "cuts"
     return (
-        f"video {video_id}: {k} {cuts} inside scenes under {min_clip_s:g} s joined their"
-        f" neighbours ({len(result.spans)} clips from {len(set(result.cuts))} cuts)"
+        f"video {video_id}: {counted(k, 'cut')} inside scenes under {min_clip_s:g} s joined their"
+        f" neighbours ({counted(len(result.spans), 'clip')} from"
+        f" {counted(len(set(result.cuts)), 'cut')})"
     )
 
 

@@ -42,6 +42,7 @@ class RespliceResult:
     cuts: int  # boundaries found
     clips_before: int
     clips_after: int
+    clips_kept: int  # the same frames before and after: the same clip (id, sprite, state)
     merged_cuts: int  # found, but inside scenes under min_clip_s
     duration_ms: int
 
@@ -70,7 +71,11 @@ def resplice(
             raise RespliceRefused(f"video {video_id} is {video.state}, not spliced yet")
         recorded: dict[str, Any] = dict(video.detector_params or {})
         fps = video.fps or 0.0
-        ends = [c.end_time_s for c in session.query(Clip).filter(Clip.source_video_id == video_id)]
+        rows = session.query(Clip).filter(Clip.source_video_id == video_id).all()
+        ends = [c.end_time_s for c in rows]
+        # The clips tile the frames the scores were measured on: the last one ends at their count
+        # (a merge keeps the end; a split tiles inside).
+        last_frame = max((c.end_frame for c in rows), default=None)
     name = detector or str(recorded.get("detector") or scenes.DEFAULT_DETECTOR)
     try:
         scenes.check_detector(name, threshold)
@@ -90,18 +95,28 @@ def resplice(
         times = np.load(folder / FRAME_TIMES)
     except (OSError, ValueError) as e:
         raise RespliceRefused(
-            f"video {video_id} has no stored scores (spliced by an older heaters?);"
-            " heaters retry cannot help: re-ingest it to splice it again"
+            f"video {video_id} has no stored scores (spliced by an older heaters?): heaters rm"
+            f" {video_id}, then ingest it again to splice it anew"
         ) from e
     version = recorded.get("scores_version")
     if version != scenes.SCORES_VERSION:
         # Same columns can still mean other numbers: the rules read today's meaning only.
         raise RespliceRefused(
             f"video {video_id}'s stored scores are of another version ({version!r}; this heaters"
-            f" reads {scenes.SCORES_VERSION}): re-ingest it to splice it again"
+            f" reads {scenes.SCORES_VERSION}): heaters rm {video_id}, then ingest it again to"
+            " splice it anew"
         )
-    if scores.ndim != 2 or scores.shape[1] != len(scenes.COLUMNS) or len(scores) != len(times):
-        raise RespliceRefused(f"video {video_id}'s stored scores are of another version")
+    if (
+        scores.ndim != 2
+        or scores.shape[1] != len(scenes.COLUMNS)
+        or len(scores) != len(times)
+        or not len(scores)
+        or (last_frame is not None and last_frame != len(scores))
+    ):
+        raise RespliceRefused(
+            f"video {video_id}'s stored scores do not fit its frames (damaged or of another"
+            f" version): heaters rm {video_id}, then ingest it again to splice it anew"
+        )
     net = scores[:, scenes.COL["net"]]
     if name == "transnetv2" and np.isnan(net).mean() > 0.01:
         raise RespliceRefused(
@@ -126,12 +141,19 @@ def resplice(
         assert video is not None
         old = session.query(Clip).filter(Clip.source_video_id == video_id).all()
         _check_undecided(session, video_id, old)
-        ids = [c.id for c in old]
+        old_ids = [c.id for c in old]
+        # A clip whose frames the new cut keeps stays itself: its id (what scripts and the
+        # review screen hold), its sprite and its state. Only the changed ones are replaced.
+        wanted = {(s.start_frame, s.end_frame) for s in spans}
+        kept = {(c.start_frame, c.end_frame) for c in old if (c.start_frame, c.end_frame) in wanted}
+        ids = [c.id for c in old if (c.start_frame, c.end_frame) not in kept]
         if ids:
             marks = ",".join(str(int(i)) for i in ids)
             session.execute(text(f"DELETE FROM clip_artifacts WHERE clip_id IN ({marks})"))  # noqa: S608 (ints)
             session.execute(text(f"DELETE FROM clips WHERE id IN ({marks})"))  # noqa: S608 (ints)
-        videos.insert_spans(session, video_id, spans)
+        videos.add_spans(
+            session, video_id, tuple(s for s in spans if (s.start_frame, s.end_frame) not in kept)
+        )
         video.detector = name
         video.detector_params = {
             **recorded,
@@ -149,8 +171,9 @@ def resplice(
         threshold=threshold,
         min_clip_s=min_s,
         cuts=len(cuts),
-        clips_before=len(ids),
+        clips_before=len(old_ids),
         clips_after=len(spans),
+        clips_kept=len(kept),
         merged_cuts=len(set(cuts)) - max(0, len(spans) - 1),
         duration_ms=int((time.monotonic() - started) * 1000),
     )

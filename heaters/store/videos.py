@@ -90,7 +90,6 @@ def all_videos(session: Session) -> list[SourceVideo]:
 
 def insert_spans(session: Session, video_id: int, spans: tuple[ClipSpan, ...]) -> list[int]:
     """Write the spliced clips of a video; a re-splice after a crash replaces stale `spliced` rows."""
-    stamp = now()
     session.execute(
         text(
             "DELETE FROM clips WHERE source_video_id = :v AND state = 'spliced' AND origin = 'splice'"
@@ -99,6 +98,12 @@ def insert_spans(session: Session, video_id: int, spans: tuple[ClipSpan, ...]) -
         ),
         {"v": video_id},
     )
+    return add_spans(session, video_id, spans)
+
+
+def add_spans(session: Session, video_id: int, spans: tuple[ClipSpan, ...]) -> list[int]:
+    """New `spliced` clips for these spans of a video; their ids."""
+    stamp = now()
     ids: list[int] = []
     for span in spans:
         clip = Clip(
