@@ -342,10 +342,12 @@ class Library:
     @property
     def store(self) -> Store:
         if self._store is None:
-            from heaters.store.store import Store, StoreError
+            from heaters.store.store import NotAFolder, Store, StoreError
 
             try:
                 self._store = Store.open(self.root)
+            except NotAFolder as exc:
+                raise BadInput(str(exc)) from exc
             except StoreError as exc:
                 raise OperationFailed(str(exc)) from exc
             _OPEN.add(self)

@@ -184,6 +184,20 @@ def test_bad_usage_exits_2_with_one_line(home: Path) -> None:
     assert cli(home, "videos", "--json").json() == []
 
 
+def test_a_home_that_is_a_file_is_bad_input(tmp_path: Path) -> None:
+    """A file named as the home (or lying above it) is the operator's mistake: exit 2, one line
+    saying so, and the file untouched."""
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    for home, words in ((f, f"home folder {f} is not a folder"),
+                        (f / "lib", f"is not a folder ({f} is a file)")):  # fmt: skip
+        for args in (["status"], ["videos"], ["run", "--once"], ["ingest", str(f)]):
+            res = cli(home, *args)
+            assert res.code == 2, (args, res)
+            assert words in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert f.read_text() == "mine"
+
+
 def test_demo_runs_offline(tmp_path: Path) -> None:
     res = cli(tmp_path / "unused", "demo", "--home", str(tmp_path / "demo"), "--json")
     assert res.code == 0, res.stderr

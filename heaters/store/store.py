@@ -31,6 +31,18 @@ class StoreError(RuntimeError):
     """The home or its database cannot be used (not writable, not a heaters database...)."""
 
 
+class NotAFolder(StoreError):
+    """The home named is a file, or lies under one: bad input, not a failure."""
+
+
+def _file_in_the_way(base: Path) -> Path | None:
+    """The file at `base` or at the nearest existing folder above it, if that is no folder."""
+    p = base
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return None if p.is_dir() else p
+
+
 @dataclass
 class Store:
     home: Home
@@ -41,6 +53,10 @@ class Store:
         """The home at `root` and its database: `database_url` if given, else the one the home's
         location names (`heaters.store.location`), else its own `heaters.db`."""
         base = Path(root).expanduser().absolute()
+        blocker = _file_in_the_way(base)
+        if blocker is not None:
+            where = "" if blocker == base else f" ({blocker} is a file)"
+            raise NotAFolder(f"home folder {base} is not a folder{where}")
         url = database_url if database_url is not None else location.database_url(base)
         home = Home(base, location.media_root(base))
         if home.media_root is not None and not home.media_root.is_dir():
