@@ -9,7 +9,7 @@ from sqlalchemy import text
 from heaters.domain.sources import Source
 from heaters.store import videos
 from heaters.store.migrations import LATEST
-from heaters.store.store import Store, StoreError
+from heaters.store.store import NotAFolder, Store, StoreError
 
 
 def test_fresh_home_has_schema_pragmas_and_vec(tmp_path: Path) -> None:
@@ -81,8 +81,11 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_home_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "h").write_text("x")
-    with pytest.raises(StoreError, match="cannot use home folder"):
+    with pytest.raises(NotAFolder, match="is not a folder"):
         Store.open(tmp_path / "h")
+    with pytest.raises(NotAFolder, match=r"is not a folder \(.*/h is a file\)"):
+        Store.open(tmp_path / "h" / "below")
+    assert (tmp_path / "h").read_text() == "x"
 
 
 def test_connections_load_sqlite_vec_and_then_refuse_extensions(tmp_path: Path) -> None:
