@@ -259,14 +259,15 @@ def follow_dict(f: Any, count: int) -> dict[str, Any]:
     }
 
 
-def check_detector(detector: str | None, threshold: float | None) -> None:
-    """Refuse a detector or threshold no splice could use, before any work (exit 2)."""
+def check_detector(detector: str | None, threshold: float | None, where: str = "") -> None:
+    """Refuse a detector or threshold no splice could use, before any work (exit 2); `where`
+    ends the line (where the threshold came from)."""
     from heaters.domain.scenes import check_detector as check
 
     try:
         check(detector, threshold)
     except ValueError as exc:
-        raise BadInput(str(exc)) from exc
+        raise BadInput(f"{exc}{where}") from exc
 
 
 def _sha256(path: Path, task: Any) -> str:
@@ -714,13 +715,8 @@ class Library:
             raise BadInput(str(exc)) from exc
         self.store  # noqa: B018 - opens (creates, migrates) the home, or refuses in one line
         settings = self.settings(**flags)
-        from heaters.domain.scenes import check_detector as check_pair
-
-        try:
-            check_pair(settings.detector, settings.threshold)
-        except ValueError as exc:
-            where = " (the threshold is config.toml's)" if flags.get("threshold") is None else ""
-            raise BadInput(f"{exc}{where}") from exc
+        where = " (the threshold is config.toml's)" if flags.get("threshold") is None else ""
+        check_detector(settings.detector, settings.threshold, where)
         try:
             ytdlp_params(settings)  # a cookies file gone since: refused before any work
             resolve_model(settings)  # a model that cannot load would fail every clip it reaches
@@ -795,12 +791,9 @@ class Library:
         """Cut a video again from its stored per-frame scores, if nobody reviewed its clips."""
         from heaters.runner.resplice import RespliceRefused
         from heaters.runner.resplice import resplice as do_resplice
-        from heaters.settings import check
 
-        try:  # the ranges `run` and `config` hold them to
-            for key, value in (("threshold", threshold), ("min_clip_s", min_clip_s)):
-                if value is not None:
-                    check(key, value)
+        try:  # the ranges `run` and `config` hold them to, checked as run's flags are
+            Settings().with_overrides(threshold=threshold, min_clip_s=min_clip_s)
         except ConfigError as exc:
             raise BadInput(str(exc)) from exc
         check_detector(detector, threshold)

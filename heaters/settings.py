@@ -423,7 +423,7 @@ def set_value(home: Path, key: str, raw: str) -> Any:
     settings = _from_text(text, path)
     if key in ("detector", "threshold"):
         try:
-            before = load(home)
+            before = _from_text("\n".join(lines), path)  # the file as it was read above
         except ConfigError:  # a file broken by hand, being repaired: its detector is unknown
             before = replace(settings, detector=Settings().detector)
         _check_pair(before, settings)

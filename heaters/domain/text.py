@@ -14,9 +14,9 @@ def one_line(message: str, max_len: int = 500) -> str:
     return text if len(text) <= max_len else text[: max_len - 1] + "…"
 
 
-def counted(n: int, noun: str, plural: str | None = None) -> str:
+def counted(n: int, noun: str) -> str:
     """ "1 cut", "3 cuts": a count with its noun in the number it needs."""
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+    return f"{n} {noun if n == 1 else noun + 's'}"
 
 
 def error_text(exc: BaseException) -> str:

@@ -141,7 +141,6 @@ def resplice(
         assert video is not None
         old = session.query(Clip).filter(Clip.source_video_id == video_id).all()
         _check_undecided(session, video_id, old)
-        old_ids = [c.id for c in old]
         # A clip whose frames the new cut keeps stays itself: its id (what scripts and the
         # review screen hold), its sprite and its state. Only the changed ones are replaced.
         wanted = {(s.start_frame, s.end_frame) for s in spans}
@@ -171,7 +170,7 @@ def resplice(
         threshold=threshold,
         min_clip_s=min_s,
         cuts=len(cuts),
-        clips_before=len(old_ids),
+        clips_before=len(old),
         clips_after=len(spans),
         clips_kept=len(kept),
         merged_cuts=len(set(cuts)) - max(0, len(spans) - 1),

@@ -32,6 +32,7 @@ from textual.worker import Worker, WorkerState
 
 from heaters.console import printable
 from heaters.domain.review import ReviewRefused, describe
+from heaters.domain.text import counted
 from heaters.settings import Settings
 from heaters.store.store import Store
 from heaters.tui.desk import ClipCard, ReviewDesk, UndoWritten, Written
@@ -320,7 +321,7 @@ class FindScreen(Screen[None]):
         if found.hits:
             waiting = sum(1 for h in found.hits if h.pending)
             n = len(found.hits)
-            head.append(f" · {n} hit{'s' if n != 1 else ''}")
+            head.append(f" · {counted(n, 'hit')}")
             if waiting:
                 head.append(f", {waiting} waiting for review (scored from their sprites)")
         if found.message:
